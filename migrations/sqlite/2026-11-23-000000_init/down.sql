@@ -1,0 +1,13 @@
+DROP TABLE audit_log;
+DROP TABLE admin_tokens;
+DROP TABLE code_usage;
+DROP TABLE jobs;
+DROP TABLE nonces;
+DROP TABLE marketplace_calls;
+DROP TABLE events;
+DROP TABLE license_revisions;
+DROP TABLE licenses;
+DROP TABLE activations;
+DROP TABLE orders;
+DROP TABLE instances;
+DROP TABLE auth_codes;

@@ -1,0 +1,156 @@
+//! The command line: `serve`, `migrate`, `keys`, `verify`, `fingerprint`, `admin`, `sim`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::keys::KeyStore;
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+/// koolicense: a license server for Huawei Cloud KooGallery.
+#[derive(Debug, Parser)]
+#[command(name = "koolicense", version, about)]
+pub struct Cli {
+    /// A TOML file with settings (the environment wins over it).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage Ed25519 signing keys in the keys directory.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Verify a license file offline.
+    Verify {
+        /// The license file.
+        #[arg(long, value_name = "FILE")]
+        license: PathBuf,
+        /// A public key file (`KID.pub`).
+        #[arg(long, value_name = "FILE", conflicts_with = "keys_url", required_unless_present = "keys_url")]
+        public_key: Option<PathBuf>,
+        /// A koolicense `/v1/keys` URL.
+        #[arg(long, value_name = "URL")]
+        keys_url: Option<String>,
+        /// The fingerprint the license must be bound to.
+        #[arg(long, value_name = "FP")]
+        fingerprint: Option<String>,
+    },
+    /// Print this machine's fingerprint in KooGallery's `MAC|disk|board|cpu` form.
+    Fingerprint,
+}
+
+/// Key management actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; it becomes active only if no key is active yet.
+    Generate,
+    /// List keys with their status.
+    List,
+    /// Create a key and make it active; old keys stay for verification.
+    Rotate,
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    Ok(Settings::load(cli.config.as_deref())?)
+}
+
+fn init_logs(settings: &Settings) {
+    telemetry::init_subscriber(telemetry::get_subscriber(
+        settings.log_format,
+        "info,actix_server=warn",
+        std::io::stderr,
+    ));
+}
+
+/// Runs the command; the `Ok` value is the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Serve => {
+            let settings = settings(&cli)?;
+            init_logs(&settings);
+            tracing::info!(
+                listen = %settings.listen,
+                database = %settings.database_url.redacted(),
+                "starting koolicense"
+            );
+            let app = Application::build(settings)?;
+            app.run_until_stopped().await?;
+            Ok(0)
+        }
+        Command::Migrate => {
+            let settings = settings(&cli)?;
+            init_logs(&settings);
+            startup::open_database(&settings)?;
+            println!("migrations applied to {}", settings.database_url.redacted());
+            Ok(0)
+        }
+        Command::Keys { action } => keys(&settings(&cli)?, action),
+        Command::Verify { license, public_key, keys_url, fingerprint } => {
+            verify(license, public_key.as_deref(), keys_url.as_deref(), fingerprint.as_deref()).await
+        }
+        Command::Fingerprint => {
+            println!("{}", crate::domain::fingerprint::this_machine());
+            Ok(0)
+        }
+    }
+}
+
+fn keys(settings: &Settings, action: &KeysAction) -> anyhow::Result<i32> {
+    let dir = &settings.keys_dir;
+    match action {
+        KeysAction::Generate => println!("{}", KeyStore::generate(dir)?),
+        KeysAction::Rotate => println!("{}", KeyStore::rotate(dir)?),
+        KeysAction::List => {
+            for key in KeyStore::list(dir)? {
+                println!("{}\t{}\t{}", key.kid, key.status, key.public_key_b64);
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn verify(
+    license: &std::path::Path,
+    public_key: Option<&std::path::Path>,
+    keys_url: Option<&str>,
+    fingerprint: Option<&str>,
+) -> anyhow::Result<i32> {
+    let text = std::fs::read_to_string(license)
+        .with_context(|| format!("cannot read {}", license.display()))?;
+    let verifier = match (public_key, keys_url) {
+        (Some(path), _) => crate::keys::verifier_from_public_key_file(path)?,
+        (None, Some(url)) => {
+            let body = reqwest::get(url)
+                .await
+                .and_then(reqwest::Response::error_for_status)
+                .with_context(|| format!("cannot fetch keys from {url}"))?
+                .text()
+                .await?;
+            crate::keys::verifier_from_keys_json(&body)?
+        }
+        (None, None) => anyhow::bail!("give --public-key FILE or --keys-url URL"),
+    };
+    match crate::license_file::verify(&text, &verifier, fingerprint, chrono::Utc::now()) {
+        Ok(payload) => {
+            println!("valid: license {} revision {}", payload.license_id, payload.revision);
+            Ok(0)
+        }
+        Err(reason) => {
+            println!("invalid: {reason}");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Row types and the queries on them, one file per table.

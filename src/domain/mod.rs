@@ -1,0 +1,4 @@
+//! Pure domain logic: no actix, no Diesel.
+
+pub mod fingerprint;
+pub mod times;

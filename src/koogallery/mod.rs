@@ -1,0 +1,4 @@
+//! The marketplace, both directions: inbound callbacks and outbound open-API calls.
+
+pub mod apig;
+pub mod auth;

@@ -1,0 +1,15 @@
+//! koolicense: the license server an ISV runs to sell License products on Huawei Cloud KooGallery.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod koogallery;
+pub mod license_file;
+pub mod metrics;
+pub mod openapi;
+pub mod ops;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,13 @@
+//! The OpenAPI 3 description of the client API (§4) and the admin API (§6), generated from the
+//! handlers' annotations.
+
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(info(title = "koolicense", description = "License server for Huawei Cloud KooGallery"))]
+struct ApiDoc;
+
+/// The document served at `/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

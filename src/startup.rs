@@ -1,0 +1,108 @@
+//! One constructor builds the application, for `serve` and for the tests alike.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, middleware, web};
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+use crate::db::{self, Pool};
+use crate::keys::KeyStore;
+use crate::metrics::Metrics;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The database.
+    pub pool: Pool,
+    /// The checked settings.
+    pub settings: Arc<Settings>,
+    /// Signing keys.
+    pub keys: Arc<KeyStore>,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Opens the database (creating and migrating it as needed) and returns the pool.
+pub fn open_database(settings: &Settings) -> anyhow::Result<Pool> {
+    let pool = db::build_pool(&settings.database_url, settings.db_pool_size, Duration::from_secs(10))
+        .with_context(|| format!("cannot open the database {}", settings.database_url.redacted()))?;
+    let mut conn = pool.get().context("cannot get a database connection")?;
+    let applied = db::run_migrations(&mut conn)?;
+    for version in applied {
+        tracing::info!(migration.version = %version, "applied migration");
+    }
+    Ok(pool)
+}
+
+/// Loads the signing keys; generates a development key when the directory has none.
+pub fn load_keys(settings: &Settings) -> anyhow::Result<KeyStore> {
+    let (keys, generated) = KeyStore::load_or_generate_dev(&settings.keys_dir)
+        .with_context(|| format!("cannot load signing keys from {}", settings.keys_dir.display()))?;
+    if generated {
+        tracing::warn!(
+            keys.dir = %settings.keys_dir.display(),
+            key.id = %keys.active_kid(),
+            "generated a development signing key; for production generate and back up keys with \
+             `koolicense keys generate`"
+        );
+    }
+    Ok(keys)
+}
+
+impl Application {
+    /// Opens storage, loads keys, binds the listener. Port 0 picks a free port (tests).
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = open_database(&settings)?;
+        let keys = load_keys(&settings)?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            pool,
+            settings: Arc::new(settings),
+            keys: Arc::new(keys),
+        });
+        let server = run(listener, state)?;
+        Ok(Self { port, server })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let metrics = web::Data::new(Metrics::new()?);
+    let workers = state.settings.http_workers;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(middleware::from_fn(crate::metrics::record))
+            .wrap(TracingLogger::default())
+            .app_data(state.clone())
+            .app_data(metrics.clone())
+            .configure(configure)
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Registers every route of the service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    crate::ops::configure(cfg);
+}

@@ -1,0 +1,59 @@
+//! Tracing set-up in one place: `EnvFilter` (`RUST_LOG`), pretty or JSON output, and the HTTP
+//! request span carrying a request id.
+
+use tracing::Subscriber;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{EnvFilter, Registry, fmt};
+
+use crate::config::LogFormat;
+
+/// Builds the subscriber; `default_filter` applies when `RUST_LOG` is unset.
+pub fn get_subscriber<W>(
+    format: LogFormat,
+    default_filter: &str,
+    sink: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let registry = Registry::default().with(filter);
+    match format {
+        LogFormat::Json => Box::new(
+            registry.with(fmt::layer().json().flatten_event(true).with_current_span(true).with_writer(sink)),
+        ),
+        LogFormat::Pretty => Box::new(registry.with(fmt::layer().compact().with_writer(sink))),
+    }
+}
+
+/// Installs `subscriber` for the process; a second call (tests) is ignored.
+pub fn init_subscriber(subscriber: Box<dyn Subscriber + Send + Sync>) {
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Shortens a secret-ish identifier (an authorization code) for logs and the journal:
+/// the first four and last two characters, so support can tell codes apart without the code.
+pub fn code_hint(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    if chars.len() <= 8 {
+        let head: String = chars.iter().take(2).collect();
+        return format!("{head}…");
+    }
+    let head: String = chars.iter().take(4).collect();
+    let tail: String = chars.iter().skip(chars.len() - 2).collect();
+    format!("{head}…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_hint;
+
+    #[test]
+    fn hints_never_contain_the_whole_code() {
+        assert_eq!(code_hint("PL1234567890AB"), "PL12…AB");
+        assert_eq!(code_hint("PLXXXXXX"), "PL…");
+        assert_eq!(code_hint(""), "…");
+        assert_eq!(code_hint("授权码授权码授权码授权"), "授权码授…权");
+    }
+}

@@ -1,0 +1,8 @@
+//! Black-box tests: each test body runs once against a fresh SQLite file and once against a fresh
+//! PostgreSQL database, talking HTTP to a real koolicense server started on port 0.
+
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod helpers;
+
+mod health;
