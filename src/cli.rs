@@ -50,6 +50,11 @@ pub enum Command {
     },
     /// Print this machine's fingerprint in KooGallery's `MAC|disk|board|cpu` form.
     Fingerprint,
+    /// A local KooGallery: serve its open APIs, or drive a production URL through every debug case.
+    Sim {
+        #[command(subcommand)]
+        command: crate::sim::SimCommand,
+    },
 }
 
 /// Key management actions.
@@ -105,6 +110,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("{}", crate::domain::fingerprint::this_machine());
             Ok(0)
         }
+        Command::Sim { command } => crate::sim::run(command).await,
     }
 }
 

@@ -11,5 +11,6 @@ pub mod license_file;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod sim;
 pub mod startup;
 pub mod telemetry;

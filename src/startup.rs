@@ -12,6 +12,7 @@ use tracing_actix_web::TracingLogger;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::keys::KeyStore;
+use crate::koogallery::client::MarketplaceClient;
 use crate::metrics::Metrics;
 
 /// What every handler shares.
@@ -22,6 +23,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Signing keys.
     pub keys: Arc<KeyStore>,
+    /// KooGallery's open APIs.
+    pub marketplace: Arc<MarketplaceClient>,
 }
 
 /// A bound, ready-to-run server.
@@ -65,10 +68,12 @@ impl Application {
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
         let state = web::Data::new(AppState {
             pool,
             settings: Arc::new(settings),
             keys: Arc::new(keys),
+            marketplace,
         });
         let server = run(listener, state)?;
         Ok(Self { port, server })

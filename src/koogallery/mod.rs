@@ -2,3 +2,4 @@
 
 pub mod apig;
 pub mod auth;
+pub mod client;

@@ -1,1 +1,15 @@
 //! Row types and the queries on them, one file per table.
+
+pub mod marketplace_calls;
+
+/// The current UTC time as stored in `TIMESTAMP` columns (microsecond precision, so a value read
+/// back compares equal on both backends).
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    chrono::Timelike::with_nanosecond(&now, now.and_utc().timestamp_subsec_micros() * 1000).unwrap_or(now)
+}
+
+/// A new random row id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
