@@ -50,6 +50,11 @@ pub enum Command {
     },
     /// Print this machine's fingerprint in KooGallery's `MAC|disk|board|cpu` form.
     Fingerprint,
+    /// Admin API tokens.
+    Admin {
+        #[command(subcommand)]
+        command: crate::admin::cli::AdminCommand,
+    },
     /// A local KooGallery: serve its open APIs, or drive a production URL through every debug case.
     Sim {
         #[command(subcommand)]
@@ -111,6 +116,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Sim { command } => crate::sim::run(command).await,
+        Command::Admin { command } => {
+            let settings = settings(&cli)?;
+            init_logs(&settings);
+            crate::admin::cli::run(&settings, command)
+        }
     }
 }
 

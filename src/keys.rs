@@ -1,13 +1,868 @@
-//! placeholder
-use std::path::Path;
-pub struct KeyStore;
-pub struct KeyInfo { pub kid: String, pub status: String, pub public_key_b64: String }
-impl KeyStore {
-    pub fn load_or_generate_dev(_d: &Path) -> anyhow::Result<(KeyStore, bool)> { Ok((KeyStore, false)) }
-    pub fn active_kid(&self) -> &str { "" }
-    pub fn generate(_d: &Path) -> anyhow::Result<String> { Ok(String::new()) }
-    pub fn rotate(_d: &Path) -> anyhow::Result<String> { Ok(String::new()) }
-    pub fn list(_d: &Path) -> anyhow::Result<Vec<KeyInfo>> { Ok(vec![]) }
+//! Ed25519 signing keys kept in a directory (`KOOLICENSE_KEYS_DIR`, `keys/` by default).
+//!
+//! Layout, for a key id `KID` such as `k20261123-a1b2c3`:
+//! - `KID.key`: base64 of the 32-byte secret seed, one line, mode 0600;
+//! - `KID.pub`: base64 of the 32-byte public key, one line;
+//! - `active`: the id of the key new licenses are signed with.
+//!
+//! A key that is not active is *retired*: it still verifies the licenses it signed, so rotation
+//! never invalidates a license in the field. Deleting a retired key's `.key` file leaves it
+//! verify-only.
+//! The active key is loaded once into a [`KeyStore`] whose `Debug` prints no key material.
+//! Unix only: private key files rely on Unix permission bits.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use serde::{Deserialize, Serialize};
+
+/// The only signature algorithm, as named in `GET /v1/keys` and license envelopes.
+pub const ALG: &str = "ed25519";
+
+/// File in the keys directory that names the active key.
+const ACTIVE_FILE: &str = "active";
+
+/// Errors loading, creating or parsing keys. Each names the file or document at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// A filesystem operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done ("read", "write", "create directory", ...).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A key file exists but does not hold a valid key.
+    #[error("key file {} is corrupt: {reason}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A private key file and its public key file disagree.
+    #[error("private key {} does not match public key {}", private.display(), public.display())]
+    Mismatch {
+        /// The `.key` file.
+        private: PathBuf,
+        /// The `.pub` file.
+        public: PathBuf,
+    },
+    /// The directory names no active key.
+    #[error("no active signing key in {}: run `koolicense keys generate`", dir.display())]
+    NoActiveKey {
+        /// The keys directory.
+        dir: PathBuf,
+    },
+    /// The `active` file names a key whose private key file is missing.
+    #[error("the active key {kid} has no private key file {}", path.display())]
+    ActiveKeyMissing {
+        /// The active key id.
+        kid: String,
+        /// The missing `.key` file.
+        path: PathBuf,
+    },
+    /// A `/v1/keys` document or public key file could not be used.
+    #[error("invalid public keys: {0}")]
+    InvalidPublicKeys(String),
 }
-pub fn verifier_from_public_key_file(_p: &Path) -> anyhow::Result<KeyStore> { Ok(KeyStore) }
-pub fn verifier_from_keys_json(_p: &str) -> anyhow::Result<KeyStore> { Ok(KeyStore) }
+
+/// Whether a key signs new licenses or only verifies old ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    /// Signs new licenses.
+    Active,
+    /// Verifies licenses it signed earlier; signs nothing new.
+    Retired,
+}
+
+impl fmt::Display for KeyStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+        })
+    }
+}
+
+/// One key as shown by `koolicense keys list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// Active or retired.
+    pub status: KeyStatus,
+    /// Standard base64 of the 32 raw public key bytes.
+    pub public_key_b64: String,
+    /// Whether the private key file is present (false: retired, verify-only).
+    pub has_private: bool,
+}
+
+/// The `GET /v1/keys` document: `{"keys": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysDocument {
+    /// Every key that verifies licenses, active first.
+    pub keys: Vec<PublicKeyEntry>,
+}
+
+/// One entry of the `GET /v1/keys` document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicKeyEntry {
+    /// Key id, as in license envelopes.
+    pub kid: String,
+    /// Always [`ALG`].
+    pub alg: String,
+    /// Standard base64 of the 32 raw public key bytes.
+    pub public_key: String,
+    /// Active or retired.
+    pub status: KeyStatus,
+}
+
+/// Anything that can find a public key by id: a [`KeyStore`] or a verification-only [`Verifier`].
+pub trait VerifyingKeys {
+    /// The public key with this id, if known.
+    fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey>;
+}
+
+/// Public keys only, for offline verification (`koolicense verify`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verifier {
+    keys: BTreeMap<String, VerifyingKey>,
+}
+
+impl Verifier {
+    /// A verifier for the given `(kid, key)` pairs; a later duplicate kid replaces an earlier one.
+    pub fn from_public_keys(keys: impl IntoIterator<Item = (String, VerifyingKey)>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+        }
+    }
+
+    /// Ids of the keys this verifier knows, sorted.
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.keys().map(String::as_str).collect()
+    }
+}
+
+impl VerifyingKeys for Verifier {
+    fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid)
+    }
+}
+
+/// Builds a verifier from a `GET /v1/keys` document. Entries with another `alg` are skipped so that
+/// a newer server's document stays usable; a document with no Ed25519 key is an error.
+pub fn verifier_from_keys_json(json: &str) -> Result<Verifier, KeyError> {
+    let document: KeysDocument = serde_json::from_str(json)
+        .map_err(|e| KeyError::InvalidPublicKeys(format!("keys document is not valid: {e}")))?;
+    let mut keys = Vec::new();
+    for entry in document.keys.into_iter().filter(|entry| entry.alg == ALG) {
+        let key = parse_public_key(&entry.public_key).map_err(|reason| {
+            KeyError::InvalidPublicKeys(format!("key {:?} in keys document: {reason}", entry.kid))
+        })?;
+        keys.push((entry.kid, key));
+    }
+    if keys.is_empty() {
+        return Err(KeyError::InvalidPublicKeys(
+            "keys document holds no ed25519 key".into(),
+        ));
+    }
+    Ok(Verifier::from_public_keys(keys))
+}
+
+/// Builds a verifier from one `.pub` file (base64 of 32 bytes); the key id is the file stem.
+pub fn verifier_from_public_key_file(path: &Path) -> Result<Verifier, KeyError> {
+    let kid = path
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .filter(|stem| !stem.is_empty())
+        .ok_or_else(|| {
+            KeyError::InvalidPublicKeys(format!("cannot take a key id from {}", path.display()))
+        })?
+        .to_owned();
+    let key = read_public_key_file(path)?;
+    Ok(Verifier::from_public_keys([(kid, key)]))
+}
+
+/// The signing keys of one directory, loaded once at startup.
+pub struct KeyStore {
+    active_kid: String,
+    signing: SigningKey,
+    /// Every key of the directory (active and retired), by id.
+    keys: BTreeMap<String, StoredKey>,
+    warnings: Vec<String>,
+}
+
+/// What the store remembers of each key: the public half and whether a private half exists.
+struct StoredKey {
+    verifying: VerifyingKey,
+    has_private: bool,
+}
+
+impl KeyStore {
+    /// Loads every key of `dir` and the active signing key. Fails when there is no active key, when
+    /// its private key file is missing, or when any key file is corrupt (the error names the file).
+    /// Private key files readable by group or others are reported by [`KeyStore::warnings`].
+    pub fn load(dir: &Path) -> Result<Self, KeyError> {
+        let scan = scan(dir)?;
+        let active_kid = scan.active.ok_or_else(|| KeyError::NoActiveKey {
+            dir: dir.to_path_buf(),
+        })?;
+        let mut signing = None;
+        let mut keys = BTreeMap::new();
+        for (kid, key) in scan.keys {
+            if kid == active_kid {
+                signing.clone_from(&key.signing);
+            }
+            let stored = StoredKey {
+                verifying: key.verifying,
+                has_private: key.signing.is_some(),
+            };
+            keys.insert(kid, stored);
+        }
+        let signing = signing.ok_or_else(|| KeyError::ActiveKeyMissing {
+            path: dir.join(format!("{active_kid}.key")),
+            kid: active_kid.clone(),
+        })?;
+        Ok(Self {
+            active_kid,
+            signing,
+            keys,
+            warnings: scan.warnings,
+        })
+    }
+
+    /// For `serve` without configuration: creates `dir` (mode 0700) when missing and generates an
+    /// active key when the directory holds no key at all. Returns whether a key was generated, so
+    /// the caller can log that the key is for development only.
+    pub fn load_or_generate_dev(dir: &Path) -> Result<(Self, bool), KeyError> {
+        ensure_dir(dir)?;
+        let empty = scan(dir)?.keys.is_empty() && !dir.join(ACTIVE_FILE).exists();
+        if empty {
+            Self::generate(dir)?;
+        }
+        Ok((Self::load(dir)?, empty))
+    }
+
+    /// Id of the key [`KeyStore::sign`] uses.
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
+    }
+
+    /// Signs `msg` with the active key. Ed25519 is deterministic: the same message always gives
+    /// the same signature, which keeps repeated license requests byte-for-byte identical.
+    pub fn sign(&self, msg: &[u8]) -> (&str, [u8; 64]) {
+        (&self.active_kid, self.signing.sign(msg).to_bytes())
+    }
+
+    /// The public key with this id (active or retired).
+    pub fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        self.keys.get(kid).map(|key| &key.verifying)
+    }
+
+    /// Every key, active first, for `GET /v1/keys` and `keys list`.
+    pub fn public_keys(&self) -> Vec<KeyInfo> {
+        let mut infos: Vec<KeyInfo> = self
+            .keys
+            .iter()
+            .map(|(kid, key)| KeyInfo {
+                kid: kid.clone(),
+                status: status_of(kid, Some(&self.active_kid)),
+                public_key_b64: STANDARD.encode(key.verifying.to_bytes()),
+                has_private: key.has_private,
+            })
+            .collect();
+        infos.sort_by_key(|info| info.status != KeyStatus::Active);
+        infos
+    }
+
+    /// The `GET /v1/keys` document.
+    pub fn keys_document(&self) -> KeysDocument {
+        let keys = self
+            .public_keys()
+            .into_iter()
+            .map(|info| PublicKeyEntry {
+                kid: info.kid,
+                alg: ALG.to_owned(),
+                public_key: info.public_key_b64,
+                status: info.status,
+            })
+            .collect();
+        KeysDocument { keys }
+    }
+
+    /// Problems found while loading that do not stop the server (e.g. a private key file readable
+    /// by others). The caller logs them.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Key management for `koolicense keys generate | rotate | list`.
+impl KeyStore {
+    /// Creates a new key in `dir` (created with mode 0700 when missing) and returns its id. The key
+    /// becomes active only when no usable key is active yet.
+    pub fn generate(dir: &Path) -> Result<String, KeyError> {
+        ensure_dir(dir)?;
+        let has_active =
+            read_active(dir)?.is_some_and(|kid| dir.join(format!("{kid}.key")).exists());
+        let kid = write_new_key(dir)?;
+        if !has_active {
+            write_atomic(&dir.join(ACTIVE_FILE), format!("{kid}\n").as_bytes(), 0o644)?;
+        }
+        Ok(kid)
+    }
+
+    /// Creates a new key in `dir` and makes it active; older keys stay for verification.
+    pub fn rotate(dir: &Path) -> Result<String, KeyError> {
+        ensure_dir(dir)?;
+        let kid = write_new_key(dir)?;
+        write_atomic(&dir.join(ACTIVE_FILE), format!("{kid}\n").as_bytes(), 0o644)?;
+        Ok(kid)
+    }
+
+    /// Every key of `dir`, active first, then by id. Fails on a corrupt key file.
+    pub fn list(dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
+        let scan = scan(dir)?;
+        let mut infos: Vec<KeyInfo> = scan
+            .keys
+            .iter()
+            .map(|(kid, key)| KeyInfo {
+                kid: kid.clone(),
+                status: status_of(kid, scan.active.as_deref()),
+                public_key_b64: STANDARD.encode(key.verifying.to_bytes()),
+                has_private: key.signing.is_some(),
+            })
+            .collect();
+        infos.sort_by_key(|info| info.status != KeyStatus::Active);
+        Ok(infos)
+    }
+}
+
+impl VerifyingKeys for KeyStore {
+    fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
+        KeyStore::verifying_key(self, kid)
+    }
+}
+
+impl fmt::Debug for KeyStore {
+    // Key ids only: the signing key must never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("active_kid", &self.active_kid)
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn status_of(kid: &str, active: Option<&str>) -> KeyStatus {
+    if active == Some(kid) {
+        KeyStatus::Active
+    } else {
+        KeyStatus::Retired
+    }
+}
+
+/// One key found in the directory.
+struct ScannedKey {
+    verifying: VerifyingKey,
+    signing: Option<SigningKey>,
+}
+
+/// Everything found in the directory.
+struct Scan {
+    keys: BTreeMap<String, ScannedKey>,
+    active: Option<String>,
+    warnings: Vec<String>,
+}
+
+/// Reads every `KID.pub` and `KID.key` of `dir` and the `active` file; other files are ignored.
+fn scan(dir: &Path) -> Result<Scan, KeyError> {
+    let io_error = |source| KeyError::Io {
+        action: "read directory",
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut publics = BTreeMap::new();
+    let mut privates = BTreeMap::new();
+    for entry in fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        let (Some(stem), Some(ext)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if !is_plausible_kid(stem) {
+            continue;
+        }
+        match ext {
+            "pub" => publics.insert(stem.to_owned(), path),
+            "key" => privates.insert(stem.to_owned(), path),
+            _ => None,
+        };
+    }
+
+    let mut keys = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (kid, path) in &privates {
+        let signing = read_private_key_file(path)?;
+        if let Some(warning) = permission_warning(path) {
+            warnings.push(warning);
+        }
+        let verifying = signing.verifying_key();
+        if let Some(public) = publics.get(kid) {
+            if read_public_key_file(public)? != verifying {
+                return Err(KeyError::Mismatch {
+                    private: path.clone(),
+                    public: public.clone(),
+                });
+            }
+        }
+        let signing = Some(signing);
+        keys.insert(kid.clone(), ScannedKey { verifying, signing });
+    }
+    for (kid, path) in publics {
+        if let Entry::Vacant(slot) = keys.entry(kid) {
+            let verifying = read_public_key_file(&path)?;
+            slot.insert(ScannedKey {
+                verifying,
+                signing: None,
+            });
+        }
+    }
+    let active = read_active(dir)?;
+    Ok(Scan {
+        keys,
+        active,
+        warnings,
+    })
+}
+
+/// Key ids are file names: keep them to a safe alphabet (this also skips our hidden temp files).
+fn is_plausible_kid(kid: &str) -> bool {
+    (1..=64).contains(&kid.len())
+        && !kid.starts_with(['.', '-'])
+        && kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The id in the `active` file, `None` when the file is missing or blank.
+fn read_active(dir: &Path) -> Result<Option<String>, KeyError> {
+    let path = dir.join(ACTIVE_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let kid = text.trim();
+            if kid.is_empty() {
+                Ok(None)
+            } else if is_plausible_kid(kid) {
+                Ok(Some(kid.to_owned()))
+            } else {
+                Err(KeyError::Corrupt {
+                    path,
+                    reason: "it does not hold a key id".into(),
+                })
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KeyError::Io {
+            action: "read",
+            path,
+            source,
+        }),
+    }
+}
+
+/// Decodes standard base64 of exactly 32 bytes.
+fn decode_32(text: &str) -> Result<[u8; 32], String> {
+    let bytes = STANDARD
+        .decode(text.trim())
+        .map_err(|e| format!("not standard base64 ({e})"))?;
+    let len = bytes.len();
+    <[u8; 32]>::try_from(bytes).map_err(|_| format!("expected 32 bytes, found {len}"))
+}
+
+/// Parses a base64 public key as used in `.pub` files and the keys document.
+fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
+    let bytes = decode_32(text)?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
+}
+
+fn read_text(path: &Path) -> Result<String, KeyError> {
+    fs::read_to_string(path).map_err(|source| KeyError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_public_key_file(path: &Path) -> Result<VerifyingKey, KeyError> {
+    parse_public_key(&read_text(path)?).map_err(|reason| KeyError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
+
+fn read_private_key_file(path: &Path) -> Result<SigningKey, KeyError> {
+    let seed = decode_32(&read_text(path)?).map_err(|reason| KeyError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+/// A warning when a private key file is readable or writable by group or others.
+fn permission_warning(path: &Path) -> Option<String> {
+    let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "private key file {} has mode {mode:04o}; it should be 0600 (chmod 600)",
+            path.display()
+        )
+    })
+}
+
+/// Creates the keys directory with mode 0700 when it does not exist.
+fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| KeyError::Io {
+            action: "create directory",
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// `k` + UTC date + `-` + 6 random lower-case hex digits, e.g. `k20261123-a1b2c3`.
+fn new_kid() -> String {
+    let mut random = [0_u8; 3];
+    OsRng.fill_bytes(&mut random);
+    format!(
+        "k{}-{}",
+        chrono::Utc::now().format("%Y%m%d"),
+        hex::encode(random)
+    )
+}
+
+/// Generates a key pair and writes `KID.key` (0600) and `KID.pub` (0644); returns the id.
+fn write_new_key(dir: &Path) -> Result<String, KeyError> {
+    let mut kid = new_kid();
+    // 24 random bits per day: retry the rare collision instead of overwriting a key.
+    for _ in 0..16 {
+        if !dir.join(format!("{kid}.key")).exists() && !dir.join(format!("{kid}.pub")).exists() {
+            break;
+        }
+        kid = new_kid();
+    }
+    let signing = SigningKey::generate(&mut OsRng);
+    let seed = STANDARD.encode(signing.to_bytes());
+    write_atomic(
+        &dir.join(format!("{kid}.key")),
+        format!("{seed}\n").as_bytes(),
+        0o600,
+    )?;
+    let public = STANDARD.encode(signing.verifying_key().to_bytes());
+    write_atomic(
+        &dir.join(format!("{kid}.pub")),
+        format!("{public}\n").as_bytes(),
+        0o644,
+    )?;
+    Ok(kid)
+}
+
+/// Writes `path` atomically: a hidden temp file created with `mode` from the start (so a private
+/// key is never readable by others, not even briefly), synced, then renamed over `path`.
+fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("key");
+    let mut random = [0_u8; 6];
+    OsRng.fill_bytes(&mut random);
+    let temp = dir.join(format!(".{name}.{}.tmp", hex::encode(random)));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    })();
+    if let Err(source) = result {
+        // Best effort: do not leave a half-written secret behind.
+        let _ = fs::remove_file(&temp);
+        return Err(KeyError::Io {
+            action: "write",
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    // Persist the rename itself; failing to sync a directory is not worth failing the command.
+    if let Ok(handle) = fs::File::open(dir) {
+        let _ = handle.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signature, Verifier as _};
+
+    #[test]
+    fn generate_creates_an_active_key_with_private_mode_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("keys");
+
+        let kid = KeyStore::generate(&keys).unwrap();
+
+        assert!(kid.starts_with('k') && kid.len() == 16, "{kid}");
+        let (date, suffix) = kid[1..].split_once('-').unwrap();
+        assert!(date.len() == 8 && date.chars().all(|c| c.is_ascii_digit()));
+        assert!(suffix.len() == 6 && suffix.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')));
+        let mode = |name: &str| fs::metadata(keys.join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&format!("{kid}.key")), 0o600);
+        assert_eq!(mode(""), 0o700);
+        assert_eq!(
+            fs::read_to_string(keys.join("active")).unwrap(),
+            format!("{kid}\n")
+        );
+        let seed = fs::read_to_string(keys.join(format!("{kid}.key"))).unwrap();
+        assert_eq!(seed.lines().count(), 1);
+        assert_eq!(STANDARD.decode(seed.trim()).unwrap().len(), 32);
+
+        let store = KeyStore::load(&keys).unwrap();
+        assert_eq!(store.active_kid(), kid);
+        assert!(store.warnings().is_empty());
+    }
+
+    #[test]
+    fn generate_does_not_replace_the_active_key_but_rotate_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = KeyStore::generate(dir.path()).unwrap();
+        let second = KeyStore::generate(dir.path()).unwrap();
+        assert_eq!(KeyStore::load(dir.path()).unwrap().active_kid(), first);
+
+        let third = KeyStore::rotate(dir.path()).unwrap();
+
+        let listed = KeyStore::list(dir.path()).unwrap();
+        assert_eq!(listed.len(), 3);
+        assert_eq!(listed[0].kid, third);
+        assert_eq!(listed[0].status, KeyStatus::Active);
+        assert_eq!(listed[0].status.to_string(), "active");
+        for other in &listed[1..] {
+            assert!([&first, &second].contains(&&other.kid));
+            assert_eq!(other.status, KeyStatus::Retired);
+            assert!(other.has_private);
+        }
+    }
+
+    #[test]
+    fn load_after_rotate_signs_with_the_new_key_and_keeps_old_verifying_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = KeyStore::generate(dir.path()).unwrap();
+        let before = KeyStore::load(dir.path()).unwrap();
+        let (_, old_sig) = before.sign(b"hello");
+
+        let new = KeyStore::rotate(dir.path()).unwrap();
+        let store = KeyStore::load(dir.path()).unwrap();
+
+        let (kid, sig) = store.sign(b"hello");
+        assert_eq!(kid, new);
+        let new_key = store.verifying_key(&new).unwrap();
+        new_key
+            .verify(b"hello", &Signature::from_bytes(&sig))
+            .unwrap();
+        let old_key = store.verifying_key(&old).unwrap();
+        old_key
+            .verify(b"hello", &Signature::from_bytes(&old_sig))
+            .unwrap();
+        assert_eq!(
+            store.sign(b"hello").1,
+            sig,
+            "Ed25519 signatures are deterministic"
+        );
+    }
+
+    #[test]
+    fn a_key_without_its_private_file_is_retired_and_verify_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = KeyStore::generate(dir.path()).unwrap();
+        KeyStore::rotate(dir.path()).unwrap();
+        fs::remove_file(dir.path().join(format!("{old}.key"))).unwrap();
+
+        let store = KeyStore::load(dir.path()).unwrap();
+
+        let info = store
+            .public_keys()
+            .into_iter()
+            .find(|i| i.kid == old)
+            .unwrap();
+        assert_eq!((info.status, info.has_private), (KeyStatus::Retired, false));
+        assert!(store.verifying_key(&old).is_some());
+    }
+
+    #[test]
+    fn corrupt_key_file_gives_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        let path = dir.path().join(format!("{kid}.key"));
+        fs::write(&path, "not base64!\n").unwrap();
+
+        let error = KeyStore::load(dir.path()).unwrap_err().to_string();
+
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("corrupt"), "{error}");
+        fs::write(&path, format!("{}\n", STANDARD.encode([1_u8; 31]))).unwrap();
+        let error = KeyStore::list(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("expected 32 bytes, found 31"), "{error}");
+    }
+
+    #[test]
+    fn mismatched_public_key_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        let other = SigningKey::from_bytes(&[7; 32]).verifying_key();
+        fs::write(
+            dir.path().join(format!("{kid}.pub")),
+            STANDARD.encode(other.to_bytes()),
+        )
+        .unwrap();
+        assert!(matches!(
+            KeyStore::load(dir.path()),
+            Err(KeyError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn load_without_an_active_key_explains_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = KeyStore::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("koolicense keys generate"), "{error}");
+
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        fs::remove_file(dir.path().join(format!("{kid}.key"))).unwrap();
+        let error = KeyStore::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(error, KeyError::ActiveKeyMissing { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn load_or_generate_dev_generates_only_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = dir.path().join("nested/keys");
+
+        let (store, generated) = KeyStore::load_or_generate_dev(&keys).unwrap();
+        let (again, generated_again) = KeyStore::load_or_generate_dev(&keys).unwrap();
+
+        assert!(generated && !generated_again);
+        assert_eq!(store.active_kid(), again.active_kid());
+        assert_eq!(KeyStore::list(&keys).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn loose_permissions_are_a_warning_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        let path = dir.path().join(format!("{kid}.key"));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+
+        let store = KeyStore::load(dir.path()).unwrap();
+
+        assert_eq!(store.warnings().len(), 1);
+        assert!(
+            store.warnings()[0].contains("0644"),
+            "{:?}",
+            store.warnings()
+        );
+    }
+
+    #[test]
+    fn debug_prints_no_key_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        let store = KeyStore::load(dir.path()).unwrap();
+        let seed = fs::read_to_string(dir.path().join(format!("{kid}.key"))).unwrap();
+        let public = &store.public_keys()[0].public_key_b64;
+
+        let printed = format!("{store:?}");
+
+        assert!(printed.contains(&kid), "{printed}");
+        assert!(!printed.contains(seed.trim()) && !printed.contains(public.as_str()));
+        assert!(!printed.contains("signing"), "{printed}");
+    }
+
+    #[test]
+    fn keys_document_round_trips_into_a_verifier() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = KeyStore::generate(dir.path()).unwrap();
+        let new = KeyStore::rotate(dir.path()).unwrap();
+        let store = KeyStore::load(dir.path()).unwrap();
+
+        let json = serde_json::to_string(&store.keys_document()).unwrap();
+        let verifier = verifier_from_keys_json(&json).unwrap();
+
+        assert!(json.starts_with(&format!(r#"{{"keys":[{{"kid":"{new}","alg":"ed25519","#)));
+        assert!(json.contains(r#""status":"retired""#));
+        assert_eq!(verifier.kids().len(), 2);
+        for kid in [&old, &new] {
+            assert_eq!(verifier.verifying_key(kid), store.verifying_key(kid));
+        }
+    }
+
+    #[test]
+    fn keys_json_errors_and_foreign_algorithms() {
+        let key = STANDARD.encode(SigningKey::from_bytes(&[3; 32]).verifying_key().to_bytes());
+        let mixed = format!(
+            r#"{{"keys":[{{"kid":"x","alg":"rsa","public_key":"AAAA","status":"active"}},
+                        {{"kid":"k1","alg":"ed25519","public_key":"{key}","status":"retired"}}]}}"#
+        );
+        assert_eq!(verifier_from_keys_json(&mixed).unwrap().kids(), ["k1"]);
+        for bad in [
+            "not json",
+            r#"{"keys":[]}"#,
+            r#"{"keys":[{"kid":"k","alg":"ed25519","public_key":"AAAA","status":"active"}]}"#,
+        ] {
+            let error = verifier_from_keys_json(bad).unwrap_err();
+            assert!(
+                matches!(error, KeyError::InvalidPublicKeys(_)),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn public_key_file_gives_a_verifier_named_after_its_stem() {
+        let dir = tempfile::tempdir().unwrap();
+        let kid = KeyStore::generate(dir.path()).unwrap();
+        let store = KeyStore::load(dir.path()).unwrap();
+
+        let verifier =
+            verifier_from_public_key_file(&dir.path().join(format!("{kid}.pub"))).unwrap();
+
+        assert_eq!(verifier.kids(), [kid.as_str()]);
+        assert_eq!(verifier.verifying_key(&kid), store.verifying_key(&kid));
+        let missing = verifier_from_public_key_file(&dir.path().join("nope.pub")).unwrap_err();
+        assert!(missing.to_string().contains("nope.pub"), "{missing}");
+    }
+}

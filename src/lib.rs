@@ -1,5 +1,7 @@
 //! koolicense: the license server an ISV runs to sell License products on Huawei Cloud KooGallery.
 
+pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -8,6 +10,7 @@ pub mod error;
 pub mod keys;
 pub mod koogallery;
 pub mod license_file;
+pub mod licensing;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;

@@ -1,3 +1,817 @@
-//! placeholder
-pub struct P { pub license_id: String, pub revision: i64 }
-pub fn verify(_t: &str, _k: &crate::keys::KeyStore, _f: Option<&str>, _n: chrono::DateTime<chrono::Utc>) -> Result<P, String> { Err(String::new()) }
+//! License files (`api.md` §5): payload → signed envelope → armoured text, and back.
+//!
+//! ```text
+//! -----BEGIN KOOLICENSE LICENSE-----
+//! <standard base64 of the envelope JSON, lines of 64 characters>
+//! -----END KOOLICENSE LICENSE-----
+//! ```
+//!
+//! The envelope is `{"alg":"ed25519","kid":KID,"payload":P,"sig":S}`, `P` the unpadded base64url of
+//! the payload JSON and `S` the unpadded base64url of the Ed25519 signature over
+//! `koolicense/license/v1.` + `P`. The prefix separates license signatures from anything else the
+//! key might ever sign. [`sign`] emits the armour with `\n` line ends and a final `\n`; [`verify`]
+//! also accepts CRLF, other line widths and surrounding whitespace, but nothing else: the decoded
+//! envelope must be exactly what [`sign`] writes, so every other changed byte is rejected.
+//!
+//! Serialisation is deterministic (fixed field order, feature keys sorted, times in whole seconds)
+//! and Ed25519 is deterministic, so the same payload and key always give the same file, byte for
+//! byte, which the idempotent license endpoints rely on.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::Signature;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::domain::fingerprint::sha256_hex_of_normalised;
+use crate::keys::{ALG, KeyStore, VerifyingKeys};
+
+/// First line of a license file.
+pub const BEGIN: &str = "-----BEGIN KOOLICENSE LICENSE-----";
+/// Last line of a license file.
+pub const END: &str = "-----END KOOLICENSE LICENSE-----";
+/// Domain-separation prefix of the signed message. Never change: every license in the field is
+/// signed over it.
+pub const SIGNING_CONTEXT: &str = "koolicense/license/v1.";
+/// The payload format version this module writes and accepts.
+pub const PAYLOAD_VERSION: u8 = 1;
+
+/// Width of the base64 lines in the armour.
+const LINE_LEN: usize = 64;
+/// Licenses are a few hundred bytes; refuse to decode megabytes of attacker input.
+const MAX_TEXT_LEN: usize = 1 << 20;
+/// RFC 3339, UTC, whole seconds: `YYYY-MM-DDTHH:MM:SSZ`.
+const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Where a license comes from: an activated authorization code or an online-License instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseSource {
+    /// License 2.0 authorization code (`POST /v1/activate`); the payload carries `code_sha256`.
+    Authcode,
+    /// Online-License instance (`getLicenseAsync`); the payload carries `instance_id`.
+    Instance,
+}
+
+/// The signed content of a license, serialised in exactly this field order.
+///
+/// Of `code_sha256` and `instance_id` only the one that applies to `source` is written; the other
+/// is omitted rather than `null`, so an authcode license never mentions instances and vice versa.
+/// `order_id` and `product_id` are always written (`null` when unknown), `expires_at` is `null` for
+/// a perpetual license. Times are serialised in whole seconds; sub-seconds are dropped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicensePayload {
+    /// Format version, [`PAYLOAD_VERSION`].
+    pub v: u8,
+    /// Stable id of the license; renewals keep it and raise `revision`.
+    pub license_id: String,
+    /// Increases with every re-issue of the same license.
+    pub revision: i64,
+    /// Authcode or instance.
+    pub source: LicenseSource,
+    /// Hex SHA-256 of the authorization code (authcode licenses only), see [`code_sha256`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_sha256: Option<String>,
+    /// Online-License instance id (instance licenses only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// Marketplace order id, when known.
+    pub order_id: Option<String>,
+    /// Marketplace product id, when known.
+    pub product_id: Option<String>,
+    /// Hex SHA-256 of the normalised fingerprint, see [`sha256_hex_of_normalised`].
+    pub fingerprint_sha256: String,
+    /// Machines the license covers.
+    pub seats: i64,
+    /// When this revision was issued.
+    #[serde(with = "utc_seconds")]
+    pub issued_at: DateTime<Utc>,
+    /// Start of validity.
+    #[serde(with = "utc_seconds")]
+    pub not_before: DateTime<Utc>,
+    /// End of validity (inclusive); `None` for a perpetual license.
+    #[serde(with = "utc_seconds_or_null")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Product features; may be empty. Keys are written sorted, at every depth.
+    #[serde(serialize_with = "serialize_sorted")]
+    pub features: Map<String, Value>,
+}
+
+/// The decoded outer JSON of a license file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Signature algorithm, always `ed25519`.
+    pub alg: String,
+    /// Id of the signing key.
+    pub kid: String,
+    /// Unpadded base64url of the payload JSON.
+    pub payload: String,
+    /// Unpadded base64url of the signature over [`SIGNING_CONTEXT`] + `payload`.
+    pub sig: String,
+}
+
+/// Why a payload could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum LicenseError {
+    /// The payload breaks a rule of `api.md` §5.
+    #[error("invalid license payload: {0}")]
+    InvalidPayload(String),
+    /// JSON serialisation failed.
+    #[error("cannot serialise license: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// Why a license file is not valid. Each message is one line, fit for `koolicense verify`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// Not a well-formed license file.
+    #[error("malformed license: {0}")]
+    Malformed(String),
+    /// Signed with a key the verifier does not know.
+    #[error("license is signed with unknown key {0:?}")]
+    UnknownKey(String),
+    /// The signature does not match the payload.
+    #[error("license signature is invalid")]
+    BadSignature,
+    /// Issued for another machine.
+    #[error("license is bound to another machine fingerprint")]
+    FingerprintMismatch,
+    /// `now` is before `not_before`.
+    #[error("license is not valid before {}", .0.format(TIME_FORMAT))]
+    NotYetValid(DateTime<Utc>),
+    /// `now` is after `expires_at`.
+    #[error("license expired at {}", .0.format(TIME_FORMAT))]
+    Expired(DateTime<Utc>),
+    /// The envelope names an algorithm other than Ed25519.
+    #[error("unsupported signature algorithm {0:?}")]
+    UnsupportedAlg(String),
+}
+
+/// Hex SHA-256 of an authorization code's exact bytes, for `code_sha256`.
+pub fn code_sha256(code: &str) -> String {
+    hex::encode(Sha256::digest(code.as_bytes()))
+}
+
+impl LicensePayload {
+    /// The payload JSON exactly as it is signed.
+    pub fn to_json_bytes(&self) -> Result<Vec<u8>, LicenseError> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// Checks what `api.md` §5 requires before anything is signed.
+    fn validate(&self) -> Result<(), LicenseError> {
+        let invalid = |reason: &str| Err(LicenseError::InvalidPayload(reason.to_owned()));
+        let is_sha256 = |hex: &str| {
+            hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if self.v != PAYLOAD_VERSION {
+            return invalid("v must be 1");
+        }
+        match (self.source, &self.code_sha256, &self.instance_id) {
+            (LicenseSource::Authcode, Some(hash), None) if is_sha256(hash) => {}
+            (LicenseSource::Instance, None, Some(id)) if !id.is_empty() => {}
+            (LicenseSource::Authcode, ..) => {
+                return invalid(
+                    "an authcode license needs code_sha256 (lower-case hex SHA-256) only",
+                );
+            }
+            (LicenseSource::Instance, ..) => {
+                return invalid("an instance license needs a non-empty instance_id only");
+            }
+        }
+        // Catches a raw fingerprint passed by mistake: it must never be written into a license.
+        if !is_sha256(&self.fingerprint_sha256) {
+            return invalid("fingerprint_sha256 must be a lower-case hex SHA-256");
+        }
+        if self.expires_at.is_some_and(|end| end < self.not_before) {
+            return invalid("expires_at is before not_before");
+        }
+        Ok(())
+    }
+}
+
+/// Signs `payload` with the active key of `keys` and returns the armoured license file.
+pub fn sign(payload: &LicensePayload, keys: &KeyStore) -> Result<String, LicenseError> {
+    payload.validate()?;
+    let encoded_payload = URL_SAFE_NO_PAD.encode(payload.to_json_bytes()?);
+    let (kid, signature) = keys.sign(signing_input(&encoded_payload).as_bytes());
+    let envelope = Envelope {
+        alg: ALG.to_owned(),
+        kid: kid.to_owned(),
+        payload: encoded_payload,
+        sig: URL_SAFE_NO_PAD.encode(signature),
+    };
+    Ok(armour(&serde_json::to_vec(&envelope)?))
+}
+
+/// Verifies a license file: armour, key by `kid`, signature, then (when given) the fingerprint,
+/// then `not_before <= now <= expires_at` (no upper bound when `expires_at` is null). Returns the
+/// payload.
+pub fn verify(
+    text: &str,
+    keys: &(impl VerifyingKeys + ?Sized),
+    fingerprint: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<LicensePayload, VerifyError> {
+    let envelope = decode_envelope(text)?;
+    if envelope.alg != ALG {
+        return Err(VerifyError::UnsupportedAlg(envelope.alg));
+    }
+    let key = keys
+        .verifying_key(&envelope.kid)
+        .ok_or_else(|| VerifyError::UnknownKey(envelope.kid.clone()))?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(&envelope.sig)
+        .ok()
+        .and_then(|bytes| <[u8; 64]>::try_from(bytes).ok())
+        .ok_or_else(|| malformed("sig is not 64 bytes of unpadded base64url"))?;
+    // verify_strict also rejects malleable signatures and weak keys.
+    key.verify_strict(
+        signing_input(&envelope.payload).as_bytes(),
+        &Signature::from_bytes(&signature),
+    )
+    .map_err(|_| VerifyError::BadSignature)?;
+
+    let payload = decode_payload(&envelope)?;
+    if payload.v != PAYLOAD_VERSION {
+        return Err(malformed(&format!(
+            "unsupported payload version {}",
+            payload.v
+        )));
+    }
+    if let Some(fingerprint) = fingerprint {
+        let expected = sha256_hex_of_normalised(fingerprint);
+        if !payload.fingerprint_sha256.eq_ignore_ascii_case(&expected) {
+            return Err(VerifyError::FingerprintMismatch);
+        }
+    }
+    if now < payload.not_before {
+        return Err(VerifyError::NotYetValid(payload.not_before));
+    }
+    if let Some(expires_at) = payload.expires_at.filter(|end| now > *end) {
+        return Err(VerifyError::Expired(expires_at));
+    }
+    Ok(payload)
+}
+
+/// Decodes a license file without checking its signature, fingerprint or dates: for display in
+/// the admin API only, never to grant anything.
+pub fn decode_unverified(text: &str) -> Result<(Envelope, LicensePayload), VerifyError> {
+    let envelope = decode_envelope(text)?;
+    let payload = decode_payload(&envelope)?;
+    Ok((envelope, payload))
+}
+
+/// The message the signature covers.
+fn signing_input(encoded_payload: &str) -> String {
+    format!("{SIGNING_CONTEXT}{encoded_payload}")
+}
+
+/// A `Malformed` error; control characters (which parse errors may quote from the input) become
+/// spaces so that the message stays on one line.
+fn malformed(reason: &str) -> VerifyError {
+    let one_line = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    VerifyError::Malformed(one_line)
+}
+
+/// Wraps the envelope JSON: header, base64 lines of [`LINE_LEN`], footer, final newline.
+fn armour(envelope_json: &[u8]) -> String {
+    let body = STANDARD.encode(envelope_json);
+    let mut text = String::with_capacity(body.len() + body.len() / LINE_LEN + 2 * BEGIN.len() + 4);
+    text.push_str(BEGIN);
+    for (i, c) in body.chars().enumerate() {
+        if i % LINE_LEN == 0 {
+            text.push('\n');
+        }
+        text.push(c);
+    }
+    text.push('\n');
+    text.push_str(END);
+    text.push('\n');
+    text
+}
+
+/// Removes the armour and decodes the envelope, which must be byte for byte what [`sign`] writes.
+fn decode_envelope(text: &str) -> Result<Envelope, VerifyError> {
+    if text.len() > MAX_TEXT_LEN {
+        return Err(malformed("license text is larger than 1 MiB"));
+    }
+    // `lines` splits on `\n` and `\r\n`; `trim` drops stray `\r` and indentation.
+    let lines: Vec<&str> = text.trim().lines().map(str::trim).collect();
+    let (Some(&first), Some(&last)) = (lines.first(), lines.last()) else {
+        return Err(malformed("empty license text"));
+    };
+    if first != BEGIN {
+        return Err(malformed(&format!("first line is not {BEGIN}")));
+    }
+    if last != END {
+        return Err(malformed(&format!("last line is not {END}")));
+    }
+    if lines.len() < 3 {
+        return Err(malformed("license body is empty"));
+    }
+    let body: String = lines[1..lines.len() - 1].concat();
+    let json = STANDARD
+        .decode(body)
+        .map_err(|e| malformed(&format!("body is not standard base64 ({e})")))?;
+    let envelope: Envelope = serde_json::from_slice(&json)
+        .map_err(|e| malformed(&format!("envelope is not valid JSON ({e})")))?;
+    // Whitespace or key order would otherwise let differently-encoded bodies pass as the same file.
+    if serde_json::to_vec(&envelope).ok().as_deref() != Some(json.as_slice()) {
+        return Err(malformed("envelope is not in canonical form"));
+    }
+    Ok(envelope)
+}
+
+fn decode_payload(envelope: &Envelope) -> Result<LicensePayload, VerifyError> {
+    let json = URL_SAFE_NO_PAD
+        .decode(&envelope.payload)
+        .map_err(|e| malformed(&format!("payload is not unpadded base64url ({e})")))?;
+    serde_json::from_slice(&json).map_err(|e| malformed(&format!("payload is not valid ({e})")))
+}
+
+/// A copy of `value` with object keys sorted at every depth.
+fn sorted(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(sorted_map(map)),
+        Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
+fn sorted_map(map: &Map<String, Value>) -> Map<String, Value> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+        .into_iter()
+        .map(|(k, v)| (k.clone(), sorted(v)))
+        .collect()
+}
+
+/// `serde_json` keeps insertion order here (`preserve_order`), yet two equal maps may have been
+/// built in different orders: sorting makes equal payloads serialise to equal bytes.
+fn serialize_sorted<S: Serializer>(map: &Map<String, Value>, s: S) -> Result<S::Ok, S::Error> {
+    sorted_map(map).serialize(s)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`; reading accepts any RFC 3339 time and converts it to UTC.
+mod utc_seconds {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(time: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&time.format(super::TIME_FORMAT))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        parse(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+
+    pub fn parse(text: &str) -> Result<DateTime<Utc>, String> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|e| format!("{text:?} is not an RFC 3339 time ({e})"))
+    }
+}
+
+/// As [`utc_seconds`], with `null` for `None`. The field is required: a missing `expires_at`
+/// must not silently read as perpetual.
+mod utc_seconds_or_null {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    #[expect(
+        clippy::ref_option,
+        reason = "serde's `with` passes a reference to the field"
+    )]
+    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => super::utc_seconds::serialize(time, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| super::utc_seconds::parse(&text).map_err(D::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use crate::keys::{Verifier, verifier_from_keys_json};
+    use ed25519_dalek::{Signer, SigningKey};
+    use proptest::prelude::*;
+    use std::sync::LazyLock;
+
+    const FINGERPRINT: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672";
+    const SEED: [u8; 32] = [9; 32];
+    const KID: &str = "k20260101-00c0de";
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn payload() -> LicensePayload {
+        let mut features = Map::new();
+        features.insert("modules".into(), serde_json::json!({"y": 2, "x": 1}));
+        features.insert("edition".into(), "pro".into());
+        LicensePayload {
+            v: 1,
+            license_id: "lic_0001".into(),
+            revision: 1,
+            source: LicenseSource::Authcode,
+            code_sha256: Some(code_sha256("PL1234567890")),
+            instance_id: None,
+            order_id: Some("CS2601010000ABCDE".into()),
+            product_id: None,
+            fingerprint_sha256: sha256_hex_of_normalised(FINGERPRINT),
+            seats: 2,
+            issued_at: at("2026-01-01T08:00:00Z"),
+            not_before: at("2026-01-01T08:00:00Z"),
+            expires_at: Some(at("2027-01-01T08:00:00Z")),
+            features,
+        }
+    }
+
+    /// A key store in a temp dir with the fixed key `KID` (seed `SEED`) active.
+    fn fixed_store() -> KeyStore {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(format!("{KID}.key")), STANDARD.encode(SEED)).unwrap();
+        std::fs::write(dir.path().join("active"), KID).unwrap();
+        KeyStore::load(dir.path()).unwrap()
+    }
+
+    static STORE: LazyLock<KeyStore> = LazyLock::new(fixed_store);
+    static LICENSE: LazyLock<String> = LazyLock::new(|| sign(&payload(), &STORE).unwrap());
+
+    fn valid_time() -> DateTime<Utc> {
+        at("2026-06-01T00:00:00Z")
+    }
+
+    fn rearmour(envelope: &Envelope) -> String {
+        armour(&serde_json::to_vec(envelope).unwrap())
+    }
+
+    #[test]
+    fn sign_follows_the_specified_format_to_the_letter() {
+        // An independent construction of api.md §5, from the payload JSON written out by hand.
+        let payload_json = format!(
+            concat!(
+                r#"{{"v":1,"license_id":"lic_0001","revision":1,"source":"authcode","#,
+                r#""code_sha256":"{}","order_id":"CS2601010000ABCDE","product_id":null,"#,
+                r#""fingerprint_sha256":"{}","seats":2,"issued_at":"2026-01-01T08:00:00Z","#,
+                r#""not_before":"2026-01-01T08:00:00Z","expires_at":"2027-01-01T08:00:00Z","#,
+                r#""features":{{"edition":"pro","modules":{{"x":1,"y":2}}}}}}"#
+            ),
+            code_sha256("PL1234567890"),
+            sha256_hex_of_normalised(FINGERPRINT),
+        );
+        assert_eq!(
+            String::from_utf8(payload().to_json_bytes().unwrap()).unwrap(),
+            payload_json
+        );
+        let p = URL_SAFE_NO_PAD.encode(payload_json.as_bytes());
+        let sig =
+            SigningKey::from_bytes(&SEED).sign(format!("koolicense/license/v1.{p}").as_bytes());
+        let s = URL_SAFE_NO_PAD.encode(sig.to_bytes());
+        let envelope = format!(r#"{{"alg":"ed25519","kid":"{KID}","payload":"{p}","sig":"{s}"}}"#);
+        let body = STANDARD.encode(envelope.as_bytes());
+        let lines: Vec<&str> = (0..body.len())
+            .step_by(64)
+            .map(|i| &body[i..body.len().min(i + 64)])
+            .collect();
+        let expected = format!(
+            "-----BEGIN KOOLICENSE LICENSE-----\n{}\n-----END KOOLICENSE LICENSE-----\n",
+            lines.join("\n")
+        );
+
+        assert_eq!(*LICENSE, expected);
+    }
+
+    #[test]
+    fn lines_are_64_characters_and_the_file_ends_with_a_newline() {
+        let lines: Vec<&str> = LICENSE.split('\n').collect();
+        assert_eq!(lines[0], BEGIN);
+        assert_eq!(lines[lines.len() - 2], END);
+        assert_eq!(lines[lines.len() - 1], "", "final newline");
+        let body = &lines[1..lines.len() - 2];
+        assert!(body.len() > 2);
+        assert!(body[..body.len() - 1].iter().all(|line| line.len() == 64));
+        assert!((1..=64).contains(&body[body.len() - 1].len()));
+    }
+
+    #[test]
+    fn a_valid_license_verifies_and_returns_its_payload() {
+        let verified = verify(&LICENSE, &*STORE, Some(FINGERPRINT), valid_time()).unwrap();
+        assert_eq!(verified, payload());
+        // The fingerprint is compared after trimming and upper-casing.
+        let lower = format!("  {}\n", FINGERPRINT.to_lowercase());
+        assert!(verify(&LICENSE, &*STORE, Some(&lower), valid_time()).is_ok());
+        assert!(verify(&LICENSE, &*STORE, None, valid_time()).is_ok());
+    }
+
+    #[test]
+    fn the_same_payload_gives_the_same_bytes() {
+        let mut reordered = payload();
+        let mut features = Map::new();
+        features.insert("edition".into(), "pro".into());
+        features.insert("modules".into(), serde_json::json!({"x": 1, "y": 2}));
+        reordered.features = features;
+        assert_eq!(sign(&payload(), &STORE).unwrap(), *LICENSE);
+        assert_eq!(sign(&reordered, &STORE).unwrap(), *LICENSE);
+    }
+
+    #[test]
+    fn crlf_and_surrounding_whitespace_are_tolerated() {
+        let crlf = format!("\r\n  {}  \r\n\r\n", LICENSE.replace('\n', "\r\n"));
+        assert!(verify(&crlf, &*STORE, Some(FINGERPRINT), valid_time()).is_ok());
+        let indented = LICENSE
+            .lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(verify(&indented, &*STORE, Some(FINGERPRINT), valid_time()).is_ok());
+    }
+
+    #[test]
+    fn fingerprint_mismatch_is_reported() {
+        let other = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090673";
+        let error = verify(&LICENSE, &*STORE, Some(other), valid_time()).unwrap_err();
+        assert_eq!(error, VerifyError::FingerprintMismatch);
+        assert_eq!(
+            error.to_string(),
+            "license is bound to another machine fingerprint"
+        );
+    }
+
+    #[test]
+    fn validity_bounds_are_inclusive() {
+        let check = |now: &str| verify(&LICENSE, &*STORE, None, at(now));
+        assert!(check("2026-01-01T08:00:00Z").is_ok());
+        assert!(check("2027-01-01T08:00:00Z").is_ok());
+        let early = check("2026-01-01T07:59:59Z").unwrap_err();
+        assert_eq!(early, VerifyError::NotYetValid(at("2026-01-01T08:00:00Z")));
+        assert_eq!(
+            early.to_string(),
+            "license is not valid before 2026-01-01T08:00:00Z"
+        );
+        let late = check("2027-01-01T08:00:01Z").unwrap_err();
+        assert_eq!(late, VerifyError::Expired(at("2027-01-01T08:00:00Z")));
+        assert_eq!(late.to_string(), "license expired at 2027-01-01T08:00:00Z");
+    }
+
+    #[test]
+    fn a_perpetual_license_has_null_expiry_and_no_upper_bound() {
+        let perpetual = LicensePayload {
+            expires_at: None,
+            ..payload()
+        };
+        let text = sign(&perpetual, &STORE).unwrap();
+        let (_, decoded) = decode_unverified(&text).unwrap();
+        let json = String::from_utf8(perpetual.to_json_bytes().unwrap()).unwrap();
+
+        assert!(json.contains(r#""expires_at":null,"#), "{json}");
+        assert_eq!(decoded.expires_at, None);
+        assert!(verify(&text, &*STORE, None, at("9999-12-31T23:59:59Z")).is_ok());
+    }
+
+    #[test]
+    fn instance_licenses_carry_instance_id_and_omit_code_sha256() {
+        let instance = LicensePayload {
+            source: LicenseSource::Instance,
+            code_sha256: None,
+            instance_id: Some("RA2AB4LVS".into()),
+            ..payload()
+        };
+        let json = String::from_utf8(instance.to_json_bytes().unwrap()).unwrap();
+        assert!(json.contains(r#""source":"instance","instance_id":"RA2AB4LVS","order_id""#));
+        assert!(!json.contains("code_sha256"));
+        let text = sign(&instance, &STORE).unwrap();
+        assert_eq!(
+            verify(&text, &*STORE, None, valid_time()).unwrap(),
+            instance
+        );
+    }
+
+    #[test]
+    fn sign_rejects_payloads_that_break_the_format() {
+        let raw_fingerprint = LicensePayload {
+            fingerprint_sha256: FINGERPRINT.into(),
+            ..payload()
+        };
+        let both = LicensePayload {
+            instance_id: Some("RA2".into()),
+            ..payload()
+        };
+        let version = LicensePayload { v: 2, ..payload() };
+        let backwards = LicensePayload {
+            expires_at: Some(at("2025-01-01T00:00:00Z")),
+            ..payload()
+        };
+        let no_instance = LicensePayload {
+            source: LicenseSource::Instance,
+            ..payload()
+        };
+        for bad in [raw_fingerprint, both, version, backwards, no_instance] {
+            let error = sign(&bad, &STORE).unwrap_err();
+            assert!(matches!(error, LicenseError::InvalidPayload(_)), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_retired_key_still_verifies_its_licenses() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyStore::generate(dir.path()).unwrap();
+        let old_store = KeyStore::load(dir.path()).unwrap();
+        let old_license = sign(&payload(), &old_store).unwrap();
+
+        let new_kid = KeyStore::rotate(dir.path()).unwrap();
+        let store = KeyStore::load(dir.path()).unwrap();
+        let new_license = sign(&payload(), &store).unwrap();
+
+        assert!(verify(&old_license, &store, None, valid_time()).is_ok());
+        assert_eq!(decode_unverified(&new_license).unwrap().0.kid, new_kid);
+        let doc = serde_json::to_string(&store.keys_document()).unwrap();
+        let verifier = verifier_from_keys_json(&doc).unwrap();
+        assert!(verify(&old_license, &verifier, None, valid_time()).is_ok());
+        assert!(verify(&new_license, &verifier, None, valid_time()).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_or_tampered_kid_is_rejected() {
+        let (mut envelope, _) = decode_unverified(&LICENSE).unwrap();
+        envelope.kid = "k20990101-ffffff".into();
+        let error = verify(&rearmour(&envelope), &*STORE, None, valid_time()).unwrap_err();
+        assert_eq!(error, VerifyError::UnknownKey("k20990101-ffffff".into()));
+
+        // Pointing the kid at another known key breaks the signature.
+        let other = SigningKey::from_bytes(&[4; 32]).verifying_key();
+        let verifier = Verifier::from_public_keys([
+            (KID.to_owned(), *STORE.verifying_key(KID).unwrap()),
+            ("other".to_owned(), other),
+        ]);
+        envelope.kid = "other".into();
+        let error = verify(&rearmour(&envelope), &verifier, None, valid_time()).unwrap_err();
+        assert_eq!(error, VerifyError::BadSignature);
+    }
+
+    #[test]
+    fn other_algorithms_and_malformed_texts_are_rejected() {
+        let (mut envelope, _) = decode_unverified(&LICENSE).unwrap();
+        envelope.alg = "rs256".into();
+        let error = verify(&rearmour(&envelope), &*STORE, None, valid_time()).unwrap_err();
+        assert_eq!(error, VerifyError::UnsupportedAlg("rs256".into()));
+
+        let body_only: String = LICENSE
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let spaced = LICENSE.replacen('\n', "\n\n", 2);
+        let reencoded = format!(
+            "{BEGIN}\n{}\n{END}\n",
+            STANDARD.encode(b"{\"alg\": \"ed25519\"}")
+        );
+        let no_body = format!("{BEGIN}\n{END}");
+        let newline_key = format!(
+            "{BEGIN}\n{}\n{END}\n",
+            STANDARD.encode(br#"{"alg":"ed25519","kid\nx":"k"}"#)
+        );
+        for text in [
+            "",
+            "   ",
+            body_only.as_str(),
+            &LICENSE[..LICENSE.len() - 10],
+            &reencoded,
+            &no_body,
+            &newline_key,
+        ] {
+            let error = verify(text, &*STORE, None, valid_time()).unwrap_err();
+            assert!(
+                matches!(error, VerifyError::Malformed(_)),
+                "{text:?}: {error}"
+            );
+            assert!(!error.to_string().contains('\n'));
+        }
+        // Blank lines inside the body are only whitespace: still the same file.
+        assert!(verify(&spaced, &*STORE, None, valid_time()).is_ok());
+        let huge = "A".repeat(MAX_TEXT_LEN + 1);
+        assert!(matches!(
+            verify(&huge, &*STORE, None, valid_time()),
+            Err(VerifyError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_non_canonical_envelope_is_rejected() {
+        let (envelope, _) = decode_unverified(&LICENSE).unwrap();
+        let mut json = serde_json::to_vec(&envelope).unwrap();
+        json.push(b' ');
+        let error = verify(&armour(&json), &*STORE, None, valid_time()).unwrap_err();
+        assert_eq!(error, malformed("envelope is not in canonical form"));
+    }
+
+    #[test]
+    fn decode_unverified_shows_any_license() {
+        let (envelope, decoded) = decode_unverified(&LICENSE).unwrap();
+        assert_eq!(
+            (envelope.alg.as_str(), envelope.kid.as_str()),
+            ("ed25519", KID)
+        );
+        assert_eq!(decoded, payload());
+    }
+
+    fn mutated_char(original: u8, pick: u8) -> u8 {
+        // Printable, non-space ASCII other than the original.
+        let candidate = b'!' + pick % 94;
+        if candidate == original {
+            b'!' + (pick % 94 + 1) % 94
+        } else {
+            candidate
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_changed_character_fails_verification(
+            index in any::<prop::sample::Index>(),
+            pick in any::<u8>(),
+        ) {
+            let positions: Vec<usize> =
+                LICENSE.bytes().enumerate().filter(|(_, b)| *b != b'\n').map(|(i, _)| i).collect();
+            let at_index = positions[index.index(positions.len())];
+            let mut bytes = LICENSE.as_bytes().to_vec();
+            bytes[at_index] = mutated_char(bytes[at_index], pick);
+            let text = String::from_utf8(bytes).unwrap();
+            prop_assert!(verify(&text, &*STORE, Some(FINGERPRINT), valid_time()).is_err());
+        }
+
+        #[test]
+        fn any_changed_payload_or_signature_byte_fails(
+            index in any::<prop::sample::Index>(),
+            flip in 1_u8..=255,
+            in_signature in any::<bool>(),
+        ) {
+            let (mut envelope, _) = decode_unverified(&LICENSE).unwrap();
+            let field = if in_signature { &mut envelope.sig } else { &mut envelope.payload };
+            let mut bytes = URL_SAFE_NO_PAD.decode(&*field).unwrap();
+            let i = index.index(bytes.len());
+            bytes[i] ^= flip;
+            *field = URL_SAFE_NO_PAD.encode(&bytes);
+            let result = verify(&rearmour(&envelope), &*STORE, None, valid_time());
+            prop_assert_eq!(result, Err(VerifyError::BadSignature));
+        }
+
+        #[test]
+        fn payloads_round_trip_deterministically(
+            license_id in "[a-zA-Z0-9_-]{1,40}",
+            revision in 0_i64..1_000_000,
+            seats in 1_i64..10_000,
+            start in 0_i64..4_000_000_000,
+            length in prop::option::of(0_i64..400_000_000),
+            fingerprint in "[ -~]{1,80}",
+            features in prop::collection::vec(("[a-z]{1,8}", any::<i64>()), 0..6),
+        ) {
+            let not_before = DateTime::from_timestamp(start, 0).unwrap();
+            let mut forward = Map::new();
+            let mut backward = Map::new();
+            for (key, value) in &features {
+                forward.insert(key.clone(), (*value).into());
+            }
+            for (key, value) in forward.iter().rev() {
+                backward.insert(key.clone(), value.clone());
+            }
+            let original = LicensePayload {
+                license_id,
+                revision,
+                seats,
+                fingerprint_sha256: sha256_hex_of_normalised(&fingerprint),
+                not_before,
+                expires_at: length.map(|secs| not_before + chrono::Duration::seconds(secs)),
+                features: forward,
+                ..payload()
+            };
+            let reordered = LicensePayload { features: backward, ..original.clone() };
+
+            let text = sign(&original, &STORE).unwrap();
+
+            prop_assert_eq!(&sign(&reordered, &STORE).unwrap(), &text);
+            let verified = verify(&text, &*STORE, Some(&fingerprint), not_before).unwrap();
+            prop_assert_eq!(verified, original);
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The OpenAPI 3 description of the client API (§4) and the admin API (§6), generated from the
-//! handlers' annotations.
+//! handlers' annotations in each API's module.
 
 use utoipa::OpenApi;
 
@@ -9,5 +9,8 @@ struct ApiDoc;
 
 /// The document served at `/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::api::openapi());
+    doc.merge(crate::admin::openapi());
+    doc
 }

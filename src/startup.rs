@@ -75,7 +75,12 @@ impl Application {
             keys: Arc::new(keys),
             marketplace,
         });
-        let server = run(listener, state)?;
+        let server = run(listener, state.clone())?;
+        if state.settings.worker_enabled {
+            // Background work with KooGallery (uploads, order queries, usage reports).
+            let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));
+            crate::koogallery::outbox::spawn_worker(pool, client, state.settings.node_id.clone());
+        }
         Ok(Self { port, server })
     }
 
@@ -110,4 +115,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
 /// Registers every route of the service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::ops::configure(cfg);
+    crate::koogallery::produce::configure(cfg);
+    crate::api::configure(cfg);
+    crate::admin::configure(cfg);
 }

@@ -1,2 +1,722 @@
-//! placeholder
-pub fn this_machine() -> String { String::new() }
+//! Device fingerprints in the marketplace's `MAC|diskSerial|boardSerial|cpuId` form.
+//!
+//! The marketplace (`koogallery.md` §6) sends the same string its desktop client computed:
+//! multiple MACs or disks joined with `,`, missing parts left empty, the whole string upper-cased,
+//! at most 5 KB.
+//! A [`Fingerprint`] is that string after trimming and upper-casing; licenses carry only its
+//! SHA-256 (`api.md` §5), and its `Debug` shows a hash prefix because fingerprints must never reach
+//! the logs.
+
+use std::fmt;
+use std::fs;
+use std::path::Path;
+use std::str::FromStr;
+
+use sha2::{Digest, Sha256};
+
+/// Largest accepted fingerprint, in bytes of its normalised form (the client guide's 5 KB).
+pub const MAX_LEN: usize = 5120;
+
+/// Why a raw string is not a fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FingerprintError {
+    /// Nothing but whitespace.
+    #[error("fingerprint is empty")]
+    Empty,
+    /// Longer than [`MAX_LEN`] bytes after normalisation.
+    #[error("fingerprint is {len} bytes long; at most {MAX_LEN} bytes are allowed")]
+    TooLong {
+        /// Length of the normalised fingerprint in bytes.
+        len: usize,
+    },
+    /// A control character (newline, tab, NUL, ...) inside the fingerprint.
+    #[error("fingerprint contains a control character at byte {position}")]
+    ControlCharacter {
+        /// Byte offset of the character in the normalised fingerprint.
+        position: usize,
+    },
+}
+
+/// A validated, normalised (trimmed, upper-cased) device fingerprint.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(String);
+
+/// The four parts of a fingerprint, split for the hardware-drift rule.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct FingerprintParts {
+    /// MAC addresses (first part, `,`-separated), empty entries dropped.
+    pub macs: Vec<String>,
+    /// Disk serials (second part, `,`-separated), empty entries dropped.
+    pub disks: Vec<String>,
+    /// Board serial (third part), empty when unknown.
+    pub board: String,
+    /// CPU id (fourth part), empty when unknown.
+    pub cpu: String,
+}
+
+/// Trims and upper-cases a raw fingerprint: the normal form every hash is taken over.
+fn normalise(raw: &str) -> String {
+    raw.trim().to_uppercase()
+}
+
+/// Hex SHA-256 of `raw` after trimming and upper-casing, as `fingerprint_sha256` in licenses.
+///
+/// Does not validate; for a valid fingerprint it equals [`Fingerprint::sha256_hex`].
+pub fn sha256_hex_of_normalised(raw: &str) -> String {
+    hex::encode(Sha256::digest(normalise(raw).as_bytes()))
+}
+
+impl Fingerprint {
+    /// Normalises and validates a raw fingerprint: 1..=5120 bytes, no control characters.
+    pub fn parse(raw: &str) -> Result<Self, FingerprintError> {
+        let normal = normalise(raw);
+        if normal.is_empty() {
+            return Err(FingerprintError::Empty);
+        }
+        if normal.len() > MAX_LEN {
+            return Err(FingerprintError::TooLong { len: normal.len() });
+        }
+        if let Some((position, _)) = normal.char_indices().find(|(_, c)| c.is_control()) {
+            return Err(FingerprintError::ControlCharacter { position });
+        }
+        Ok(Self(normal))
+    }
+
+    /// The normalised fingerprint. Treat it as a secret: do not log it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Hex SHA-256 of the normalised fingerprint (lower-case hex, 64 characters).
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(Sha256::digest(self.0.as_bytes()))
+    }
+
+    /// Splits the fingerprint into its parts. Parts past the fourth `|` are ignored, missing
+    /// trailing parts are empty, and every entry is trimmed.
+    pub fn parts(&self) -> FingerprintParts {
+        let mut fields = self.0.split('|').map(str::trim);
+        let list = |field: Option<&str>| -> Vec<String> {
+            field
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let macs = list(fields.next());
+        let disks = list(fields.next());
+        let board = fields.next().unwrap_or_default().to_owned();
+        let cpu = fields.next().unwrap_or_default().to_owned();
+        FingerprintParts {
+            macs,
+            disks,
+            board,
+            cpu,
+        }
+    }
+}
+
+/// The hardware-drift rule: `a` and `b` are the same machine when at least three of the four parts
+/// match. MACs match when the two share any MAC, disks when they share any serial, board and CPU
+/// when equal. Empty parts never match, so a machine that reports little cannot match by accident.
+pub fn same_machine_most(a: &Fingerprint, b: &Fingerprint) -> bool {
+    let (a, b) = (a.parts(), b.parts());
+    let shares_any = |x: &[String], y: &[String]| x.iter().any(|entry| y.contains(entry));
+    let equal_known = |x: &str, y: &str| !x.is_empty() && x == y;
+    let matches = [
+        shares_any(&a.macs, &b.macs),
+        shares_any(&a.disks, &b.disks),
+        equal_known(&a.board, &b.board),
+        equal_known(&a.cpu, &b.cpu),
+    ];
+    matches.iter().filter(|matched| **matched).count() >= 3
+}
+
+impl fmt::Debug for Fingerprint {
+    // A hash prefix is enough to tell fingerprints apart in a log without revealing hardware ids.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hash = self.sha256_hex();
+        write!(
+            f,
+            "Fingerprint(sha256:{}…)",
+            hash.get(..12).unwrap_or(&hash)
+        )
+    }
+}
+
+impl fmt::Debug for FingerprintParts {
+    // Counts only: the parts are hardware identifiers and as secret as the fingerprint.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FingerprintParts")
+            .field("macs", &self.macs.len())
+            .field("disks", &self.disks.len())
+            .field("board", &!self.board.is_empty())
+            .field("cpu", &!self.cpu.is_empty())
+            .finish()
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = FingerprintError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw)
+    }
+}
+
+impl TryFrom<&str> for Fingerprint {
+    type Error = FingerprintError;
+
+    fn try_from(raw: &str) -> Result<Self, Self::Error> {
+        Self::parse(raw)
+    }
+}
+
+impl TryFrom<String> for Fingerprint {
+    type Error = FingerprintError;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading this machine's fingerprint (Linux, best effort).
+// ---------------------------------------------------------------------------------------------
+
+/// At most this many MACs and disks each, and this many bytes per value, so that the result always
+/// stays far below [`MAX_LEN`] however many interfaces a host has.
+const MAX_ENTRIES: usize = 16;
+const MAX_VALUE_LEN: usize = 128;
+
+/// Board serials that firmware ships unset; they would make unrelated machines "match".
+const PLACEHOLDER_SERIALS: &[&str] = &[
+    "TO BE FILLED BY O.E.M.",
+    "DEFAULT STRING",
+    "NOT SPECIFIED",
+    "NOT APPLICABLE",
+    "NONE",
+    "N/A",
+    "0",
+    "SYSTEM SERIAL NUMBER",
+    "BASE BOARD SERIAL NUMBER",
+];
+
+/// This Linux machine's fingerprint in the marketplace's `MAC|disk|board|cpu` form, upper-cased.
+/// Unreadable parts are empty; never fails and never panics.
+pub fn this_machine() -> String {
+    this_machine_from(Path::new("/"))
+}
+
+/// [`this_machine`] against a filesystem rooted at `root` (`/` in production, a fake tree in
+/// tests).
+pub fn this_machine_from(root: &Path) -> String {
+    let macs = mac_addresses(root).join(",");
+    let disks = disk_serials(root).join(",");
+    let board = board_serial(root);
+    let cpu = cpu_id(root);
+    format!("{macs}|{disks}|{board}|{cpu}").to_uppercase()
+}
+
+/// Reads a small sysfs/procfs file as trimmed text; `None` when unreadable or empty.
+fn read_value(path: &Path) -> Option<String> {
+    let text = fs::read_to_string(path).ok()?;
+    let value = clean(&text);
+    (!value.is_empty()).then_some(value)
+}
+
+/// Drops characters that would break the `|`/`,` structure or the control-character rule.
+fn clean(raw: &str) -> String {
+    let kept: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control() && *c != '|' && *c != ',')
+        .collect();
+    let mut value = kept.trim().to_owned();
+    while value.len() > MAX_VALUE_LEN {
+        value.pop();
+    }
+    value
+}
+
+/// Names of the entries of a directory, sorted so that the fingerprint does not depend on
+/// `readdir` order.
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// Sorts, de-duplicates and caps a list of values.
+fn finish_list(mut values: Vec<String>) -> Vec<String> {
+    values.sort();
+    values.dedup();
+    values.truncate(MAX_ENTRIES);
+    values
+}
+
+/// MACs of physical interfaces: `lo`, virtual interfaces (bridges, veth, docker, tun: those listed
+/// under `/sys/devices/virtual/net`) and all-zero addresses are skipped.
+fn mac_addresses(root: &Path) -> Vec<String> {
+    let class = root.join("sys/class/net");
+    let virtual_net = root.join("sys/devices/virtual/net");
+    let macs = sorted_names(&class)
+        .into_iter()
+        .filter(|name| name != "lo" && !virtual_net.join(name).exists())
+        .filter_map(|name| read_value(&class.join(name).join("address")))
+        .filter(|mac| mac.chars().any(|c| c != '0' && c != ':'))
+        .collect();
+    finish_list(macs)
+}
+
+/// Serials of physical block devices, from the first source that has one: `device/serial` (`NVMe`,
+/// some SCSI), `serial` (virtio), then the `/dev/disk/by-id` link name (`ata-MODEL_SERIAL`).
+fn disk_serials(root: &Path) -> Vec<String> {
+    let block = root.join("sys/block");
+    let virtual_block = root.join("sys/devices/virtual/block");
+    let serials = sorted_names(&block)
+        .into_iter()
+        .filter(|name| !virtual_block.join(name).exists())
+        .filter(|name| {
+            !["loop", "ram", "zram", "dm-", "md", "sr"]
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .filter_map(|name| {
+            read_value(&block.join(&name).join("device/serial"))
+                .or_else(|| read_value(&block.join(&name).join("serial")))
+                .or_else(|| serial_from_by_id(root, &name))
+        })
+        .collect();
+    finish_list(serials)
+}
+
+/// Finds a `/dev/disk/by-id/{ata,nvme,scsi}-MODEL_SERIAL` link to `device` and returns its serial.
+fn serial_from_by_id(root: &Path, device: &str) -> Option<String> {
+    let by_id = root.join("dev/disk/by-id");
+    sorted_names(&by_id).into_iter().find_map(|name| {
+        let (bus, rest) = name.split_once('-')?;
+        if !matches!(bus, "ata" | "nvme" | "scsi") || rest.starts_with("eui.") {
+            return None;
+        }
+        let target = fs::read_link(by_id.join(&name)).ok()?;
+        if target.file_name()?.to_str()? != device {
+            return None;
+        }
+        let serial = clean(rest.rsplit_once('_').map_or(rest, |(_, serial)| serial));
+        (!serial.is_empty()).then_some(serial)
+    })
+}
+
+/// The DMI board serial; empty when unreadable (it is root-only on most distributions) or a
+/// firmware placeholder.
+fn board_serial(root: &Path) -> String {
+    read_value(&root.join("sys/class/dmi/id/board_serial"))
+        .filter(|serial| !PLACEHOLDER_SERIALS.contains(&serial.to_uppercase().as_str()))
+        .unwrap_or_default()
+}
+
+/// A CPU id in the shape Windows reports as `ProcessorId`, which is what the marketplace's examples
+/// show (e.g. `BFEBFBFF00090672`): CPUID leaf 1 EDX feature bits followed by the EAX signature.
+///
+/// Linux exposes no CPUID serial and executing `cpuid` would need `unsafe`, so on x86 this is
+/// rebuilt from `/proc/cpuinfo`: EDX from the named feature flags, EAX from `cpu family`, `model`
+/// and `stepping`. Hypervisors may mask flags, so the value can differ from the host's. On ARM
+/// (Kunpeng and others) the MIDR register is rebuilt from the `CPU implementer/variant/part/
+/// revision` lines. Empty when neither is readable.
+fn cpu_id(root: &Path) -> String {
+    let Ok(text) = fs::read_to_string(root.join("proc/cpuinfo")) else {
+        return String::new();
+    };
+    // Only the first processor block: all cores of one machine report the same model.
+    let first = text.split("\n\n").next().unwrap_or_default();
+    let field = |key: &str| {
+        first.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            (name.trim() == key).then(|| value.trim())
+        })
+    };
+    let number = |key: &str| {
+        let value = field(key)?;
+        match value.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => value.parse::<u32>().ok(),
+        }
+    };
+    if let (Some(family), Some(model), Some(stepping)) =
+        (number("cpu family"), number("model"), number("stepping"))
+    {
+        let edx = x86_edx(field("flags").unwrap_or_default());
+        return format!("{edx:08X}{:08X}", x86_eax(family, model, stepping));
+    }
+    if let (Some(implementer), Some(variant), Some(part), Some(revision)) = (
+        number("CPU implementer"),
+        number("CPU variant"),
+        number("CPU part"),
+        number("CPU revision"),
+    ) {
+        // Architecture 0xF means "see the CPUID scheme", which every ARMv7+ core reports.
+        let midr = (implementer & 0xFF) << 24
+            | (variant & 0xF) << 20
+            | 0xF << 16
+            | (part & 0xFFF) << 4
+            | (revision & 0xF);
+        return format!("{midr:08X}");
+    }
+    String::new()
+}
+
+/// Linux's names of CPUID leaf 1 EDX bits 0..=31 (`None` for reserved bits).
+const EDX_FLAGS: [Option<&str>; 32] = [
+    Some("fpu"),
+    Some("vme"),
+    Some("de"),
+    Some("pse"),
+    Some("tsc"),
+    Some("msr"),
+    Some("pae"),
+    Some("mce"),
+    Some("cx8"),
+    Some("apic"),
+    None,
+    Some("sep"),
+    Some("mtrr"),
+    Some("pge"),
+    Some("mca"),
+    Some("cmov"),
+    Some("pat"),
+    Some("pse36"),
+    Some("pn"),
+    Some("clflush"),
+    None,
+    Some("dts"),
+    Some("acpi"),
+    Some("mmx"),
+    Some("fxsr"),
+    Some("sse"),
+    Some("sse2"),
+    Some("ss"),
+    Some("ht"),
+    Some("tm"),
+    Some("ia64"),
+    Some("pbe"),
+];
+
+/// CPUID leaf 1 EDX rebuilt from the `flags` line.
+fn x86_edx(flags: &str) -> u32 {
+    let present: Vec<&str> = flags.split_whitespace().collect();
+    EDX_FLAGS
+        .iter()
+        .enumerate()
+        .filter(|(_, name)| name.is_some_and(|name| present.contains(&name)))
+        .fold(0, |edx, (bit, _)| edx | 1 << bit)
+}
+
+/// CPUID leaf 1 EAX from the family/model/stepping Linux printed (which already folded in the
+/// extended family and model fields; this unfolds them again).
+fn x86_eax(family: u32, model: u32, stepping: u32) -> u32 {
+    let (base_family, ext_family) = if family >= 0xF {
+        (0xF, (family - 0xF) & 0xFF)
+    } else {
+        (family, 0)
+    };
+    let (base_model, ext_model) = if base_family == 0x6 || base_family == 0xF {
+        (model & 0xF, (model >> 4) & 0xF)
+    } else {
+        (model & 0xF, 0)
+    };
+    ext_family << 20 | ext_model << 16 | base_family << 8 | base_model << 4 | (stepping & 0xF)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::PathBuf;
+
+    fn fp(raw: &str) -> Fingerprint {
+        Fingerprint::parse(raw).unwrap()
+    }
+
+    #[test]
+    fn parse_accepts_and_normalises_valid_fingerprints() {
+        let cases = [
+            (
+                "04:7c:16:5e:e3:5d|001b_444a_488b_5cec.||bfebfbff00090672",
+                "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672",
+            ),
+            ("  abc  ", "ABC"),
+            ("|||", "|||"),
+            ("\t\r\nx\n", "X"),
+            ("a b|c", "A B|C"),
+        ];
+        for (raw, normal) in cases {
+            assert_eq!(fp(raw).as_str(), normal, "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn parse_rejects_invalid_fingerprints() {
+        let long = "A".repeat(MAX_LEN + 1);
+        let cases = [
+            ("", FingerprintError::Empty),
+            (" \t\n ", FingerprintError::Empty),
+            (
+                long.as_str(),
+                FingerprintError::TooLong { len: MAX_LEN + 1 },
+            ),
+            ("AB\nCD", FingerprintError::ControlCharacter { position: 2 }),
+            (
+                "A\u{0}B",
+                FingerprintError::ControlCharacter { position: 1 },
+            ),
+        ];
+        for (raw, error) in cases {
+            assert_eq!(Fingerprint::parse(raw), Err(error), "input {raw:?}");
+        }
+        assert!(Fingerprint::parse(&"a".repeat(MAX_LEN)).is_ok());
+    }
+
+    #[test]
+    fn length_is_checked_after_upper_casing() {
+        // "ß" is 2 bytes and upper-cases to "SS": 2560 of them give 5120 bytes, 2561 are too many.
+        assert!(Fingerprint::parse(&"ß".repeat(2560)).is_ok());
+        assert_eq!(
+            Fingerprint::parse(&"ß".repeat(2561)),
+            Err(FingerprintError::TooLong { len: 5122 })
+        );
+    }
+
+    #[test]
+    fn errors_read_clearly() {
+        assert_eq!(FingerprintError::Empty.to_string(), "fingerprint is empty");
+        assert_eq!(
+            FingerprintError::TooLong { len: 6000 }.to_string(),
+            "fingerprint is 6000 bytes long; at most 5120 bytes are allowed"
+        );
+    }
+
+    #[test]
+    fn sha256_is_over_the_normalised_form() {
+        let expected = hex::encode(Sha256::digest(b"AA:BB|S1||"));
+        assert_eq!(fp(" aa:bb|s1|| ").sha256_hex(), expected);
+        assert_eq!(sha256_hex_of_normalised("aa:bb|s1||\n"), expected);
+    }
+
+    #[test]
+    fn debug_hides_the_value() {
+        let printed = format!("{:?}", fp("04:7C:16:5E:E3:5D|DISK1|BOARD9|CPU7"));
+        assert!(printed.starts_with("Fingerprint(sha256:"), "{printed}");
+        for secret in ["04:7C", "DISK1", "BOARD9", "CPU7"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        let parts = format!("{:?}", fp("AA|D1,D2|B|C").parts());
+        assert!(
+            !parts.contains("D1") && parts.contains("disks: 2"),
+            "{parts}"
+        );
+    }
+
+    #[test]
+    fn parts_split_lists_and_fill_missing_parts() {
+        let parts = fp("aa, bb ,,|d1,|board|cpu|extra").parts();
+        assert_eq!(parts.macs, ["AA", "BB"]);
+        assert_eq!(parts.disks, ["D1"]);
+        assert_eq!(parts.board, "BOARD");
+        assert_eq!(parts.cpu, "CPU");
+
+        let short = fp("aa").parts();
+        assert_eq!(short.macs, ["AA"]);
+        assert!(short.disks.is_empty() && short.board.is_empty() && short.cpu.is_empty());
+    }
+
+    #[test]
+    fn same_machine_most_needs_three_of_four_known_parts() {
+        let base = fp("M1,M2|D1,D2|B1|C1");
+        let cases = [
+            ("M1,M2|D1,D2|B1|C1", true),
+            ("M2,M9|D2|B1|C1", true), // a NIC and a disk replaced: still shares one of each
+            ("M9|D1|B1|C1", true),    // all MACs changed: three parts still match
+            ("M9|D9|B1|C1", false),   // two parts changed
+            ("M1|D1|B9|C9", false),
+            ("M1|D1||", false), // empty parts never match
+            ("M1|D1|B1|", true),
+        ];
+        for (other, expected) in cases {
+            assert_eq!(
+                same_machine_most(&base, &fp(other)),
+                expected,
+                "other {other}"
+            );
+            assert_eq!(
+                same_machine_most(&fp(other), &base),
+                expected,
+                "reversed {other}"
+            );
+        }
+        assert!(!same_machine_most(&fp("|||"), &fp("|||")));
+        assert!(!same_machine_most(&fp("M1|D1||"), &fp("M1|D1||")));
+    }
+
+    /// Writes `contents` at `root/relative`, creating parent directories.
+    fn put(root: &Path, relative: &str, contents: &str) {
+        let path = root.join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, contents).unwrap();
+    }
+
+    fn fake_machine() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        put(&root, "sys/class/net/lo/address", "00:00:00:00:00:00\n");
+        put(&root, "sys/class/net/eth1/address", "04:7c:16:5e:e3:5e\n");
+        put(&root, "sys/class/net/eth0/address", "04:7c:16:5e:e3:5d\n");
+        put(
+            &root,
+            "sys/class/net/docker0/address",
+            "02:42:ac:11:00:01\n",
+        );
+        put(
+            &root,
+            "sys/devices/virtual/net/docker0/address",
+            "02:42:ac:11:00:01\n",
+        );
+        put(&root, "sys/class/net/wwan0/address", "00:00:00:00:00:00\n");
+        put(
+            &root,
+            "sys/block/nvme0n1/device/serial",
+            "  S4EVNF0M123456   \n",
+        );
+        put(&root, "sys/block/vda/serial", "virtio-disk-1\n");
+        put(&root, "sys/block/loop0/device/serial", "LOOPSERIAL\n");
+        put(&root, "sys/block/sda/size", "100\n");
+        put(&root, "sys/class/dmi/id/board_serial", "pf2abc12\n");
+        let cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n\
+                       model\t\t: 151\nstepping\t: 2\nflags\t\t: fpu vme de pse tsc msr pae mce \
+                       cx8 apic sep mtrr pge mca cmov pat pse36 clflush dts acpi mmx fxsr sse sse2 \
+                       ss ht tm pbe syscall nx\n\nprocessor\t: 1\ncpu family\t: 99\n";
+        put(&root, "proc/cpuinfo", cpuinfo);
+        (dir, root)
+    }
+
+    #[test]
+    fn this_machine_reads_a_fake_sysfs_tree() {
+        let (_dir, root) = fake_machine();
+        fs::create_dir_all(root.join("dev/disk/by-id")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../sda",
+            root.join("dev/disk/by-id/ata-Samsung_SSD_860_EVO_500GB_S3Z2NB0K123456A"),
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../../sda", root.join("dev/disk/by-id/wwn-0x5002538e"))
+            .unwrap();
+
+        let printed = this_machine_from(&root);
+
+        assert_eq!(
+            printed,
+            "04:7C:16:5E:E3:5D,04:7C:16:5E:E3:5E|S3Z2NB0K123456A,S4EVNF0M123456,VIRTIO-DISK-1|\
+             PF2ABC12|BFEBFBFF00090672"
+        );
+        assert!(Fingerprint::parse(&printed).is_ok());
+    }
+
+    #[test]
+    fn this_machine_leaves_unreadable_parts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(this_machine_from(dir.path()), "|||");
+        assert_eq!(this_machine_from(&dir.path().join("missing")), "|||");
+
+        put(
+            dir.path(),
+            "sys/class/dmi/id/board_serial",
+            "To be filled by O.E.M.\n",
+        );
+        put(
+            dir.path(),
+            "proc/cpuinfo",
+            "processor\t: 0\nmodel name\t: mystery\n",
+        );
+        assert_eq!(this_machine_from(dir.path()), "|||");
+    }
+
+    #[test]
+    fn this_machine_composes_an_arm_midr() {
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "proc/cpuinfo",
+            "processor\t: 0\nBogoMIPS\t: 200.00\nCPU implementer\t: 0x48\n\
+             CPU architecture: 8\nCPU variant\t: 0x1\nCPU part\t: 0xd01\nCPU revision\t: 0\n",
+        );
+        assert_eq!(this_machine_from(dir.path()), "|||481FD010");
+    }
+
+    #[test]
+    fn this_machine_strips_separators_and_caps_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        put(dir.path(), "sys/class/dmi/id/board_serial", "a|b,c\u{7}d\n");
+        for i in 0..40 {
+            put(
+                dir.path(),
+                &format!("sys/block/sd{i:02}/device/serial"),
+                &format!("{i:02}{}", "x".repeat(500)),
+            );
+        }
+        let printed = this_machine_from(dir.path());
+        let parsed = fp(&printed);
+        assert_eq!(parsed.parts().board, "ABCD");
+        assert_eq!(parsed.parts().disks.len(), MAX_ENTRIES);
+        assert!(printed.len() < MAX_LEN);
+    }
+
+    #[test]
+    fn this_machine_on_the_host_never_panics_and_parses() {
+        let printed = this_machine();
+        assert_eq!(printed.matches('|').count(), 3, "{}", printed.len());
+        assert!(Fingerprint::parse(&printed).is_ok());
+    }
+
+    #[test]
+    fn x86_signature_unfolds_extended_fields() {
+        assert_eq!(x86_eax(6, 151, 2), 0x0009_0672);
+        assert_eq!(x86_eax(0x19, 0x21, 0), 0x00A2_0F10); // AMD Zen 3: family 0x19, model 0x21
+        assert_eq!(x86_eax(5, 4, 3), 0x0000_0543);
+    }
+
+    proptest! {
+        #[test]
+        fn parse_is_idempotent(raw in "\\PC{0,64}") {
+            if let Ok(first) = Fingerprint::parse(&raw) {
+                let again = Fingerprint::parse(first.as_str());
+                prop_assert_eq!(again, Ok(first));
+            }
+        }
+
+        #[test]
+        fn case_and_surrounding_space_do_not_change_the_hash(
+            raw in "[a-zA-Z0-9:|,._ -]{1,64}",
+            left in "[ \t\r\n]{0,4}",
+            right in "[ \t\r\n]{0,4}",
+        ) {
+            let variants = [raw.to_lowercase(), raw.to_uppercase(), format!("{left}{raw}{right}")];
+            let expected = sha256_hex_of_normalised(&raw);
+            for variant in &variants {
+                prop_assert_eq!(&sha256_hex_of_normalised(variant), &expected);
+                if let Ok(parsed) = Fingerprint::parse(variant) {
+                    prop_assert_eq!(&parsed.sha256_hex(), &expected);
+                }
+            }
+        }
+    }
+}

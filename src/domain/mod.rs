@@ -2,3 +2,4 @@
 
 pub mod fingerprint;
 pub mod times;
+pub mod validation;

@@ -2,4 +2,8 @@
 
 pub mod apig;
 pub mod auth;
+pub mod callbacks;
 pub mod client;
+pub mod legacy;
+pub mod outbox;
+pub mod produce;

@@ -17,6 +17,22 @@ pub enum Backend {
 /// expands to `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! both_backends {
+    (@backend $name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[actix_web::test]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await;
+            }
+        }
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             #[allow(unused_imports)]
@@ -101,6 +117,8 @@ pub fn test_settings(db: &TestDatabase, keys_dir: &std::path::Path, extra: &[(&s
     env.insert("KOOLICENSE_KEYS_DIR".into(), keys_dir.display().to_string());
     env.insert("KOOLICENSE_DB_POOL_SIZE".into(), "8".into());
     env.insert("KOOLICENSE_HTTP_WORKERS".into(), "2".into());
+    env.insert("KOOLICENSE_ACCESS_KEY".into(), crate::callers::ACCESS_KEY.into());
+    // An empty value in `extra` unsets a default.
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());
     }

@@ -3,6 +3,14 @@
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod admin;
+mod callers;
+mod client_api;
 mod helpers;
+mod marketplace;
 
 mod health;
+mod outbound;
+mod sim;
+mod production;
+mod upgrade;

@@ -1,6 +1,17 @@
 //! Row types and the queries on them, one file per table.
 
+pub mod activations;
+pub mod admin_tokens;
+pub mod audit_log;
+pub mod auth_codes;
+pub mod code_usage;
+pub mod events;
+pub mod instances;
+pub mod jobs;
+pub mod licenses;
 pub mod marketplace_calls;
+pub mod nonces;
+pub mod orders;
 
 /// The current UTC time as stored in `TIMESTAMP` columns (microsecond precision, so a value read
 /// back compares equal on both backends).

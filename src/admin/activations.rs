@@ -1,0 +1,130 @@
+//! Bindings of codes to machines, as support sees them, and `DELETE /admin/v1/activations/{id}`:
+//! resetting a binding frees its seat when a customer changed hardware.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+
+use super::auth::SupportToken;
+use super::common::{AdminError, ReasonQuery, audit, reason_from_query, utc, utc_opt};
+use crate::db::models::activations::{self as rows, Activation, deactivated_by};
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::{self, auth_codes};
+use crate::db::schema::activations;
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// A binding of a code to a machine.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivationView {
+    pub id: String,
+    pub code_id: String,
+    /// The machine's fingerprint as the client sent it (`MAC|disk|board|cpu`).
+    pub fingerprint: String,
+    pub fingerprint_sha256: String,
+    pub hostname: Option<String>,
+    /// True while the binding holds a seat.
+    pub live: bool,
+    pub created_at: DateTime<Utc>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// `client` or `support`.
+    pub deactivated_by: Option<String>,
+}
+
+impl From<Activation> for ActivationView {
+    fn from(row: Activation) -> Self {
+        Self {
+            live: row.deactivated_at.is_none(),
+            id: row.id,
+            code_id: row.code_id,
+            fingerprint: row.fingerprint,
+            fingerprint_sha256: row.fingerprint_sha256,
+            hostname: row.hostname,
+            created_at: utc(row.created_at),
+            deactivated_at: utc_opt(row.deactivated_at),
+            deactivated_by: row.deactivated_by,
+        }
+    }
+}
+
+/// Seats of a code: bound machines against the machines it allows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Seats {
+    pub used: i64,
+    pub total: i64,
+}
+
+/// The answer to a reset: the freed binding and the code's seats now.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetBinding {
+    pub activation: ActivationView,
+    pub seats: Seats,
+}
+
+/// Live activations per code, for the codes in `code_ids`.
+pub fn live_counts(conn: &mut DbConn, code_ids: &[String]) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> = activations::table
+        .filter(activations::code_id.eq_any(code_ids))
+        .filter(activations::deactivated_at.is_null())
+        .group_by(activations::code_id)
+        .select((activations::code_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Reset a binding: frees the seat it holds (the customer changed hardware).
+///
+/// The reason goes in the query string (`?reason=...`), since `DELETE` bodies are dropped by many
+/// HTTP clients. The code's license file on the old machine is not revoked; its check-ins answer
+/// `NOT_ACTIVATED` from now on.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/activations/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The activation id"), ReasonQuery),
+    responses(
+        (status = 200, description = "The seat is free", body = ResetBinding),
+        (status = 400, description = "Missing or overlong reason", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 404, description = "No such activation", body = AdminError),
+        (status = 409, description = "The activation was already deactivated", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reset_binding(
+    SupportToken(caller): SupportToken,
+    path: web::Path<String>,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ResetBinding>, ApiError> {
+    let reason = reason_from_query(&req)?;
+    let id = path.into_inner();
+    let answer = db::run(&state.pool, move |conn| {
+        conn.write_tx(|conn| -> Result<ResetBinding, ApiError> {
+            let row = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
+            let now = models::now();
+            // Serialises with activations of the same code, so the seat count below is exact.
+            let code = auth_codes::lock(conn, &row.code_id, now)?.ok_or(ApiError::NotFound("code"))?;
+            if !rows::deactivate(conn, &id, deactivated_by::SUPPORT, now)? {
+                return Err(ApiError::Conflict("the activation was already deactivated".into()));
+            }
+            let detail = json!({"by": deactivated_by::SUPPORT, "actor": caller.name, "reason": reason.as_str()});
+            events::insert(conn, &NewEvent::new("activation", &id, "deactivated", &detail))?;
+            audit(conn, &caller, "activation.reset", ("activation", &id), &reason, json!({
+                "code_id": row.code_id,
+                "fingerprint_sha256": row.fingerprint_sha256,
+            }))?;
+            let used = rows::count_live(conn, &code.id)?;
+            let activation = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
+            Ok(ResetBinding { activation: activation.into(), seats: Seats { used, total: code.seats } })
+        })
+    })
+    .await?;
+    Ok(web::Json(answer))
+}

@@ -1,0 +1,240 @@
+//! Authorization codes: search, and the detail view with activations, licenses and history.
+//!
+//! Lists show only a code's hint; the detail shows the full code (support reads it to the
+//! customer), and nothing here ever logs it.
+
+use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::activations::{self, ActivationView, Seats};
+use super::auth::SupportToken;
+use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
+use super::views::{self, EventView, LicenseView};
+use crate::db::models::auth_codes::{self, AuthCode, status};
+use crate::db::models::{activations as activation_rows, licenses};
+use crate::db::schema::auth_codes as table;
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The `FROZEN` status filter: KooGallery freezes a code apart from its lifecycle status.
+const FROZEN: &str = "FROZEN";
+
+/// Filters of the code search.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CodeSearch {
+    /// The start of a code, or an exact order id or product id.
+    pub q: Option<String>,
+    /// `ALIVE`, `EXPIRED`, `RELEASED`, or `FROZEN`.
+    pub status: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A code in a list (its hint, never the full code).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeSummary {
+    /// Internal id: also accepted by `GET /admin/v1/codes/{code}`.
+    pub id: String,
+    /// The first four and last two characters of the code.
+    pub code_hint: String,
+    /// `ALIVE`, `EXPIRED` or `RELEASED`.
+    pub status: String,
+    pub frozen: bool,
+    /// The software has activated it with KooGallery.
+    pub activated: bool,
+    pub order_id: Option<String>,
+    pub product_id: Option<String>,
+    pub seats: Seats,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A code in full.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeView {
+    #[serde(flatten)]
+    pub summary: CodeSummary,
+    /// The full authorization code.
+    pub code: String,
+    /// The UTC day of the last daily query of KooGallery.
+    pub last_queried_on: Option<String>,
+}
+
+/// A code with everything that happened to it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CodeDetail {
+    pub code: CodeView,
+    /// Bindings to machines, oldest first (freed ones too).
+    pub activations: Vec<ActivationView>,
+    /// Licenses issued for the code, oldest first, with their revisions.
+    pub licenses: Vec<LicenseView>,
+    /// The code's, its activations' and its licenses' events, oldest first.
+    pub events: Vec<EventView>,
+}
+
+fn summary(code: &AuthCode, used: i64) -> CodeSummary {
+    CodeSummary {
+        id: code.id.clone(),
+        code_hint: code.code_hint.clone(),
+        status: code.status.clone(),
+        frozen: code.frozen,
+        activated: code.activated,
+        order_id: code.order_id.clone(),
+        product_id: code.product_id.clone(),
+        seats: Seats {
+            used,
+            total: code.seats,
+        },
+        expires_at: utc_opt(code.expires_at),
+        created_at: utc(code.created_at),
+        updated_at: utc(code.updated_at),
+    }
+}
+
+/// `LIKE` metacharacters taken literally.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+fn search_rows(
+    conn: &mut DbConn,
+    q: Option<&str>,
+    status_filter: Option<&str>,
+    cursor: Option<&str>,
+    limit: Limit,
+) -> QueryResult<Vec<AuthCode>> {
+    let mut query = table::table.into_boxed();
+    if let Some(q) = q {
+        let prefix = format!("{}%", escape_like(q));
+        query = query.filter(
+            table::code
+                .like(prefix)
+                .escape('\\')
+                .or(table::order_id.eq(q.to_owned()))
+                .or(table::product_id.eq(q.to_owned())),
+        );
+    }
+    match status_filter {
+        Some(FROZEN) => query = query.filter(table::frozen.eq(true)),
+        Some(s) => query = query.filter(table::status.eq(s.to_owned())),
+        None => {}
+    }
+    if let Some(cursor) = cursor {
+        query = query.filter(table::id.lt(cursor.to_owned()));
+    }
+    query
+        .order(table::id.desc())
+        .limit(limit.fetch())
+        .select(AuthCode::as_select())
+        .load(conn)
+}
+
+/// Search authorization codes by code (prefix), order id or product id, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/codes",
+    tag = "admin",
+    params(CodeSearch),
+    responses(
+        (status = 200, description = "One page of codes", body = Page<CodeSummary>),
+        (status = 400, description = "Bad filter", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn search(
+    _caller: SupportToken,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Page<CodeSummary>>, ApiError> {
+    let params: CodeSearch = query(&req)?;
+    let limit = Limit::parse(params.limit)?;
+    let status_filter = non_empty(params.status).map(|s| s.to_uppercase());
+    if let Some(s) = &status_filter {
+        if ![status::ALIVE, status::EXPIRED, status::RELEASED, FROZEN].contains(&s.as_str()) {
+            return Err(ApiError::InvalidRequest(
+                "status: one of ALIVE, EXPIRED, RELEASED, FROZEN".into(),
+            ));
+        }
+    }
+    let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
+    let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let rows = search_rows(
+            conn,
+            q.as_deref(),
+            status_filter.as_deref(),
+            cursor.as_deref(),
+            limit,
+        )?;
+        let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let used = activations::live_counts(conn, &ids)?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            |c| c.id.clone(),
+            |c| summary(&c, used.get(&c.id).copied().unwrap_or(0)),
+        ))
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// One code (by the code itself or its internal id) with its activations, licenses and history.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/codes/{code}",
+    tag = "admin",
+    params(("code" = String, Path, description = "The authorization code, or its internal id")),
+    responses(
+        (status = 200, description = "The code in full", body = CodeDetail),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 404, description = "No such code", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn detail(
+    _caller: SupportToken,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<CodeDetail>, ApiError> {
+    let key = path.into_inner();
+    let detail = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let code = match auth_codes::find_by_code(conn, &key)? {
+            Some(code) => code,
+            None => auth_codes::find(conn, &key)?.ok_or(ApiError::NotFound("code"))?,
+        };
+        let activations = activation_rows::for_code(conn, &code.id)?;
+        let licenses = licenses::for_code(conn, &code.id)?;
+        let mut subjects: Vec<(&str, &str)> = vec![("code", &code.id)];
+        subjects.extend(activations.iter().map(|a| ("activation", a.id.as_str())));
+        subjects.extend(licenses.iter().map(|l| ("license", l.id.as_str())));
+        let events = views::history(conn, &subjects)?;
+        let used = activations
+            .iter()
+            .filter(|a| a.deactivated_at.is_none())
+            .count();
+        let view = CodeView {
+            summary: summary(&code, i64::try_from(used).unwrap_or(i64::MAX)),
+            code: code.code.clone(),
+            last_queried_on: code.last_queried_on.clone(),
+        };
+        Ok(CodeDetail {
+            code: view,
+            activations: activations.into_iter().map(ActivationView::from).collect(),
+            licenses: views::license_views(conn, licenses)?,
+            events,
+        })
+    })
+    .await?;
+    Ok(web::Json(detail))
+}

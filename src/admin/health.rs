@@ -1,0 +1,260 @@
+//! `GET /admin/v1/marketplace/health`: what KooGallery will judge us by, seen first.
+//!
+//! KooGallery delists a product with more than five failed orders in a month. An order failed
+//! when KooGallery's last `newInstance` for it this calendar month (UTC) was not answered with
+//! success: KooGallery retries a failed call, so a later success clears the order. Debug-console
+//! calls (`testFlag`) are not orders and do not count.
+
+use std::collections::{BTreeMap, HashMap};
+
+use actix_web::web;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::SupportToken;
+use super::common::{AdminError, utc_opt};
+use super::journal::{SUCCESS_CODES, is_success};
+use crate::db::models::marketplace_calls::INBOUND;
+use crate::db::schema::{jobs, marketplace_calls as calls};
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::koogallery::outbox::UPLOAD_LICENSE;
+use crate::startup::AppState;
+
+/// More failed orders than this in a calendar month and KooGallery delists the product.
+pub const DELISTING_THRESHOLD: i64 = 5;
+
+/// Failed order ids listed in full; the count is always exact.
+const MAX_LISTED_ORDERS: usize = 100;
+
+/// The marketplace integration's health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarketplaceHealth {
+    pub generated_at: DateTime<Utc>,
+    /// The calendar month counted, `YYYY-MM` (UTC).
+    pub month: String,
+    /// Orders whose latest `newInstance` this month was not answered with success.
+    pub failed_orders_this_month: i64,
+    /// KooGallery's limit: more failed orders than this in a month delists the product.
+    pub delisting_threshold: i64,
+    /// True once the failed orders reach the threshold: the next failure delists.
+    pub at_risk: bool,
+    /// The failed orders (at most 100).
+    pub failed_order_ids: Vec<String>,
+    /// Failed `newInstance` calls this month that named no order (unparseable, unauthenticated).
+    pub failed_calls_without_order: i64,
+    /// Per API and direction: traffic and errors over the last 24 hours, and the last success.
+    pub apis: Vec<ApiHealth>,
+    /// License uploads by status.
+    pub uploads: UploadCounts,
+    /// Background jobs that gave up, per kind (`upload_license`, `query_order`, `usage_report`).
+    pub failed_jobs: BTreeMap<String, i64>,
+}
+
+/// One API's numbers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiHealth {
+    /// `inbound` (KooGallery's callbacks) or `outbound` (KooGallery's open APIs).
+    pub direction: String,
+    pub activity: String,
+    pub calls_24h: i64,
+    pub errors_24h: i64,
+    /// `errors_24h / calls_24h`, 0 without calls.
+    pub error_rate_24h: f64,
+    pub last_call_at: Option<DateTime<Utc>>,
+    /// The last successful call, however long ago.
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Upload jobs by status.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct UploadCounts {
+    pub pending: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+/// The first instant of `now`'s calendar month.
+fn month_start(now: NaiveDateTime) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(now.year(), now.month(), 1)
+        .map_or(now, |d| d.and_time(chrono::NaiveTime::MIN))
+}
+
+/// (failed order ids, failed calls without an order) this month.
+fn failed_orders(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<(Vec<String>, i64)> {
+    let rows: Vec<(Option<String>, String)> = calls::table
+        .filter(calls::direction.eq(INBOUND))
+        .filter(calls::activity.eq("newInstance"))
+        .filter(calls::test_flag.eq(false))
+        .filter(calls::created_at.ge(since))
+        .order((calls::created_at.asc(), calls::id.asc()))
+        .select((calls::order_id, calls::result_code))
+        .load(conn)?;
+    let mut latest: HashMap<String, bool> = HashMap::new();
+    let mut without_order = 0;
+    for (order_id, code) in rows {
+        match order_id {
+            Some(order) => {
+                latest.insert(order, is_success(&code));
+            }
+            None if !is_success(&code) => without_order += 1,
+            None => {}
+        }
+    }
+    let mut failed: Vec<String> = latest
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(o, _)| o)
+        .collect();
+    failed.sort();
+    Ok((failed, without_order))
+}
+
+type Key = (String, String);
+
+fn entry(
+    apis: &mut BTreeMap<Key, ApiHealth>,
+    direction: String,
+    activity: String,
+) -> &mut ApiHealth {
+    apis.entry((direction.clone(), activity.clone()))
+        .or_insert_with(|| ApiHealth {
+            direction,
+            activity,
+            calls_24h: 0,
+            errors_24h: 0,
+            error_rate_24h: 0.0,
+            last_call_at: None,
+            last_success_at: None,
+        })
+}
+
+fn api_health(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<ApiHealth>> {
+    let day_ago = now - TimeDelta::hours(24);
+    let totals: Vec<(String, String, i64, Option<NaiveDateTime>)> = calls::table
+        .filter(calls::created_at.ge(day_ago))
+        .group_by((calls::direction, calls::activity))
+        .select((
+            calls::direction,
+            calls::activity,
+            count_star(),
+            diesel::dsl::max(calls::created_at),
+        ))
+        .load(conn)?;
+    let errors: Vec<(String, String, i64)> = calls::table
+        .filter(calls::created_at.ge(day_ago))
+        .filter(calls::result_code.ne_all(SUCCESS_CODES))
+        .group_by((calls::direction, calls::activity))
+        .select((calls::direction, calls::activity, count_star()))
+        .load(conn)?;
+    let successes: Vec<(String, String, Option<NaiveDateTime>)> = calls::table
+        .filter(calls::result_code.eq_any(SUCCESS_CODES))
+        .group_by((calls::direction, calls::activity))
+        .select((
+            calls::direction,
+            calls::activity,
+            diesel::dsl::max(calls::created_at),
+        ))
+        .load(conn)?;
+    let mut apis: BTreeMap<Key, ApiHealth> = BTreeMap::new();
+    for (direction, activity, n, last) in totals {
+        let api = entry(&mut apis, direction, activity);
+        api.calls_24h = n;
+        api.last_call_at = utc_opt(last);
+    }
+    for (direction, activity, n) in errors {
+        entry(&mut apis, direction, activity).errors_24h = n;
+    }
+    for (direction, activity, last) in successes {
+        entry(&mut apis, direction, activity).last_success_at = utc_opt(last);
+    }
+    let mut out: Vec<ApiHealth> = apis.into_values().collect();
+    for api in &mut out {
+        if api.calls_24h > 0 {
+            api.error_rate_24h = api.errors_24h as f64 / api.calls_24h as f64;
+        }
+    }
+    Ok(out)
+}
+
+fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, i64>)> {
+    let rows: Vec<(String, String, i64)> = jobs::table
+        .group_by((jobs::kind, jobs::status))
+        .select((jobs::kind, jobs::status, count_star()))
+        .load(conn)?;
+    let mut uploads = UploadCounts::default();
+    let mut failed = BTreeMap::new();
+    for (kind, status, n) in rows {
+        if status == crate::db::models::jobs::FAILED {
+            failed.insert(kind.clone(), n);
+        }
+        if kind == UPLOAD_LICENSE {
+            match status.as_str() {
+                "pending" => uploads.pending = n,
+                "running" => uploads.running = n,
+                "done" => uploads.done = n,
+                "failed" => uploads.failed = n,
+                _ => {}
+            }
+        }
+    }
+    Ok((uploads, failed))
+}
+
+/// Failed orders this month against the delisting threshold, error rates and the last success per
+/// API, and failed background work.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/marketplace/health",
+    tag = "admin",
+    responses(
+        (status = 200, description = "The marketplace integration's health", body = MarketplaceHealth),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn health(
+    _caller: SupportToken,
+    state: web::Data<AppState>,
+) -> Result<web::Json<MarketplaceHealth>, ApiError> {
+    let report = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let now = crate::db::models::now();
+        let start = month_start(now);
+        let (failed, without_order) = failed_orders(conn, start)?;
+        let count = i64::try_from(failed.len()).unwrap_or(i64::MAX);
+        let (uploads, failed_jobs) = job_counts(conn)?;
+        Ok(MarketplaceHealth {
+            generated_at: now.and_utc(),
+            month: start.format("%Y-%m").to_string(),
+            failed_orders_this_month: count,
+            delisting_threshold: DELISTING_THRESHOLD,
+            at_risk: count >= DELISTING_THRESHOLD,
+            failed_order_ids: failed.into_iter().take(MAX_LISTED_ORDERS).collect(),
+            failed_calls_without_order: without_order,
+            apis: api_health(conn, now)?,
+            uploads,
+            failed_jobs,
+        })
+    })
+    .await?;
+    Ok(web::Json(report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_month_starts_at_midnight_utc_on_the_first() {
+        let t = NaiveDate::from_ymd_opt(2026, 11, 23).and_then(|d| d.and_hms_opt(17, 5, 3));
+        let start = t.map(month_start);
+        assert_eq!(
+            start.map(|s| s.to_string()).as_deref(),
+            Some("2026-11-01 00:00:00")
+        );
+    }
+}

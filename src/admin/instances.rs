@@ -1,0 +1,230 @@
+//! Online-License instances: search, and the detail view with licenses, uploads and history.
+//!
+//! Instance ids are KooGallery's `businessId`s, not time-ordered, so pages run on
+//! (`created_at`, `instance_id`); the cursor is the last instance id of a page.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::SupportToken;
+use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
+use super::views::{self, EventView, LicenseView, UploadView};
+use crate::db::models::instances::{self, Instance, status};
+use crate::db::models::licenses;
+use crate::db::schema::{instances as table, licenses as license_table};
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Filters of the instance search.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstanceSearch {
+    /// An exact instance id, order id or product id.
+    pub q: Option<String>,
+    /// `ACTIVE`, `FROZEN` or `RELEASED`.
+    pub status: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An instance in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceSummary {
+    pub instance_id: String,
+    pub order_id: String,
+    pub order_line_id: String,
+    /// `ACTIVE`, `FROZEN` or `RELEASED`.
+    pub status: String,
+    pub product_id: Option<String>,
+    /// Devices the order allows (`null` until the order is known).
+    pub quantity: Option<i64>,
+    /// Distinct devices holding an unrevoked license.
+    pub devices_used: i64,
+    pub charging_mode: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An instance with everything that happened to it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstanceDetail {
+    pub instance: InstanceSummary,
+    /// Licenses issued by `getLicenseAsync`, oldest first, with their revisions.
+    pub licenses: Vec<LicenseView>,
+    /// Uploads of those licenses to KooGallery.
+    pub uploads: Vec<UploadView>,
+    /// The instance's and its licenses' events, oldest first.
+    pub events: Vec<EventView>,
+}
+
+fn summary(instance: Instance, devices_used: i64) -> InstanceSummary {
+    InstanceSummary {
+        instance_id: instance.instance_id,
+        order_id: instance.order_id,
+        order_line_id: instance.order_line_id,
+        status: instance.status,
+        product_id: instance.product_id,
+        quantity: instance.quantity,
+        devices_used,
+        charging_mode: instance.charging_mode,
+        expires_at: utc_opt(instance.expires_at),
+        created_at: utc(instance.created_at),
+        updated_at: utc(instance.updated_at),
+    }
+}
+
+/// Devices with an unrevoked license, per instance.
+fn devices_used(conn: &mut DbConn, ids: &[String]) -> QueryResult<HashMap<String, i64>> {
+    let rows: Vec<(Option<String>, i64)> = license_table::table
+        .filter(license_table::instance_id.eq_any(ids))
+        .filter(license_table::revoked.eq(false))
+        .group_by(license_table::instance_id)
+        .select((
+            license_table::instance_id,
+            diesel::dsl::count_distinct(license_table::fingerprint_sha256),
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect())
+}
+
+fn search_rows(
+    conn: &mut DbConn,
+    q: Option<&str>,
+    status_filter: Option<&str>,
+    cursor: Option<&str>,
+    limit: Limit,
+) -> Result<Vec<Instance>, ApiError> {
+    let mut query = table::table.into_boxed();
+    if let Some(q) = q {
+        query = query.filter(
+            table::instance_id
+                .eq(q.to_owned())
+                .or(table::order_id.eq(q.to_owned()))
+                .or(table::product_id.eq(q.to_owned())),
+        );
+    }
+    if let Some(s) = status_filter {
+        query = query.filter(table::status.eq(s.to_owned()));
+    }
+    if let Some(cursor) = cursor {
+        let after = instances::find(conn, cursor)?
+            .ok_or_else(|| ApiError::InvalidRequest("cursor: no such instance".into()))?;
+        query = query.filter(
+            table::created_at.lt(after.created_at).or(table::created_at
+                .eq(after.created_at)
+                .and(table::instance_id.lt(after.instance_id))),
+        );
+    }
+    Ok(query
+        .order((table::created_at.desc(), table::instance_id.desc()))
+        .limit(limit.fetch())
+        .select(Instance::as_select())
+        .load(conn)?)
+}
+
+/// Search online-License instances by instance id, order id or product id, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/instances",
+    tag = "admin",
+    params(InstanceSearch),
+    responses(
+        (status = 200, description = "One page of instances", body = Page<InstanceSummary>),
+        (status = 400, description = "Bad filter or cursor", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn search(
+    _caller: SupportToken,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Page<InstanceSummary>>, ApiError> {
+    let params: InstanceSearch = query(&req)?;
+    let limit = Limit::parse(params.limit)?;
+    let status_filter = non_empty(params.status).map(|s| s.to_uppercase());
+    if let Some(s) = &status_filter {
+        if ![status::ACTIVE, status::FROZEN, status::RELEASED].contains(&s.as_str()) {
+            return Err(ApiError::InvalidRequest(
+                "status: one of ACTIVE, FROZEN, RELEASED".into(),
+            ));
+        }
+    }
+    let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
+    let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let rows = search_rows(
+            conn,
+            q.as_deref(),
+            status_filter.as_deref(),
+            cursor.as_deref(),
+            limit,
+        )?;
+        let ids: Vec<String> = rows.iter().map(|i| i.instance_id.clone()).collect();
+        let used = devices_used(conn, &ids)?;
+        Ok(Page::from_rows(
+            rows,
+            limit,
+            |i| i.instance_id.clone(),
+            |i| {
+                let n = used.get(&i.instance_id).copied().unwrap_or(0);
+                summary(i, n)
+            },
+        ))
+    })
+    .await?;
+    Ok(web::Json(page))
+}
+
+/// One instance with its licenses, their uploads, and its history.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/instances/{instanceId}",
+    tag = "admin",
+    params(("instanceId" = String, Path, description = "The instance id")),
+    responses(
+        (status = 200, description = "The instance in full", body = InstanceDetail),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 404, description = "No such instance", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn detail(
+    _caller: SupportToken,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<web::Json<InstanceDetail>, ApiError> {
+    let id = path.into_inner();
+    let detail = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let instance = instances::find(conn, &id)?.ok_or(ApiError::NotFound("instance"))?;
+        let licenses = licenses::for_instance(conn, &id)?;
+        let license_ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
+        let mut subjects: Vec<(&str, &str)> = vec![("instance", &id)];
+        subjects.extend(license_ids.iter().map(|l| ("license", *l)));
+        let events = views::history(conn, &subjects)?;
+        let uploads = views::uploads_of(conn, &license_ids)?;
+        let used = devices_used(conn, std::slice::from_ref(&id))?
+            .get(&id)
+            .copied()
+            .unwrap_or(0);
+        Ok(InstanceDetail {
+            instance: summary(instance, used),
+            licenses: views::license_views(conn, licenses)?,
+            uploads,
+            events,
+        })
+    })
+    .await?;
+    Ok(web::Json(detail))
+}

@@ -1,0 +1,202 @@
+//! The marketplace journal (api.md §3): every call KooGallery made to us and we made to it.
+//!
+//! `result=ok` and `result=error` group the many success codes of KooGallery's APIs; any other
+//! `result` is an exact result code.
+
+use actix_web::{HttpRequest, web};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::SupportToken;
+use super::common::{AdminError, Limit, Page, non_empty, parse_time, query, utc};
+use crate::db::models::marketplace_calls::{INBOUND, MarketplaceCall, OUTBOUND};
+use crate::db::schema::marketplace_calls as table;
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Result codes that mean the call worked: our `000000` (and `000004`, "being processed",
+/// KooGallery's asynchronous success), the license APIs' `92020000`, the order and gateway
+/// APIs' `MKT.0000`/`CBC.0000`, and `OK` for calls whose envelope carries no code.
+pub const SUCCESS_CODES: &[&str] = &["000000", "000004", "92020000", "MKT.0000", "CBC.0000", "OK"];
+
+/// True when `result_code` is a success.
+pub fn is_success(result_code: &str) -> bool {
+    SUCCESS_CODES.contains(&result_code)
+}
+
+/// Filters of the journal.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CallSearch {
+    /// `inbound` (KooGallery called us) or `outbound` (we called KooGallery).
+    pub direction: Option<String>,
+    /// An activity, e.g. `newInstance`, `getLicenseAsync`, `activate`, `upload`.
+    pub activity: Option<String>,
+    /// `ok`, `error`, or an exact result code such as `000002`.
+    pub result: Option<String>,
+    /// Calls at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Calls before this RFC 3339 time.
+    pub until: Option<String>,
+    /// Calls about this order.
+    pub order_id: Option<String>,
+    /// Calls about this instance.
+    pub instance_id: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One journalled call. Holds no secrets: codes appear only as hints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallView {
+    pub id: String,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub activity: String,
+    pub order_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub code_hint: Option<String>,
+    pub event_id: Option<String>,
+    pub result_code: String,
+    /// True when `result_code` is a success code.
+    pub ok: bool,
+    pub http_status: Option<i64>,
+    pub latency_ms: i64,
+    /// A KooGallery debug-console or dial-test call.
+    pub test_flag: bool,
+    /// The answer's message for failures, or the host used for outbound calls.
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<MarketplaceCall> for CallView {
+    fn from(c: MarketplaceCall) -> Self {
+        Self {
+            ok: is_success(&c.result_code),
+            id: c.id,
+            direction: c.direction,
+            activity: c.activity,
+            order_id: c.order_id,
+            instance_id: c.instance_id,
+            code_hint: c.code_hint,
+            event_id: c.event_id,
+            result_code: c.result_code,
+            http_status: c.http_status,
+            latency_ms: c.latency_ms,
+            test_flag: c.test_flag,
+            detail: c.detail,
+            created_at: utc(c.created_at),
+        }
+    }
+}
+
+/// A checked [`CallSearch`].
+struct Filter {
+    direction: Option<String>,
+    activity: Option<String>,
+    result: Option<String>,
+    since: Option<chrono::NaiveDateTime>,
+    until: Option<chrono::NaiveDateTime>,
+    order_id: Option<String>,
+    instance_id: Option<String>,
+    cursor: Option<String>,
+    limit: Limit,
+}
+
+impl Filter {
+    fn parse(params: CallSearch) -> Result<Self, ApiError> {
+        let direction = non_empty(params.direction).map(|d| d.to_lowercase());
+        if direction
+            .as_deref()
+            .is_some_and(|d| d != INBOUND && d != OUTBOUND)
+        {
+            return Err(ApiError::InvalidRequest(
+                "direction: inbound or outbound".into(),
+            ));
+        }
+        Ok(Self {
+            direction,
+            activity: non_empty(params.activity),
+            result: non_empty(params.result),
+            since: parse_time("since", params.since.as_deref())?,
+            until: parse_time("until", params.until.as_deref())?,
+            order_id: non_empty(params.order_id),
+            instance_id: non_empty(params.instance_id),
+            cursor: non_empty(params.cursor),
+            limit: Limit::parse(params.limit)?,
+        })
+    }
+}
+
+fn rows(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<MarketplaceCall>> {
+    let mut query = table::table.into_boxed();
+    if let Some(direction) = &f.direction {
+        query = query.filter(table::direction.eq(direction.clone()));
+    }
+    if let Some(activity) = &f.activity {
+        query = query.filter(table::activity.eq(activity.clone()));
+    }
+    match f.result.as_deref() {
+        Some("ok") => query = query.filter(table::result_code.eq_any(SUCCESS_CODES)),
+        Some("error") => query = query.filter(table::result_code.ne_all(SUCCESS_CODES)),
+        Some(code) => query = query.filter(table::result_code.eq(code.to_owned())),
+        None => {}
+    }
+    if let Some(since) = f.since {
+        query = query.filter(table::created_at.ge(since));
+    }
+    if let Some(until) = f.until {
+        query = query.filter(table::created_at.lt(until));
+    }
+    if let Some(order_id) = &f.order_id {
+        query = query.filter(table::order_id.eq(order_id.clone()));
+    }
+    if let Some(instance_id) = &f.instance_id {
+        query = query.filter(table::instance_id.eq(instance_id.clone()));
+    }
+    if let Some(cursor) = &f.cursor {
+        query = query.filter(table::id.lt(cursor.clone()));
+    }
+    query
+        .order(table::id.desc())
+        .limit(f.limit.fetch())
+        .select(MarketplaceCall::as_select())
+        .load(conn)
+}
+
+/// The journal of marketplace calls, newest first.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/marketplace/calls",
+    tag = "admin",
+    params(CallSearch),
+    responses(
+        (status = 200, description = "One page of journalled calls", body = Page<CallView>),
+        (status = 400, description = "Bad filter", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn calls(
+    _caller: SupportToken,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<Page<CallView>>, ApiError> {
+    let filter = Filter::parse(query(&req)?)?;
+    let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
+        let found = rows(conn, &filter)?;
+        Ok(Page::from_rows(
+            found,
+            filter.limit,
+            |c| c.id.clone(),
+            CallView::from,
+        ))
+    })
+    .await?;
+    Ok(web::Json(page))
+}

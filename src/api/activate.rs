@@ -1,0 +1,94 @@
+//! `POST /v1/activate`: binds a machine to an authorization code and returns its signed license.
+
+use actix_web::{HttpResponse, web};
+use serde_json::Value;
+
+use super::code_sync;
+use super::context::Client;
+use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
+use super::seats::{self, Bound, Known};
+use crate::db;
+use crate::db::models::code_usage::day_key;
+use crate::domain::times::rfc3339;
+use crate::error::ApiError;
+use crate::licensing::now_seconds;
+use crate::startup::AppState;
+
+/// Activate an authorization code on a machine.
+///
+/// The first activation of a code activates it with KooGallery. A new binding answers `201`; a
+/// repeat of the same code and fingerprint answers `200` with the stored license, byte for byte,
+/// and takes no seat. With `KOOLICENSE_FINGERPRINT_MATCH=most`, a machine whose hardware partly
+/// changed keeps its seat and gets its license's next revision for the new fingerprint (`200`).
+#[utoipa::path(
+    post,
+    path = "/v1/activate",
+    tag = "client",
+    request_body = ActivateRequest,
+    responses(
+        (status = 201, description = "A new binding and its license", body = ActivateResponse),
+        (status = 200, description = "The machine was already bound: its license", body = ActivateResponse),
+        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorResponse),
+        (status = 403, description = "LICENSE_FROZEN, LICENSE_EXPIRED, LICENSE_RELEASED or LICENSE_REVOKED", body = ErrorResponse),
+        (status = 404, description = "CODE_NOT_FOUND: KooGallery does not know the code", body = ErrorResponse),
+        (status = 409, description = "CODE_NOT_CLAIMED (the buyer must claim it first) or SEAT_LIMIT_REACHED", body = ErrorResponse),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorResponse),
+        (status = 503, description = "MARKETPLACE_UNAVAILABLE: nothing was recorded; retry later", body = ErrorResponse),
+    )
+)]
+#[tracing::instrument(name = "activate", skip_all, fields(code.hint = tracing::field::Empty))]
+pub async fn activate(
+    client: Client,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let machine = Machine::try_from(ActivateRequest::from_json(&body)?)?;
+    tracing::Span::current().record("code.hint", machine.code.hint());
+    let (created, granted) = match bind(&state, &client, machine).await? {
+        Bound::New(granted) => (true, granted),
+        Bound::Repeat(granted) | Bound::Moved(granted) => (false, granted),
+    };
+    let body = ActivateResponse {
+        license: granted.license.file,
+        license_id: granted.license.id,
+        status: "ACTIVE",
+        expires_at: granted.license.expires_at.map(rfc3339),
+        seats: Seats {
+            used: granted.used,
+            total: granted.total,
+        },
+    };
+    Ok(if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    }
+    .json(body))
+}
+
+/// A repeat is answered from one read; anything else may activate the code with KooGallery
+/// first, then binds in one locked transaction.
+async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bound, ApiError> {
+    let now = now_seconds();
+    let day = day_key(now.date());
+    let known = {
+        let (machine, day) = (machine.clone(), day.clone());
+        db::run(&state.pool, move |conn| {
+            seats::look(conn, &machine, &day, now)
+        })
+        .await?
+    };
+    match known {
+        Known::Repeat(granted) => return Ok(Bound::Repeat(*granted)),
+        Known::NotActivated => {
+            code_sync::ensure_activated(state, client, &machine.code, &day, now).await?;
+        }
+        Known::Unbound => {}
+    }
+    let keys = std::sync::Arc::clone(&state.keys);
+    let matching = state.settings.fingerprint_match;
+    db::run(&state.pool, move |conn| {
+        seats::bind(conn, &keys, matching, &machine, &day, now)
+    })
+    .await
+}

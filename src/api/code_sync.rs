@@ -1,0 +1,285 @@
+//! Talking to KooGallery about a code on behalf of a client: the first activation
+//! (koogallery.md §3.2.1, with the query of §3.2.2 after `92020003`), and the daily query made
+//! by the first check-in of each UTC day.
+//!
+//! Marketplace calls never run inside a database transaction. A first activation records the
+//! code only once KooGallery has answered; when KooGallery cannot be reached nothing is recorded
+//! and the client gets `503 MARKETPLACE_UNAVAILABLE`. Simultaneous requests for one code wait
+//! on the code's gate ([`super::context::ClientApi::gate`]), so they ask KooGallery once per
+//! process; across nodes, the rows decide (a second activation is answered `92020003` and
+//! followed by a query, and the daily query is claimed with a conditional update).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde_json::json;
+
+use super::context::Client;
+use super::dto::AuthorizationCode;
+use super::issue;
+use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
+use crate::db::models::events::{self, NewEvent};
+use crate::db::schema::auth_codes as codes;
+use crate::db::{self, DbConn};
+use crate::domain::validation::refusal;
+use crate::error::ApiError;
+use crate::koogallery::client::{ActivateOutcome, LicenseInfo, MarketplaceError, QueryOutcome};
+use crate::startup::AppState;
+
+/// What KooGallery said about a code when it was activated.
+#[derive(Debug, Clone)]
+struct Reported {
+    status: String,
+    expires_at: Option<NaiveDateTime>,
+    order_id: Option<String>,
+    product_id: Option<String>,
+    seats: Option<i64>,
+    /// The answer came from the query API (authoritative for the day).
+    queried: bool,
+}
+
+impl Reported {
+    fn from_query(info: LicenseInfo) -> Self {
+        Self {
+            status: info.status,
+            expires_at: info.expire_time,
+            order_id: info.order_id,
+            product_id: info.product_id,
+            seats: info.amount,
+            queried: true,
+        }
+    }
+}
+
+/// Makes sure the code is activated with KooGallery and recorded, calling KooGallery's activate
+/// API if nobody has yet. Refuses a code we already know as released, frozen or expired without
+/// calling.
+pub async fn ensure_activated(
+    state: &AppState,
+    client: &Client,
+    code: &AuthorizationCode,
+    day: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let _gate = client.api.gate(code.as_str()).await;
+    let wanted = code.as_str().to_owned();
+    let row = db::run(&state.pool, move |conn| {
+        auth_codes::find_by_code(conn, &wanted).map_err(ApiError::from)
+    })
+    .await?;
+    match &row {
+        Some(known) if known.activated => return Ok(()),
+        Some(known) => {
+            if let Some(status) = refusal(&issue::code_facts(known), None, now) {
+                return Err(issue::refused(status));
+            }
+        }
+        None => client.unknown_code_allowed()?,
+    }
+    let reported = ask_marketplace(state, client, code).await?;
+    let (code, day) = (code.as_str().to_owned(), day.to_owned());
+    db::run(&state.pool, move |conn| {
+        record(conn, &code, &reported, &day, now)
+    })
+    .await
+}
+
+async fn ask_marketplace(
+    state: &AppState,
+    client: &Client,
+    code: &AuthorizationCode,
+) -> Result<Reported, ApiError> {
+    let market = &state.marketplace;
+    match market.activate(code.as_str()).await {
+        Ok(ActivateOutcome::Activated(info)) => Ok(Reported {
+            status: info.status,
+            expires_at: info.expire_time,
+            order_id: info.order_id,
+            product_id: info.product_id,
+            seats: Some(info.amount),
+            queried: false,
+        }),
+        Ok(ActivateOutcome::AlreadyActive) => match market.query(code.as_str()).await {
+            Ok(QueryOutcome::Info(info)) => Ok(Reported::from_query(info)),
+            Ok(QueryOutcome::NotFound) => not_found(client, code),
+            Ok(QueryOutcome::NotActivated) => Err(unavailable(
+                code,
+                &MarketplaceError::Protocol(
+                    "activate says active, query says not activated".into(),
+                ),
+            )),
+            Err(e) => Err(unavailable(code, &e)),
+        },
+        Ok(ActivateOutcome::NotClaimed) => {
+            tracing::info!(code.hint = %code.hint(), "activation refused: the buyer has not claimed the code");
+            Err(ApiError::CodeNotClaimed)
+        }
+        Ok(ActivateOutcome::NotFound) => not_found(client, code),
+        Err(e) => Err(unavailable(code, &e)),
+    }
+}
+
+fn not_found(client: &Client, code: &AuthorizationCode) -> Result<Reported, ApiError> {
+    tracing::info!(code.hint = %code.hint(), "activation refused: KooGallery does not know the code");
+    client.unknown_code()?;
+    Err(ApiError::CodeNotFound)
+}
+
+fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {
+    if matches!(
+        e,
+        MarketplaceError::NotConfigured | MarketplaceError::Unauthorized { .. }
+    ) {
+        tracing::error!(code.hint = %code.hint(), error = %e, "cannot call KooGallery");
+    } else {
+        tracing::warn!(code.hint = %code.hint(), error = %e, "KooGallery did not answer an activation");
+    }
+    ApiError::MarketplaceUnavailable
+}
+
+/// Records what KooGallery reported at activation. A row a callback created first keeps its
+/// `frozen` flag and, once released, its status.
+fn record(
+    conn: &mut DbConn,
+    code: &str,
+    reported: &Reported,
+    day: &str,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    conn.write_tx(|c| {
+        let row = auth_codes::find_or_create(c, code, now)?;
+        if row.activated {
+            return Ok(());
+        }
+        let changes = AuthCodeChangeset {
+            status: (row.status != status::RELEASED).then(|| reported.status.clone()),
+            activated: Some(true),
+            order_id: reported.order_id.clone().map(Some),
+            product_id: reported.product_id.clone().map(Some),
+            seats: reported.seats.map(|n| n.max(1)),
+            expires_at: reported.expires_at.map(Some),
+            last_queried_on: reported.queried.then(|| Some(day.to_owned())),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(c, &row.id, &changes)?;
+        let detail = json!({"seats": changes.seats, "via": if reported.queried { "query" } else { "activate" }});
+        events::insert(c, &NewEvent::new("code", &row.id, "activated", &detail))?;
+        Ok(())
+    })
+}
+
+/// The first check-in of the day asks KooGallery for the code's state and records it. When
+/// KooGallery cannot be reached the day's claim is given back, so a later check-in tries again;
+/// the caller answers from the local state either way.
+pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day: &str) {
+    let _gate = client.api.gate(&code.code).await;
+    let (id, today) = (code.id.clone(), day.to_owned());
+    let claimed = db::run(&state.pool, move |conn| claim_day(conn, &id, &today)).await;
+    match claimed {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::warn!(code.hint = %code.code_hint, error = %e, "cannot claim the daily query");
+            return;
+        }
+    }
+    let answer = state.marketplace.query(&code.code).await;
+    let (id, previous) = (code.id.clone(), code.last_queried_on.clone());
+    let stored = match answer {
+        Ok(QueryOutcome::Info(info)) => {
+            let reported = Reported::from_query(info);
+            db::run(&state.pool, move |conn| apply_query(conn, &id, &reported)).await
+        }
+        Ok(outcome) => {
+            tracing::warn!(code.hint = %code.code_hint, outcome = ?outcome, "daily query: KooGallery does not know the code as active");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(code.hint = %code.code_hint, error = %e, "daily query failed; answering from local state");
+            let today = day.to_owned();
+            db::run(&state.pool, move |conn| {
+                unclaim_day(conn, &id, &today, previous)
+            })
+            .await
+        }
+    };
+    if let Err(e) = stored {
+        tracing::warn!(code.hint = %code.code_hint, error = %e, "cannot store the daily query");
+    }
+}
+
+/// Takes the day's query for this node: true when `last_queried_on` was not `day` yet.
+fn claim_day(conn: &mut DbConn, id: &str, day: &str) -> Result<bool, ApiError> {
+    let not_today = codes::last_queried_on
+        .is_null()
+        .or(codes::last_queried_on.ne(day));
+    let claimed = diesel::update(codes::table.find(id).filter(not_today))
+        .set(codes::last_queried_on.eq(day))
+        .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+/// Gives the day's query back after a failure.
+fn unclaim_day(
+    conn: &mut DbConn,
+    id: &str,
+    day: &str,
+    previous: Option<String>,
+) -> Result<(), ApiError> {
+    diesel::update(codes::table.find(id).filter(codes::last_queried_on.eq(day)))
+        .set(codes::last_queried_on.eq(previous))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), ApiError> {
+    let now = crate::db::models::now();
+    conn.write_tx(|c| {
+        let Some(row) = auth_codes::find(c, id)? else {
+            return Ok(());
+        };
+        let changes = AuthCodeChangeset {
+            // Released is final, whatever a lagging answer says.
+            status: (row.status != status::RELEASED && row.status != reported.status)
+                .then(|| reported.status.clone()),
+            order_id: reported
+                .order_id
+                .clone()
+                .filter(|o| row.order_id.as_ref() != Some(o))
+                .map(Some),
+            product_id: reported
+                .product_id
+                .clone()
+                .filter(|p| row.product_id.as_ref() != Some(p))
+                .map(Some),
+            seats: reported.seats.map(|n| n.max(1)).filter(|n| *n != row.seats),
+            expires_at: reported
+                .expires_at
+                .filter(|t| row.expires_at != Some(*t))
+                .map(Some),
+            ..AuthCodeChangeset::default()
+        };
+        let anything_new = changes.status.is_some()
+            || changes.order_id.is_some()
+            || changes.product_id.is_some()
+            || changes.seats.is_some()
+            || changes.expires_at.is_some();
+        if !anything_new {
+            return Ok(());
+        }
+        let detail = json!({
+            "status": changes.status, "seats": changes.seats,
+            "expires_at": reported.expires_at.map(crate::domain::times::rfc3339),
+        });
+        auth_codes::update(
+            c,
+            id,
+            &AuthCodeChangeset {
+                updated_at: Some(now),
+                ..changes
+            },
+        )?;
+        events::insert(c, &NewEvent::new("code", id, "queried", &detail))?;
+        Ok(())
+    })
+}

@@ -1,0 +1,167 @@
+//! What the client API keeps in memory per server, and the [`Client`] extractor that hands it to
+//! handlers together with the caller's address.
+//!
+//! actix builds the routes once per worker thread, but limits and the coalescing of first
+//! activations must be shared by all workers of a server. So each server's [`ClientApi`] lives in
+//! a small process-wide registry keyed by the server's [`AppState`], and each worker caches its
+//! handle in a [`Slot`] on the `/v1` scope.
+
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use tokio::sync::OwnedMutexGuard;
+
+use super::rate_limit::{Limits, client_ip};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// Servers of this process and their client-API state; a server that is gone is dropped from it
+/// on the next registration.
+static REGISTRY: Mutex<Vec<(Weak<AppState>, Arc<ClientApi>)>> = Mutex::new(Vec::new());
+
+/// In-memory state of one server's client API.
+#[derive(Debug)]
+pub struct ClientApi {
+    /// Abuse limits.
+    pub limits: Limits,
+    /// Per-code gates.
+    gates: Gates,
+}
+
+impl ClientApi {
+    /// The state of the server handling `req`.
+    pub fn of(req: &HttpRequest) -> Result<Arc<Self>, ApiError> {
+        let slot = req.app_data::<web::Data<Slot>>();
+        if let Some(api) = slot.and_then(|s| s.0.get()) {
+            return Ok(Arc::clone(api));
+        }
+        let state = req
+            .app_data::<web::Data<AppState>>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
+        let api = registered(&state.clone().into_inner());
+        if let Some(slot) = slot {
+            let _ = slot.0.set(Arc::clone(&api));
+        }
+        Ok(api)
+    }
+
+    /// Waits until no other request of this server is inside the gate of `code`, and holds it
+    /// until the guard drops. Used so that simultaneous first activations (or daily queries) of
+    /// one code ask KooGallery once; correctness never depends on it (other nodes do not share
+    /// it), only the number of marketplace calls.
+    pub async fn gate(&self, code: &str) -> OwnedMutexGuard<()> {
+        self.gates.enter(code).await
+    }
+}
+
+fn registered(state: &Arc<AppState>) -> Arc<ClientApi> {
+    // A poisoned registry only means another thread panicked while holding it; the list is
+    // still consistent (every change is a single push or retain).
+    let mut registry = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, api)) = registry
+        .iter()
+        .find(|(server, _)| std::ptr::eq(server.as_ptr(), Arc::as_ptr(state)))
+    {
+        return Arc::clone(api);
+    }
+    registry.retain(|(server, _)| server.strong_count() > 0);
+    let api = Arc::new(ClientApi {
+        limits: Limits::new(&state.settings),
+        gates: Gates::default(),
+    });
+    registry.push((Arc::downgrade(state), Arc::clone(&api)));
+    api
+}
+
+/// A worker's cached handle on its server's [`ClientApi`], registered on the `/v1` scope.
+#[derive(Debug, Default)]
+pub struct Slot(OnceLock<Arc<ClientApi>>);
+
+/// Keyed async mutexes; an entry lives while someone holds or waits for it.
+#[derive(Debug, Default)]
+struct Gates(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
+
+impl Gates {
+    async fn enter(&self, key: &str) -> OwnedMutexGuard<()> {
+        let gate = {
+            let mut gates = self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(gate) = gates.get(key).and_then(Weak::upgrade) {
+                gate
+            } else {
+                if gates.len() >= 1024 {
+                    gates.retain(|_, gate| gate.strong_count() > 0);
+                }
+                let gate = Arc::new(tokio::sync::Mutex::new(()));
+                gates.insert(key.to_owned(), Arc::downgrade(&gate));
+                gate
+            }
+        };
+        gate.lock_owned().await
+    }
+}
+
+/// A client-API caller: its address (for the limits) and its server's [`ClientApi`].
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The address the limits count against.
+    pub ip: IpAddr,
+    /// The server's in-memory client-API state.
+    pub api: Arc<ClientApi>,
+}
+
+impl Client {
+    /// Counts an attempt with a code nobody knows (see [`Limits::unknown_code`]).
+    pub fn unknown_code(&self) -> Result<(), ApiError> {
+        self.api.limits.unknown_code(self.ip)
+    }
+
+    /// Refuses a caller that used up its unknown-code budget.
+    pub fn unknown_code_allowed(&self) -> Result<(), ApiError> {
+        self.api.limits.unknown_code_allowed(self.ip)
+    }
+}
+
+impl FromRequest for Client {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(ClientApi::of(req).map(|api| Client {
+            ip: client_ip(req),
+            api,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_gate_admits_one_holder_per_key() {
+        let gates = Arc::new(Gates::default());
+        let held = gates.enter("PL1").await;
+        let waiting = {
+            let gates = Arc::clone(&gates);
+            actix_web::rt::spawn(async move { gates.enter("PL1").await })
+        };
+        // Another key is not held up.
+        drop(gates.enter("PL2").await);
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        drop(held);
+        let second = actix_web::rt::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(second, Ok(Ok(_))));
+    }
+}

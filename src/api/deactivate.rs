@@ -1,0 +1,63 @@
+//! `POST /v1/deactivate`: frees a machine's seat.
+
+use actix_web::web;
+use serde_json::Value;
+
+use super::context::Client;
+use super::dto::{DeactivateResponse, ErrorResponse, Machine, MachineRequest, Seats};
+use super::seats::{self, Unbound};
+use crate::db;
+use crate::error::ApiError;
+use crate::licensing::now_seconds;
+use crate::startup::AppState;
+
+/// Free the seat of a machine.
+///
+/// Clients may free seats of one code at most `KOOLICENSE_DEACTIVATION_LIMIT` times in 30 days,
+/// so a code cannot hop between more machines than it pays for; beyond that support resets
+/// bindings.
+#[utoipa::path(
+    post,
+    path = "/v1/deactivate",
+    tag = "client",
+    request_body = MachineRequest,
+    responses(
+        (status = 200, description = "The seat is free", body = DeactivateResponse),
+        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorResponse),
+        (status = 404, description = "ACTIVATION_NOT_FOUND: the code is not bound to this machine", body = ErrorResponse),
+        (status = 429, description = "DEACTIVATION_LIMIT_REACHED, or RATE_LIMITED with Retry-After", body = ErrorResponse),
+    )
+)]
+#[tracing::instrument(name = "deactivate", skip_all, fields(code.hint = tracing::field::Empty))]
+pub async fn deactivate(
+    client: Client,
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> Result<web::Json<DeactivateResponse>, ApiError> {
+    let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
+    tracing::Span::current().record("code.hint", machine.code.hint());
+    let matching = state.settings.fingerprint_match;
+    let limit = state.settings.deactivation_limit;
+    let now = now_seconds();
+    let unbound = db::run(&state.pool, move |conn| {
+        seats::unbind(conn, matching, &machine, limit, now)
+    })
+    .await?;
+    match unbound {
+        Unbound::Freed { used, total } => {
+            tracing::info!(
+                seats.used = used,
+                seats.total = total,
+                "seat freed by the client"
+            );
+            Ok(web::Json(DeactivateResponse {
+                deactivated: true,
+                seats: Seats { used, total },
+            }))
+        }
+        Unbound::UnknownCode => {
+            client.unknown_code()?;
+            Err(ApiError::ActivationNotFound)
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The client API (api.md §4): what the ISV's shipped software calls to activate an
+//! authorization code on a machine, check in, free a seat, and fetch the keys that verify its
+//! license.
+//!
+//! Handlers stay thin: [`dto`] turns bodies into checked values, [`code_sync`] talks to
+//! KooGallery, [`seats`] and [`checks`] hold the transactions, and [`crate::domain::validation`]
+//! takes the license decision. Every `/v1` request passes the per-address limit of
+//! [`rate_limit`].
+
+mod activate;
+mod check_in;
+mod checks;
+mod code_sync;
+mod context;
+mod deactivate;
+pub mod dto;
+mod issue;
+mod keys;
+mod rate_limit;
+mod seats;
+
+use actix_web::{middleware, web};
+use utoipa::OpenApi;
+
+/// Largest client-API request body: a 5120-byte fingerprint, a code and a hostname, JSON-escaped.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(activate::activate, check_in::check_in, deactivate::deactivate, keys::keys),
+    components(schemas(
+        dto::ActivateRequest,
+        dto::MachineRequest,
+        dto::ActivateResponse,
+        dto::Seats,
+        dto::CheckInResponse,
+        dto::CheckInStatus,
+        dto::DeactivateResponse,
+        dto::KeysResponse,
+        dto::PublicKey,
+        dto::ErrorResponse,
+    )),
+    tags((name = "client", description = "The client API: activation, check-in, deactivation, keys"))
+)]
+struct ApiDoc;
+
+/// Registers this API's routes under `/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let json = web::JsonConfig::default()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(crate::error::json_error_handler);
+    cfg.service(
+        web::scope("/v1")
+            .app_data(json)
+            // Built per worker; each caches the server-wide state on first use.
+            .app_data(web::Data::new(context::Slot::default()))
+            .wrap(middleware::from_fn(rate_limit::per_ip))
+            .route("/activate", web::post().to(activate::activate))
+            .route("/check-in", web::post().to(check_in::check_in))
+            .route("/deactivate", web::post().to(deactivate::deactivate))
+            .route("/keys", web::get().to(keys::keys)),
+    );
+}
+
+/// This API's part of `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,299 @@
+//! Binding machines to codes: the transactions behind `POST /v1/activate` and
+//! `POST /v1/deactivate`.
+//!
+//! The seat limit holds across requests, workers and nodes because every change of a code's
+//! bindings happens in one [`DbConn::write_tx`] that first locks the code's row
+//! ([`auth_codes::lock`]; on SQLite the transaction itself takes the write lock): the count of
+//! live bindings and the insert that follows cannot interleave with another one. The binding and
+//! its signed license are written in that same transaction, so a binding never exists without
+//! its license, and a repeat finds both.
+
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::Connection;
+use serde_json::json;
+
+use super::dto::Machine;
+use super::issue;
+use crate::config::FingerprintMatch;
+use crate::db::DbConn;
+use crate::db::models::activations::{self, Activation, NewActivation, deactivated_by};
+use crate::db::models::auth_codes::{self, AuthCode};
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::licenses::{self, License};
+use crate::db::models::{code_usage, new_id};
+use crate::domain::fingerprint::{Fingerprint, same_machine_most};
+use crate::domain::validation::refusal;
+use crate::error::ApiError;
+use crate::keys::KeyStore;
+
+/// Client deactivations of a code are counted over this window.
+pub const DEACTIVATION_WINDOW: TimeDelta = TimeDelta::days(30);
+
+/// A machine's license and the code's seats.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// The license, current revision.
+    pub license: License,
+    /// Live bindings of the code.
+    pub used: i64,
+    /// Bindings the code allows.
+    pub total: i64,
+}
+
+/// How an activation ended.
+#[derive(Debug, Clone)]
+pub enum Bound {
+    /// A new binding took a seat (`201`).
+    New(Granted),
+    /// The machine was already bound: its stored license, unchanged (`200`).
+    Repeat(Granted),
+    /// The machine was bound under an older fingerprint (hardware drift, `most` matching): it
+    /// keeps its seat and gets its license's next revision, signed for the new fingerprint
+    /// (`200`).
+    Moved(Granted),
+}
+
+/// What the read-only first look of an activation found.
+#[derive(Debug)]
+pub enum Known {
+    /// We have not activated the code with KooGallery yet.
+    NotActivated,
+    /// The code is activated but this machine is not bound (exactly) to it.
+    Unbound,
+    /// A repeat: the machine's license, to be returned as stored.
+    Repeat(Box<Granted>),
+}
+
+/// The activation's first look, in one read transaction: a repeat is answered from here without
+/// taking any lock. The repeat counts the machine in the day's usage, writing only the first
+/// time that day.
+pub fn look(
+    conn: &mut DbConn,
+    machine: &Machine,
+    day: &str,
+    now: NaiveDateTime,
+) -> Result<Known, ApiError> {
+    let sha = machine.fingerprint.sha256_hex();
+    let found = conn.transaction(|c| -> Result<_, ApiError> {
+        let code = match auth_codes::find_by_code(c, machine.code.as_str())? {
+            Some(code) if code.activated => code,
+            _ => return Ok((Known::NotActivated, None)),
+        };
+        let Some(activation) = activations::find_live(c, &code.id, &sha)? else {
+            return Ok((Known::Unbound, None));
+        };
+        let license = licenses::find_for_activation(c, &activation.id)?;
+        let facts = license.as_ref().map(issue::license_facts);
+        if let Some(status) = refusal(&issue::code_facts(&code), facts.as_ref(), now) {
+            return Err(issue::refused(status));
+        }
+        let Some(license) = license else {
+            return Ok((Known::Unbound, None));
+        };
+        let used = activations::count_live(c, &code.id)?;
+        let counted = code_usage::seen(c, &code.id, day, &sha)?;
+        let granted = Granted {
+            license,
+            used,
+            total: code.seats,
+        };
+        Ok((
+            Known::Repeat(Box::new(granted)),
+            (!counted).then_some(code.id),
+        ))
+    })?;
+    if let (_, Some(code_id)) = &found {
+        code_usage::record(conn, code_id, day, &sha, now)?;
+    }
+    Ok(found.0)
+}
+
+/// Binds the machine to the (activated) code, or finds its binding, in one locked transaction.
+/// `now` is whole seconds: it becomes the license's `not_before`.
+pub fn bind(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    matching: FingerprintMatch,
+    machine: &Machine,
+    day: &str,
+    now: NaiveDateTime,
+) -> Result<Bound, ApiError> {
+    let sha = machine.fingerprint.sha256_hex();
+    conn.write_tx(|c| {
+        let code = locked_code(c, machine, now)?;
+        let code_facts = issue::code_facts(&code);
+        code_usage::record(c, &code.id, day, &sha, now)?;
+        if let Some(activation) = activations::find_live(c, &code.id, &sha)? {
+            let license = license_of(c, &activation)?;
+            if let Some(status) = refusal(&code_facts, Some(&issue::license_facts(&license)), now) {
+                return Err(issue::refused(status));
+            }
+            return granted(c, &code, license).map(Bound::Repeat);
+        }
+        if matching == FingerprintMatch::Most {
+            if let Some(old) = same_machine(c, &code.id, &machine.fingerprint)? {
+                let license = license_of(c, &old)?;
+                if let Some(status) =
+                    refusal(&code_facts, Some(&issue::license_facts(&license)), now)
+                {
+                    return Err(issue::refused(status));
+                }
+                let license =
+                    move_binding(c, keys, &code, &old, &license, &machine.fingerprint, now)?;
+                return granted(c, &code, license).map(Bound::Moved);
+            }
+        }
+        if let Some(status) = refusal(&code_facts, None, now) {
+            return Err(issue::refused(status));
+        }
+        if activations::count_live(c, &code.id)? >= code.seats {
+            return Err(ApiError::SeatLimitReached { total: code.seats });
+        }
+        let id = new_id();
+        let new = NewActivation {
+            id: &id,
+            code_id: &code.id,
+            fingerprint: machine.fingerprint.as_str(),
+            fingerprint_sha256: &sha,
+            hostname: machine.hostname.as_deref(),
+            created_at: now,
+        };
+        if !activations::insert(c, &new)? {
+            // Cannot happen under the lock; if it does, the other binding is the answer.
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "live binding appeared under the code lock"
+            )));
+        }
+        let activation = activations::find(c, &id)?.ok_or(ApiError::NotFound("activation"))?;
+        let license = issue::first(c, keys, &code, &activation, now)?;
+        let detail =
+            json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
+        events::insert(c, &NewEvent::new("activation", &id, "activated", &detail))?;
+        granted(c, &code, license).map(Bound::New)
+    })
+}
+
+/// What a deactivation found.
+#[derive(Debug)]
+pub enum Unbound {
+    /// We do not know the code at all.
+    UnknownCode,
+    /// The seat is free; the code's seats after it.
+    Freed {
+        /// Live bindings left.
+        used: i64,
+        /// Bindings the code allows.
+        total: i64,
+    },
+}
+
+/// Frees the machine's seat, unless the code was deactivated by clients `limit` times in the
+/// last 30 days already.
+pub fn unbind(
+    conn: &mut DbConn,
+    matching: FingerprintMatch,
+    machine: &Machine,
+    limit: i64,
+    now: NaiveDateTime,
+) -> Result<Unbound, ApiError> {
+    conn.write_tx(|c| {
+        let Some(code) = auth_codes::find_by_code(c, machine.code.as_str())? else {
+            return Ok(Unbound::UnknownCode);
+        };
+        let code = auth_codes::lock(c, &code.id, now)?.ok_or(ApiError::ActivationNotFound)?;
+        let sha = machine.fingerprint.sha256_hex();
+        let activation = match activations::find_live(c, &code.id, &sha)? {
+            Some(found) => found,
+            None if matching == FingerprintMatch::Most => {
+                same_machine(c, &code.id, &machine.fingerprint)?
+                    .ok_or(ApiError::ActivationNotFound)?
+            }
+            None => return Err(ApiError::ActivationNotFound),
+        };
+        let since = now - DEACTIVATION_WINDOW;
+        if activations::deactivations_since(c, &code.id, deactivated_by::CLIENT, since)? >= limit {
+            return Err(ApiError::DeactivationLimitReached { limit });
+        }
+        activations::deactivate(c, &activation.id, deactivated_by::CLIENT, now)?;
+        let detail = json!({"by": deactivated_by::CLIENT, "code_id": code.id});
+        events::insert(
+            c,
+            &NewEvent::new("activation", &activation.id, "deactivated", &detail),
+        )?;
+        let used = activations::count_live(c, &code.id)?;
+        Ok(Unbound::Freed {
+            used,
+            total: code.seats,
+        })
+    })
+}
+
+/// The code's row, locked for the rest of the transaction.
+fn locked_code(
+    conn: &mut DbConn,
+    machine: &Machine,
+    now: NaiveDateTime,
+) -> Result<AuthCode, ApiError> {
+    let missing = || {
+        ApiError::Internal(anyhow::anyhow!(
+            "the activated code {} vanished",
+            machine.code.hint()
+        ))
+    };
+    let code = auth_codes::find_by_code(conn, machine.code.as_str())?.ok_or_else(missing)?;
+    auth_codes::lock(conn, &code.id, now)?.ok_or_else(missing)
+}
+
+fn license_of(conn: &mut DbConn, activation: &Activation) -> Result<License, ApiError> {
+    licenses::find_for_activation(conn, &activation.id)?.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "activation {} has no license",
+            activation.id
+        ))
+    })
+}
+
+fn granted(conn: &mut DbConn, code: &AuthCode, license: License) -> Result<Granted, ApiError> {
+    let used = activations::count_live(conn, &code.id)?;
+    Ok(Granted {
+        license,
+        used,
+        total: code.seats,
+    })
+}
+
+/// A live binding of the code whose fingerprint is the same machine as `fingerprint` by the
+/// three-of-four rule; the oldest if several are.
+pub fn same_machine(
+    conn: &mut DbConn,
+    code_id: &str,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Activation>, ApiError> {
+    let live = activations::live_for_code(conn, code_id)?;
+    Ok(live.into_iter().find(|old| {
+        Fingerprint::parse(&old.fingerprint).is_ok_and(|old| same_machine_most(&old, fingerprint))
+    }))
+}
+
+/// Moves a binding to the machine's new fingerprint and issues the license's next revision for
+/// it. Call inside a write transaction that holds the code's lock.
+pub fn move_binding(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    code: &AuthCode,
+    activation: &Activation,
+    license: &License,
+    fingerprint: &Fingerprint,
+    now: NaiveDateTime,
+) -> Result<License, ApiError> {
+    let sha = fingerprint.sha256_hex();
+    let moved = issue::next_revision(conn, keys, code, license, &sha, "fingerprint_changed", now)?;
+    activations::move_to_fingerprint(conn, &activation.id, fingerprint.as_str(), &sha, now)?;
+    let detail =
+        json!({"from": activation.fingerprint_sha256, "to": sha, "revision": moved.revision});
+    events::insert(
+        conn,
+        &NewEvent::new("activation", &activation.id, "fingerprint_changed", &detail),
+    )?;
+    licenses::find(conn, &license.id)?.ok_or(ApiError::NotFound("license"))
+}

@@ -1,0 +1,164 @@
+//! Bindings of an authorization code to a machine. A binding is live until it is deactivated;
+//! the partial unique index `activations_live` allows one live binding per (code, fingerprint),
+//! and a deactivated row stays as history (and counts toward the deactivation limit).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{activations, licenses};
+use crate::db::{DbConn, insert_or_lose};
+
+/// Who freed a seat (`deactivated_by`).
+pub mod deactivated_by {
+    /// The client software, through `POST /v1/deactivate` (limited per code per 30 days).
+    pub const CLIENT: &str = "client";
+    /// Support staff, through the admin API's binding reset.
+    pub const SUPPORT: &str = "support";
+}
+
+/// One binding.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = activations)]
+pub struct Activation {
+    pub id: String,
+    pub code_id: String,
+    /// The normalised fingerprint; kept for the hardware-drift rule. Never log it.
+    #[serde(skip)]
+    pub fingerprint: String,
+    pub fingerprint_sha256: String,
+    pub hostname: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub deactivated_at: Option<NaiveDateTime>,
+    pub deactivated_by: Option<String>,
+}
+
+/// A binding to store.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = activations)]
+pub struct NewActivation<'a> {
+    pub id: &'a str,
+    pub code_id: &'a str,
+    pub fingerprint: &'a str,
+    pub fingerprint_sha256: &'a str,
+    pub hostname: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores a live binding. `Ok(false)` when the code already has a live binding for this
+/// fingerprint (the unique index decided; the caller reads the winner).
+pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<bool> {
+    insert_or_lose(conn, |c| {
+        diesel::insert_into(activations::table)
+            .values(activation)
+            .execute(c)
+    })
+    .map(|inserted| inserted.is_some())
+}
+
+/// The binding by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Activation>> {
+    activations::table
+        .find(id)
+        .select(Activation::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The live binding of the code to this fingerprint.
+pub fn find_live(
+    conn: &mut DbConn,
+    code_id: &str,
+    fingerprint_sha256: &str,
+) -> QueryResult<Option<Activation>> {
+    activations::table
+        .filter(activations::code_id.eq(code_id))
+        .filter(activations::fingerprint_sha256.eq(fingerprint_sha256))
+        .filter(activations::deactivated_at.is_null())
+        .select(Activation::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every live binding of the code, oldest first.
+pub fn live_for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>> {
+    activations::table
+        .filter(activations::code_id.eq(code_id))
+        .filter(activations::deactivated_at.is_null())
+        .order((activations::created_at.asc(), activations::id.asc()))
+        .select(Activation::as_select())
+        .load(conn)
+}
+
+/// Every binding of the code, live or not, oldest first.
+pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>> {
+    activations::table
+        .filter(activations::code_id.eq(code_id))
+        .order((activations::created_at.asc(), activations::id.asc()))
+        .select(Activation::as_select())
+        .load(conn)
+}
+
+/// Seats in use: the code's live bindings.
+pub fn count_live(conn: &mut DbConn, code_id: &str) -> QueryResult<i64> {
+    activations::table
+        .filter(activations::code_id.eq(code_id))
+        .filter(activations::deactivated_at.is_null())
+        .count()
+        .get_result(conn)
+}
+
+/// Frees the seat; returns true when the binding was live.
+pub fn deactivate(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        activations::table
+            .find(id)
+            .filter(activations::deactivated_at.is_null()),
+    )
+    .set((
+        activations::deactivated_at.eq(now),
+        activations::deactivated_by.eq(by),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+/// Deactivations of the code by `by` at or after `since` (the seat-hopping limit).
+pub fn deactivations_since(
+    conn: &mut DbConn,
+    code_id: &str,
+    by: &str,
+    since: NaiveDateTime,
+) -> QueryResult<i64> {
+    activations::table
+        .filter(activations::code_id.eq(code_id))
+        .filter(activations::deactivated_by.eq(by))
+        .filter(activations::deactivated_at.ge(since))
+        .count()
+        .get_result(conn)
+}
+
+/// Moves a live binding to a new fingerprint of the same machine (hardware drift), together with
+/// the fingerprint hash of the license issued for it; the caller adds the license revision that
+/// is signed for the new fingerprint.
+pub fn move_to_fingerprint(
+    conn: &mut DbConn,
+    id: &str,
+    fingerprint: &str,
+    fingerprint_sha256: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(activations::table.find(id))
+        .set((
+            activations::fingerprint.eq(fingerprint),
+            activations::fingerprint_sha256.eq(fingerprint_sha256),
+        ))
+        .execute(conn)?;
+    diesel::update(licenses::table.filter(licenses::activation_id.eq(id)))
+        .set((
+            licenses::fingerprint_sha256.eq(fingerprint_sha256),
+            licenses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+//! License 2.0 authorization codes. The full code is stored (it is the client's credential and
+//! KooGallery's key); logs and the journal only ever see [`crate::telemetry::code_hint`].
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::auth_codes;
+use crate::db::{DbConn, insert_or_lose};
+
+/// Marketplace statuses of a code (`status` column); `frozen` is kept apart because KooGallery
+/// freezes and unfreezes independently of the lifecycle status.
+pub mod status {
+    /// Valid.
+    pub const ALIVE: &str = "ALIVE";
+    /// Past its expiry.
+    pub const EXPIRED: &str = "EXPIRED";
+    /// Released by KooGallery.
+    pub const RELEASED: &str = "RELEASED";
+}
+
+/// One authorization code.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = auth_codes)]
+pub struct AuthCode {
+    pub id: String,
+    #[serde(skip)]
+    pub code: String,
+    pub code_hint: String,
+    pub status: String,
+    pub frozen: bool,
+    pub activated: bool,
+    pub order_id: Option<String>,
+    pub product_id: Option<String>,
+    pub seats: i64,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_queried_on: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The code's row.
+pub fn find_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCode>> {
+    auth_codes::table
+        .filter(auth_codes::code.eq(code))
+        .select(AuthCode::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The code's row by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
+    auth_codes::table.find(id).select(AuthCode::as_select()).first(conn).optional()
+}
+
+/// The code's row, created (not yet activated, `ALIVE`) when KooGallery tells us about a code
+/// the software never activated.
+pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> QueryResult<AuthCode> {
+    if let Some(found) = find_by_code(conn, code)? {
+        return Ok(found);
+    }
+    insert_or_lose(conn, |c| {
+        diesel::insert_into(auth_codes::table)
+            .values((
+                auth_codes::id.eq(super::new_id()),
+                auth_codes::code.eq(code),
+                auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
+                auth_codes::status.eq(status::ALIVE),
+                auth_codes::frozen.eq(false),
+                auth_codes::activated.eq(false),
+                auth_codes::seats.eq(1),
+                auth_codes::created_at.eq(now),
+                auth_codes::updated_at.eq(now),
+            ))
+            .execute(c)
+    })?;
+    find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// Locks the code's row for the rest of the transaction and returns it fresh (see
+/// [`super::instances::lock`] for why an `UPDATE`).
+pub fn lock(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<Option<AuthCode>> {
+    let touched = diesel::update(auth_codes::table.find(id))
+        .set(auth_codes::updated_at.eq(now))
+        .execute(conn)?;
+    if touched == 0 {
+        return Ok(None);
+    }
+    find(conn, id)
+}
+
+/// What a marketplace answer or callback changes on a code.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = auth_codes)]
+pub struct AuthCodeChangeset {
+    pub status: Option<String>,
+    pub frozen: Option<bool>,
+    pub activated: Option<bool>,
+    pub order_id: Option<Option<String>>,
+    pub product_id: Option<Option<String>>,
+    pub seats: Option<i64>,
+    pub expires_at: Option<Option<NaiveDateTime>>,
+    pub last_queried_on: Option<Option<String>>,
+    pub updated_at: Option<NaiveDateTime>,
+}
+
+/// Applies `changes` to the code.
+pub fn update(conn: &mut DbConn, id: &str, changes: &AuthCodeChangeset) -> QueryResult<usize> {
+    diesel::update(auth_codes::table.find(id)).set(changes).execute(conn)
+}

@@ -1,0 +1,54 @@
+//! Distinct clients seen per code per UTC day: what the daily usage report (koogallery.md §3.2.3)
+//! counts. One row per (code, day, client); the primary key makes a repeat a no-op on any node.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::db::schema::code_usage;
+use crate::db::{DbConn, insert_or_lose};
+
+/// The `day` column's form of a UTC date: `YYYY-MM-DD`.
+pub fn day_key(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// True when the client was already counted for the code on `day`.
+pub fn seen(conn: &mut DbConn, code_id: &str, day: &str, client_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        code_usage::table
+            .filter(code_usage::code_id.eq(code_id))
+            .filter(code_usage::day.eq(day))
+            .filter(code_usage::client_id.eq(client_id)),
+    ))
+    .get_result(conn)
+}
+
+/// Counts the client for the code on `day`; `Ok(false)` when it already was.
+pub fn record(
+    conn: &mut DbConn,
+    code_id: &str,
+    day: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    insert_or_lose(conn, |c| {
+        diesel::insert_into(code_usage::table)
+            .values((
+                code_usage::code_id.eq(code_id),
+                code_usage::day.eq(day),
+                code_usage::client_id.eq(client_id),
+                code_usage::created_at.eq(now),
+            ))
+            .execute(c)
+    })
+    .map(|inserted| inserted.is_some())
+}
+
+/// Distinct clients of the code on `day`.
+pub fn clients_on(conn: &mut DbConn, code_id: &str, day: &str) -> QueryResult<i64> {
+    code_usage::table
+        .filter(code_usage::code_id.eq(code_id))
+        .filter(code_usage::day.eq(day))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,79 @@
+//! History of codes, instances and licenses. A `dedupe_key` makes a marketplace callback apply
+//! once: the unique index rejects the second insert on any node, at any moment.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::events;
+use crate::db::{DbConn, insert_or_lose};
+
+/// One recorded event.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = events)]
+pub struct Event {
+    pub id: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub kind: String,
+    pub dedupe_key: Option<String>,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// An event to record; `detail` is a JSON document.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub id: String,
+    pub subject_type: String,
+    pub subject_id: String,
+    pub kind: String,
+    pub dedupe_key: Option<String>,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl NewEvent {
+    /// An event about `subject_type`/`subject_id`, now.
+    pub fn new(subject_type: &str, subject_id: &str, kind: &str, detail: &serde_json::Value) -> Self {
+        Self {
+            id: super::new_id(),
+            subject_type: subject_type.to_owned(),
+            subject_id: subject_id.to_owned(),
+            kind: kind.to_owned(),
+            dedupe_key: None,
+            detail: detail.to_string(),
+            created_at: super::now(),
+        }
+    }
+
+    /// The same event, applied at most once per `key`.
+    #[must_use]
+    pub fn once(mut self, key: String) -> Self {
+        self.dedupe_key = Some(key);
+        self
+    }
+}
+
+/// Records `event`; `Ok(false)` when an event with the same dedupe key already exists.
+pub fn insert(conn: &mut DbConn, event: &NewEvent) -> QueryResult<bool> {
+    insert_or_lose(conn, |c| diesel::insert_into(events::table).values(event).execute(c))
+        .map(|inserted| inserted.is_some())
+}
+
+/// True when an event with this dedupe key was recorded.
+pub fn seen(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(events::table.filter(events::dedupe_key.eq(key))))
+        .get_result(conn)
+}
+
+/// The history of one subject, oldest first.
+pub fn for_subject(conn: &mut DbConn, subject_type: &str, subject_id: &str) -> QueryResult<Vec<Event>> {
+    events::table
+        .filter(events::subject_type.eq(subject_type))
+        .filter(events::subject_id.eq(subject_id))
+        .order((events::created_at.asc(), events::id.asc()))
+        .select(Event::as_select())
+        .load(conn)
+}

@@ -1,0 +1,141 @@
+//! Online-License instances, created by `newInstance` and keyed by (order, order line).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::instances;
+use crate::db::{DbConn, insert_or_lose};
+
+/// Instance states.
+pub mod status {
+    /// In use.
+    pub const ACTIVE: &str = "ACTIVE";
+    /// Frozen by KooGallery (expired, in the grace period).
+    pub const FROZEN: &str = "FROZEN";
+    /// Released by KooGallery.
+    pub const RELEASED: &str = "RELEASED";
+}
+
+/// One instance.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = instances)]
+pub struct Instance {
+    pub instance_id: String,
+    pub order_id: String,
+    pub order_line_id: String,
+    pub status: String,
+    pub product_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub charging_mode: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Creates the instance for (`order_id`, `order_line_id`) unless one exists; returns the instance
+/// that owns the order line and whether this call created it.
+///
+/// `Ok(None)`: `instance_id` is already taken by another order line.
+pub fn create_or_find(
+    conn: &mut DbConn,
+    instance_id: &str,
+    order_id: &str,
+    order_line_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(Instance, bool)>> {
+    if let Some(existing) = find_by_order(conn, order_id, order_line_id)? {
+        return Ok(Some((existing, false)));
+    }
+    let inserted = insert_or_lose(conn, |c| {
+        diesel::insert_into(instances::table)
+            .values((
+                instances::instance_id.eq(instance_id),
+                instances::order_id.eq(order_id),
+                instances::order_line_id.eq(order_line_id),
+                instances::status.eq(status::ACTIVE),
+                instances::created_at.eq(now),
+                instances::updated_at.eq(now),
+            ))
+            .execute(c)
+    })?;
+    if inserted.is_some() {
+        return Ok(find(conn, instance_id)?.map(|i| (i, true)));
+    }
+    // Lost a race for the order line (or the id is taken): the winner's row is committed now.
+    Ok(find_by_order(conn, order_id, order_line_id)?.map(|i| (i, false)))
+}
+
+/// The instance with this id.
+pub fn find(conn: &mut DbConn, instance_id: &str) -> QueryResult<Option<Instance>> {
+    instances::table.find(instance_id).select(Instance::as_select()).first(conn).optional()
+}
+
+/// The instance created for this order line.
+pub fn find_by_order(
+    conn: &mut DbConn,
+    order_id: &str,
+    order_line_id: &str,
+) -> QueryResult<Option<Instance>> {
+    instances::table
+        .filter(instances::order_id.eq(order_id))
+        .filter(instances::order_line_id.eq(order_line_id))
+        .select(Instance::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Locks the instance's row for the rest of the transaction (an `UPDATE` takes a row lock on
+/// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers). Returns the fresh row.
+pub fn lock(conn: &mut DbConn, instance_id: &str, now: NaiveDateTime) -> QueryResult<Option<Instance>> {
+    let touched = diesel::update(instances::table.find(instance_id))
+        .set(instances::updated_at.eq(now))
+        .execute(conn)?;
+    if touched == 0 {
+        return Ok(None);
+    }
+    find(conn, instance_id)
+}
+
+/// Sets the status; returns true when it changed.
+pub fn set_status(conn: &mut DbConn, instance: &Instance, new_status: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    if instance.status == new_status {
+        return Ok(false);
+    }
+    diesel::update(instances::table.find(&instance.instance_id))
+        .set((instances::status.eq(new_status), instances::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(true)
+}
+
+/// A renewal or period change: the new expiry, and the new product when the period type changed.
+pub fn set_expiry(
+    conn: &mut DbConn,
+    instance_id: &str,
+    expires_at: NaiveDateTime,
+    product_id: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let target = instances::table.find(instance_id);
+    match product_id {
+        Some(product) => diesel::update(target)
+            .set((
+                instances::expires_at.eq(expires_at),
+                instances::product_id.eq(product),
+                instances::updated_at.eq(now),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((instances::expires_at.eq(expires_at), instances::updated_at.eq(now)))
+            .execute(conn),
+    }
+}
+
+/// The instances among `ids` that exist, in the order asked.
+pub fn existing_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>> {
+    let found: Vec<String> = instances::table
+        .filter(instances::instance_id.eq_any(ids))
+        .select(instances::instance_id)
+        .load(conn)?;
+    Ok(ids.iter().filter(|id| found.iter().any(|f| f == *id)).map(|id| (*id).to_owned()).collect())
+}

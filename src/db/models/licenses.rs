@@ -1,0 +1,191 @@
+//! Signed licenses and their revisions. A license once returned is stored and returned again
+//! unchanged; a renewal adds a revision rather than rewriting history.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{license_revisions, licenses};
+use crate::db::{DbConn, insert_or_lose};
+
+/// One license (its current revision).
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = licenses)]
+pub struct License {
+    pub id: String,
+    pub source: String,
+    pub code_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub activation_id: Option<String>,
+    pub event_id: Option<String>,
+    pub fingerprint_sha256: String,
+    pub revision: i64,
+    pub file: String,
+    pub not_before: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A license to store.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = licenses)]
+pub struct NewLicense {
+    pub id: String,
+    pub source: String,
+    pub code_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub activation_id: Option<String>,
+    pub event_id: Option<String>,
+    pub fingerprint_sha256: String,
+    pub revision: i64,
+    pub file: String,
+    pub not_before: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub revoked: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One revision of a license.
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = license_revisions)]
+pub struct LicenseRevision {
+    pub id: String,
+    pub license_id: String,
+    pub revision: i64,
+    pub file: String,
+    pub expires_at: Option<NaiveDateTime>,
+    pub reason: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores `license` as revision 1. `Ok(false)` when a unique index (the same instance, event and
+/// fingerprint; or the same activation) already holds a license: the caller reads the winner.
+pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryResult<bool> {
+    let inserted = insert_or_lose(conn, |c| {
+        diesel::insert_into(licenses::table).values(license).execute(c)?;
+        insert_revision(c, &license.id, license.revision, &license.file, license.expires_at, reason, license.created_at)
+    })?;
+    Ok(inserted.is_some())
+}
+
+fn insert_revision(
+    conn: &mut DbConn,
+    license_id: &str,
+    revision: i64,
+    file: &str,
+    expires_at: Option<NaiveDateTime>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::insert_into(license_revisions::table)
+        .values((
+            license_revisions::id.eq(super::new_id()),
+            license_revisions::license_id.eq(license_id),
+            license_revisions::revision.eq(revision),
+            license_revisions::file.eq(file),
+            license_revisions::expires_at.eq(expires_at),
+            license_revisions::reason.eq(reason),
+            license_revisions::created_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Makes `file` the license's next revision.
+pub fn add_revision(
+    conn: &mut DbConn,
+    license: &License,
+    file: &str,
+    expires_at: Option<NaiveDateTime>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    let revision = license.revision + 1;
+    insert_revision(conn, &license.id, revision, file, expires_at, reason, now)?;
+    diesel::update(licenses::table.find(&license.id))
+        .set((
+            licenses::revision.eq(revision),
+            licenses::file.eq(file),
+            licenses::expires_at.eq(expires_at),
+            licenses::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(revision)
+}
+
+/// The license by id.
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
+    licenses::table.find(id).select(License::as_select()).first(conn).optional()
+}
+
+/// The license issued for this `getLicenseAsync` request.
+pub fn find_for_event(
+    conn: &mut DbConn,
+    instance_id: &str,
+    event_id: &str,
+    fingerprint_sha256: &str,
+) -> QueryResult<Option<License>> {
+    licenses::table
+        .filter(licenses::instance_id.eq(instance_id))
+        .filter(licenses::event_id.eq(event_id))
+        .filter(licenses::fingerprint_sha256.eq(fingerprint_sha256))
+        .select(License::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The license of an activation.
+pub fn find_for_activation(conn: &mut DbConn, activation_id: &str) -> QueryResult<Option<License>> {
+    licenses::table
+        .filter(licenses::activation_id.eq(activation_id))
+        .select(License::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Distinct devices holding an unrevoked license of the instance (its used quota).
+pub fn devices_of_instance(conn: &mut DbConn, instance_id: &str) -> QueryResult<Vec<String>> {
+    licenses::table
+        .filter(licenses::instance_id.eq(instance_id))
+        .filter(licenses::revoked.eq(false))
+        .select(licenses::fingerprint_sha256)
+        .distinct()
+        .load(conn)
+}
+
+/// Every revision of a license, oldest first.
+pub fn revisions(conn: &mut DbConn, license_id: &str) -> QueryResult<Vec<LicenseRevision>> {
+    license_revisions::table
+        .filter(license_revisions::license_id.eq(license_id))
+        .order(license_revisions::revision.asc())
+        .select(LicenseRevision::as_select())
+        .load(conn)
+}
+
+/// Licenses of an instance, oldest first.
+pub fn for_instance(conn: &mut DbConn, instance_id: &str) -> QueryResult<Vec<License>> {
+    licenses::table
+        .filter(licenses::instance_id.eq(instance_id))
+        .order(licenses::created_at.asc())
+        .select(License::as_select())
+        .load(conn)
+}
+
+/// Licenses of a code, oldest first.
+pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<License>> {
+    licenses::table
+        .filter(licenses::code_id.eq(code_id))
+        .order(licenses::created_at.asc())
+        .select(License::as_select())
+        .load(conn)
+}
+
+/// Revokes or reinstates; returns true when it changed.
+pub fn set_revoked(conn: &mut DbConn, id: &str, revoked: bool, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(licenses::table.find(id).filter(licenses::revoked.ne(revoked)))
+        .set((licenses::revoked.eq(revoked), licenses::updated_at.eq(now)))
+        .execute(conn)
+        .map(|n| n == 1)
+}

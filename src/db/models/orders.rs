@@ -1,0 +1,112 @@
+//! Orders as `KooGallery`'s order query returned them, one row per order line. An instance's
+//! product, quota, charging mode and expiry come from here.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::db::schema::{instances, orders};
+use crate::db::{DbConn, insert_or_lose};
+use crate::koogallery::client::{OrderInfo, OrderLine};
+
+/// One order line.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize)]
+#[diesel(table_name = orders)]
+pub struct OrderRecord {
+    pub order_id: String,
+    pub order_line_id: String,
+    /// `NEW`, `RENEW`, `CHANGE`, …
+    pub order_type: String,
+    pub product_id: Option<String>,
+    /// Units bought: the instance's license quota.
+    pub quantity: Option<i64>,
+    pub charging_mode: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
+    /// The `orderInfo` JSON as received (without buyer data).
+    pub raw: String,
+    pub fetched_at: NaiveDateTime,
+}
+
+impl OrderRecord {
+    /// The row for `line` of `order`, fetched now.
+    pub fn from_line(order: &OrderInfo, line: &OrderLine, raw_json: &str) -> Self {
+        Self {
+            order_id: order.order_id.clone(),
+            order_line_id: line.order_line_id.clone(),
+            order_type: order.order_type.clone(),
+            product_id: line.product_id.clone(),
+            quantity: line.quantity,
+            charging_mode: line.charging_mode.clone(),
+            expires_at: line.expire_time,
+            raw: raw_json.to_owned(),
+            fetched_at: super::now(),
+        }
+    }
+}
+
+/// Stores `record`, replacing an earlier fetch of the same line. Portable: an insert that loses
+/// to an existing row (savepoint, see [`insert_or_lose`]) becomes an update.
+pub fn upsert(conn: &mut DbConn, record: &OrderRecord) -> QueryResult<()> {
+    let inserted = insert_or_lose(conn, |c| {
+        diesel::insert_into(orders::table).values(record).execute(c)
+    })?;
+    if inserted.is_none() {
+        diesel::update(orders::table.find((&record.order_id, &record.order_line_id)))
+            .set((
+                orders::order_type.eq(&record.order_type),
+                orders::product_id.eq(&record.product_id),
+                orders::quantity.eq(record.quantity),
+                orders::charging_mode.eq(&record.charging_mode),
+                orders::expires_at.eq(record.expires_at),
+                orders::raw.eq(&record.raw),
+                orders::fetched_at.eq(record.fetched_at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The stored line `(order_id, order_line_id)`.
+pub fn find(
+    conn: &mut DbConn,
+    order_id: &str,
+    order_line_id: &str,
+) -> QueryResult<Option<OrderRecord>> {
+    orders::table
+        .find((order_id, order_line_id))
+        .select(OrderRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// What [`apply_to_instance`] writes; `None` fields are left as they are.
+#[derive(AsChangeset)]
+#[diesel(table_name = instances)]
+struct InstanceTerms<'a> {
+    product_id: Option<&'a str>,
+    quantity: Option<i64>,
+    charging_mode: Option<&'a str>,
+    expires_at: Option<NaiveDateTime>,
+    updated_at: NaiveDateTime,
+}
+
+/// Gives instance `instance_id` the product, quantity, charging mode and expiry of `record`.
+/// Fields the order does not state keep the instance's current value (what `newInstance` said),
+/// since an order line without, say, `expireTime` says nothing about the expiry. Returns the
+/// rows changed (0 for an unknown instance).
+pub fn apply_to_instance(
+    conn: &mut DbConn,
+    instance_id: &str,
+    record: &OrderRecord,
+) -> QueryResult<usize> {
+    let terms = InstanceTerms {
+        product_id: record.product_id.as_deref(),
+        quantity: record.quantity,
+        charging_mode: record.charging_mode.as_deref(),
+        expires_at: record.expires_at,
+        updated_at: super::now(),
+    };
+    diesel::update(instances::table.find(instance_id))
+        .set(&terms)
+        .execute(conn)
+}

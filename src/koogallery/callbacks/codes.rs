@@ -1,0 +1,78 @@
+//! License 2.0 authorization-code callbacks: refreshLicenseCode, updateLicenseCodeStatus,
+//! releaseLicenseCode. A code we have not seen yet is recorded and answered `000000`: KooGallery is
+//! the source of truth, and a `000003` would only make it retry for two hours.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+use serde_json::json;
+
+use super::reply::Reply;
+use crate::db::DbConn;
+use crate::db::models::auth_codes::{self, AuthCodeChangeset, status};
+use crate::db::models::events::{self, NewEvent};
+
+/// `refreshLicenseCode`: the new expiry (and product, when the period type changed); licenses
+/// bound to the code pick it up as a new revision at their next check-in.
+#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+pub fn refresh(
+    conn: &mut DbConn,
+    code: &str,
+    scene: &str,
+    order_id: &str,
+    order_line_id: &str,
+    product_id: Option<&str>,
+    expire_time: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    let event = NewEvent::new("code", &row.id, "refreshed", &json!({
+        "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
+        "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
+    }))
+    .once(format!("refreshLicenseCode:{}:{order_id}:{order_line_id}", row.id));
+    if events::insert(conn, &event)? {
+        let expired = expire_time <= now;
+        let changes = AuthCodeChangeset {
+            expires_at: Some(Some(expire_time)),
+            product_id: product_id.map(|p| Some(p.to_owned())),
+            // A renewal revives an expired code; a released one stays released.
+            status: (row.status != status::RELEASED)
+                .then(|| if expired { status::EXPIRED } else { status::ALIVE }.to_owned()),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+    }
+    Ok(Reply::success())
+}
+
+/// `updateLicenseCodeStatus`: FREEZE / UNFREEZE.
+pub fn update_status(conn: &mut DbConn, code: &str, freeze: bool, now: NaiveDateTime) -> QueryResult<Reply> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    if row.frozen != freeze {
+        let changes = AuthCodeChangeset {
+            frozen: Some(freeze),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+        let kind = if freeze { "frozen" } else { "unfrozen" };
+        events::insert(conn, &NewEvent::new("code", &row.id, kind, &json!({})))?;
+    }
+    Ok(Reply::success())
+}
+
+/// `releaseLicenseCode`: the code is released for good; repeats succeed.
+pub fn release(conn: &mut DbConn, code: &str, order_id: Option<&str>, now: NaiveDateTime) -> QueryResult<Reply> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    if row.status != status::RELEASED {
+        let changes = AuthCodeChangeset {
+            status: Some(status::RELEASED.to_owned()),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+        events::insert(conn, &NewEvent::new("code", &row.id, "released", &json!({"order_id": order_id})))?;
+    }
+    Ok(Reply::success())
+}

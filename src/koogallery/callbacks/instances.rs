@@ -1,0 +1,148 @@
+//! Online-License instance callbacks: newInstance, refreshInstance, updateInstanceStatus,
+//! releaseInstance, upgradeInstance, queryInstance.
+
+use chrono::NaiveDateTime;
+use diesel::QueryResult;
+use serde_json::json;
+
+use super::reply::{InstanceInfo, Reply, ResultCode};
+use crate::db::DbConn;
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::instances::{self, status};
+use crate::db::models::orders::{self, OrderRecord};
+use crate::koogallery::outbox;
+
+fn not_found(instance_id: &str) -> Reply {
+    Reply::new(ResultCode::NotFound, format!("instance {instance_id} does not exist."))
+}
+
+/// `newInstance`: the same order line always gets the same instance, the first call's
+/// `businessId`; the order itself is fetched in the background.
+pub fn new_instance(
+    conn: &mut DbConn,
+    order_id: &str,
+    order_line_id: &str,
+    business_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let Some((instance, created)) =
+        instances::create_or_find(conn, business_id, order_id, order_line_id, now)?
+    else {
+        return Ok(Reply::new(
+            ResultCode::InvalidParam,
+            "invalid parameter businessId: already the instance of another order line",
+        ));
+    };
+    if created {
+        events::insert(
+            conn,
+            &NewEvent::new("instance", &instance.instance_id, "created", &json!({
+                "order_id": order_id, "order_line_id": order_line_id,
+            })),
+        )?;
+        outbox::enqueue_order_query(conn, &instance.instance_id, order_id, order_line_id)?;
+    }
+    Ok(Reply::success().with_instance(instance.instance_id))
+}
+
+/// `refreshInstance`: a renewal, trial conversion or renewal-period unsubscription sets a new
+/// expiry; the same (order, order line) applies once.
+#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+pub fn refresh_instance(
+    conn: &mut DbConn,
+    instance_id: &str,
+    scene: &str,
+    order_id: &str,
+    order_line_id: &str,
+    product_id: Option<&str>,
+    expire_time: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(not_found(instance_id));
+    };
+    let event = NewEvent::new("instance", &instance.instance_id, "refreshed", &json!({
+        "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
+        "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
+    }))
+    .once(format!("refreshInstance:{instance_id}:{order_id}:{order_line_id}"));
+    if events::insert(conn, &event)? {
+        instances::set_expiry(conn, instance_id, expire_time, product_id, now)?;
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
+
+/// `updateInstanceStatus`: FREEZE / UNFREEZE. A released instance stays released.
+pub fn update_instance_status(
+    conn: &mut DbConn,
+    instance_id: &str,
+    freeze: bool,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(not_found(instance_id));
+    };
+    if instance.status != status::RELEASED {
+        let target = if freeze { status::FROZEN } else { status::ACTIVE };
+        if instances::set_status(conn, &instance, target, now)? {
+            let kind = if freeze { "frozen" } else { "unfrozen" };
+            events::insert(conn, &NewEvent::new("instance", instance_id, kind, &json!({})))?;
+        }
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
+
+/// `releaseInstance`: repeat releases simply succeed.
+pub fn release_instance(
+    conn: &mut DbConn,
+    instance_id: &str,
+    order_id: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(not_found(instance_id));
+    };
+    if instances::set_status(conn, &instance, status::RELEASED, now)? {
+        events::insert(conn, &NewEvent::new("instance", instance_id, "released", &json!({
+            "order_id": order_id,
+        })))?;
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
+
+/// The dedupe key of an upgrade: one order upgrades an instance once.
+pub fn upgrade_key(instance_id: &str, order_id: &str) -> String {
+    format!("upgradeInstance:{instance_id}:{order_id}")
+}
+
+/// `upgradeInstance`, once the upgrade order is known: the instance takes the order's product and
+/// quantity. The dedupe event makes simultaneous repeats apply it once.
+pub fn upgrade_instance(
+    conn: &mut DbConn,
+    instance_id: &str,
+    order: &OrderRecord,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(not_found(instance_id));
+    };
+    let event = NewEvent::new("instance", instance_id, "upgraded", &json!({
+        "order_id": order.order_id, "order_line_id": order.order_line_id,
+        "from": {"product_id": instance.product_id, "quantity": instance.quantity},
+        "to": {"product_id": order.product_id, "quantity": order.quantity},
+    }))
+    .once(upgrade_key(instance_id, &order.order_id));
+    if events::insert(conn, &event)? {
+        orders::apply_to_instance(conn, instance_id, order)?;
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
+
+/// `queryInstance`: the known instances among the ids asked; unknown ids are left out.
+pub fn query_instance(conn: &mut DbConn, ids: &[String]) -> QueryResult<Reply> {
+    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let known = instances::existing_ids(conn, &asked)?;
+    let mut reply = Reply::success();
+    reply.info = Some(known.into_iter().map(|instance_id| InstanceInfo { instance_id }).collect());
+    Ok(reply)
+}

@@ -1,0 +1,119 @@
+//! `getLicenseAsync`: a device-bound license for an instance, generated in the transaction that
+//! records the request, and queued for upload to KooGallery.
+
+use chrono::{NaiveDateTime, TimeDelta};
+use serde_json::json;
+
+use super::CallbackError;
+use super::reply::{Reply, ResultCode};
+use crate::db::DbConn;
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::instances::{self, status};
+use crate::db::models::licenses::{self, NewLicense};
+use crate::domain::fingerprint::Fingerprint;
+use crate::keys::KeyStore;
+use crate::koogallery::outbox;
+use crate::license_file::LicenseSource;
+use crate::licensing::{self, LicenseTerms};
+
+/// Clock slack when comparing a requested expiry with the order's: both come from KooGallery,
+/// but in different formats and from different systems.
+const PERIOD_SLACK: TimeDelta = TimeDelta::minutes(1);
+
+/// The fields of one request.
+pub struct AsyncRequest<'a> {
+    pub instance_id: &'a str,
+    pub event_id: &'a str,
+    pub effective: NaiveDateTime,
+    pub expire: Option<NaiveDateTime>,
+    pub fingerprint: Option<&'a Fingerprint>,
+}
+
+/// Answers one request; the same (instance, event, fingerprint) always yields the same license.
+pub fn get_license_async(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    req: &AsyncRequest<'_>,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
+    let Some(instance) = instances::lock(conn, req.instance_id, now)? else {
+        return Ok(Reply::new(ResultCode::NotFound, format!("instance {} does not exist.", req.instance_id)));
+    };
+    if instance.status == status::RELEASED {
+        return Ok(Reply::new(ResultCode::NotFound, "the instance has been released."));
+    }
+    let Some(fingerprint) = req.fingerprint else {
+        return Ok(Reply::new(ResultCode::FingerprintRequired, "a device fingerprint is required."));
+    };
+    let fingerprint_sha256 = fingerprint.sha256_hex();
+    if let Some(existing) =
+        licenses::find_for_event(conn, req.instance_id, req.event_id, &fingerprint_sha256)?
+    {
+        outbox::enqueue_upload(conn, &existing.id, req.event_id)?;
+        return Ok(Reply::success().with_instance(req.instance_id));
+    }
+    if instance.status == status::FROZEN {
+        return Ok(Reply::new(ResultCode::OutsidePeriod, "the instance is frozen."));
+    }
+    // Never guess a quota: without the order, KooGallery asks again.
+    let Some(quantity) = instance.quantity else {
+        return Ok(Reply::new(ResultCode::Processing, "the order is being fetched; ask again."));
+    };
+    if instance.charging_mode.as_deref() == Some("PERIOD") && req.expire.is_none() {
+        return Ok(Reply::new(ResultCode::ExpiryRequired, "a yearly/monthly License needs expireTime."));
+    }
+    if let Some(expire) = req.expire {
+        let beyond_order = instance.expires_at.is_some_and(|end| expire > end + PERIOD_SLACK);
+        if expire <= req.effective || beyond_order {
+            return Ok(Reply::new(
+                ResultCode::OutsidePeriod,
+                "the requested validity must lie within the order's period.",
+            ));
+        }
+    }
+    let devices = licenses::devices_of_instance(conn, req.instance_id)?;
+    if !devices.contains(&fingerprint_sha256) && devices.len() as i64 >= quantity {
+        return Ok(Reply::new(
+            ResultCode::QuotaExhausted,
+            format!("all {quantity} licenses of the order are in use."),
+        ));
+    }
+    let license_id = crate::db::models::new_id();
+    let terms = LicenseTerms {
+        source: LicenseSource::Instance,
+        code: None,
+        instance_id: Some(instance.instance_id.clone()),
+        order_id: Some(instance.order_id.clone()),
+        product_id: instance.product_id.clone(),
+        fingerprint_sha256: fingerprint_sha256.clone(),
+        seats: quantity,
+        not_before: licensing::whole_seconds(req.effective),
+        expires_at: req.expire.map(licensing::whole_seconds),
+    };
+    let file = licensing::issue(keys, &license_id, 1, &terms, licensing::whole_seconds(now))?;
+    let row = NewLicense {
+        id: license_id.clone(),
+        source: "instance".into(),
+        code_id: None,
+        instance_id: Some(instance.instance_id.clone()),
+        activation_id: None,
+        event_id: Some(req.event_id.to_owned()),
+        fingerprint_sha256,
+        revision: 1,
+        file,
+        not_before: terms.not_before,
+        expires_at: terms.expires_at,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    if licenses::insert(conn, &row, "getLicenseAsync")? {
+        events::insert(conn, &NewEvent::new("instance", req.instance_id, "license_issued", &json!({
+            "license_id": license_id, "event_id": req.event_id,
+        })))?;
+        outbox::enqueue_upload(conn, &license_id, req.event_id)?;
+    }
+    // Generated and stored: the license exists, so the answer is success; delivery is the
+    // upload's business (koogallery.md open question 7: 000000 = provisioned synchronously).
+    Ok(Reply::success().with_instance(req.instance_id))
+}

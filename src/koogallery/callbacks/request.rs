@@ -1,0 +1,265 @@
+//! Parsing a production-interface body into a typed callback: every field checked for presence,
+//! type and length, so the handlers below never see malformed input.
+
+use chrono::NaiveDateTime;
+use serde_json::{Map, Value};
+
+use crate::domain::fingerprint::Fingerprint;
+use crate::domain::times;
+
+/// Most ids may hold this many characters (koogallery.md field tables).
+const ID_LEN: usize = 64;
+/// `deviceFingerprint`: the interface table says 1024, the client guide 5 KB; the larger bound
+/// is the robust reading (open question 9), since `ISCDesk` forwards what the machine reports.
+const FINGERPRINT_LEN: usize = 5120;
+/// `queryInstance` takes at most this many ids.
+pub const MAX_QUERY_IDS: usize = 100;
+
+/// A field that is missing or malformed; answered `000002` naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadField {
+    /// The field's name as KooGallery spells it.
+    pub field: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for BadField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invalid parameter {}: {}", self.field, self.reason)
+    }
+}
+
+/// One callback, typed.
+#[derive(Debug, Clone)]
+pub enum Callback {
+    NewInstance { order_id: String, order_line_id: String, business_id: String },
+    RefreshInstance {
+        scene: String,
+        order_id: String,
+        order_line_id: String,
+        instance_id: String,
+        product_id: Option<String>,
+        expire_time: NaiveDateTime,
+    },
+    UpdateInstanceStatus { instance_id: String, freeze: bool },
+    ReleaseInstance { instance_id: String, order_id: Option<String> },
+    UpgradeInstance { instance_id: String, order_id: String, order_line_id: String },
+    QueryInstance { instance_ids: Vec<String> },
+    GetLicenseAsync {
+        instance_id: String,
+        effective: NaiveDateTime,
+        expire: Option<NaiveDateTime>,
+        event_id: String,
+        fingerprint: Option<Fingerprint>,
+    },
+    RefreshLicenseCode {
+        scene: String,
+        order_id: String,
+        order_line_id: String,
+        code: String,
+        product_id: Option<String>,
+        expire_time: NaiveDateTime,
+    },
+    UpdateLicenseCodeStatus { code: String, freeze: bool },
+    ReleaseLicenseCode { code: String, order_id: Option<String> },
+}
+
+/// A parsed production-interface request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The `activity` field.
+    pub activity: &'static str,
+    /// `testFlag == "1"`: validate, answer success, touch nothing.
+    pub test: bool,
+    /// The callback itself.
+    pub callback: Callback,
+}
+
+struct Fields<'a>(&'a Map<String, Value>);
+
+fn bad(field: &'static str, reason: impl Into<String>) -> BadField {
+    BadField { field, reason: reason.into() }
+}
+
+impl Fields<'_> {
+    fn optional(&self, name: &'static str, max: usize) -> Result<Option<String>, BadField> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+            Some(Value::String(s)) if s.chars().count() > max => {
+                Err(bad(name, format!("longer than {max} characters")))
+            }
+            Some(Value::String(s)) if s.chars().any(char::is_control) => {
+                Err(bad(name, "contains control characters"))
+            }
+            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(_) => Err(bad(name, "must be a string")),
+        }
+    }
+
+    fn required(&self, name: &'static str, max: usize) -> Result<String, BadField> {
+        self.optional(name, max)?.ok_or_else(|| bad(name, "missing"))
+    }
+
+    fn compact_time(&self, name: &'static str) -> Result<NaiveDateTime, BadField> {
+        let raw = self.required(name, 20)?;
+        times::parse_compact(&raw).map_err(|e| bad(name, e.to_string()))
+    }
+
+    fn license_time(&self, name: &'static str) -> Result<Option<NaiveDateTime>, BadField> {
+        self.optional(name, 32)?
+            .map(|raw| times::parse_license_time(&raw).map_err(|e| bad(name, e.to_string())))
+            .transpose()
+    }
+
+    fn freeze(&self) -> Result<bool, BadField> {
+        match self.required("status", 32)?.as_str() {
+            "FREEZE" => Ok(true),
+            "UNFREEZE" => Ok(false),
+            _ => Err(bad("status", "must be FREEZE or UNFREEZE")),
+        }
+    }
+}
+
+/// The activities of `POST /koogallery/license`.
+pub const ACTIVITIES: [&str; 10] = [
+    "newInstance",
+    "refreshInstance",
+    "updateInstanceStatus",
+    "releaseInstance",
+    "upgradeInstance",
+    "queryInstance",
+    "getLicenseAsync",
+    "refreshLicenseCode",
+    "updateLicenseCodeStatus",
+    "releaseLicenseCode",
+];
+
+/// Parses a request body; the error names the offending field.
+pub fn parse(body: &[u8]) -> Result<Request, BadField> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| bad("body", format!("not JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(bad("body", "must be a JSON object"));
+    };
+    let f = Fields(&map);
+    let activity_raw = f.required("activity", 32)?;
+    let activity = ACTIVITIES
+        .iter()
+        .copied()
+        .find(|a| *a == activity_raw)
+        .ok_or_else(|| bad("activity", format!("unknown activity {activity_raw:?}")))?;
+    let test = match f.optional("testFlag", 2)?.as_deref() {
+        None | Some("0") => false,
+        Some("1") => true,
+        Some(_) => return Err(bad("testFlag", "must be \"0\" or \"1\"")),
+    };
+    let callback = match activity {
+        "newInstance" => Callback::NewInstance {
+            order_id: f.required("orderId", ID_LEN)?,
+            order_line_id: f.required("orderLineId", ID_LEN)?,
+            business_id: f.required("businessId", ID_LEN)?,
+        },
+        "refreshInstance" => Callback::RefreshInstance {
+            scene: f.required("scene", ID_LEN)?,
+            order_id: f.required("orderId", ID_LEN)?,
+            order_line_id: f.required("orderLineId", ID_LEN)?,
+            instance_id: f.required("instanceId", ID_LEN)?,
+            product_id: f.optional("productId", ID_LEN)?,
+            expire_time: f.compact_time("expireTime")?,
+        },
+        "updateInstanceStatus" => Callback::UpdateInstanceStatus {
+            instance_id: f.required("instanceId", ID_LEN)?,
+            freeze: f.freeze()?,
+        },
+        "releaseInstance" => Callback::ReleaseInstance {
+            instance_id: f.required("instanceId", ID_LEN)?,
+            order_id: f.optional("orderId", ID_LEN)?,
+        },
+        "upgradeInstance" => Callback::UpgradeInstance {
+            instance_id: f.required("instanceId", ID_LEN)?,
+            order_id: f.required("orderId", ID_LEN)?,
+            order_line_id: f.required("orderLineId", ID_LEN)?,
+        },
+        "queryInstance" => Callback::QueryInstance { instance_ids: instance_ids(&f)? },
+        "getLicenseAsync" => Callback::GetLicenseAsync {
+            instance_id: f.required("instanceId", ID_LEN)?,
+            effective: f.license_time("effectiveTime")?.ok_or_else(|| bad("effectiveTime", "missing"))?,
+            expire: f.license_time("expireTime")?,
+            event_id: f.required("eventId", ID_LEN)?,
+            fingerprint: f
+                .optional("deviceFingerprint", FINGERPRINT_LEN)?
+                .map(|raw| Fingerprint::parse(&raw).map_err(|e| bad("deviceFingerprint", e.to_string())))
+                .transpose()?,
+        },
+        "refreshLicenseCode" => Callback::RefreshLicenseCode {
+            scene: f.required("scene", ID_LEN)?,
+            order_id: f.required("orderId", ID_LEN)?,
+            order_line_id: f.required("orderLineId", ID_LEN)?,
+            code: f.required("license", ID_LEN)?,
+            product_id: f.optional("productId", ID_LEN)?,
+            expire_time: f.compact_time("expireTime")?,
+        },
+        "updateLicenseCodeStatus" => Callback::UpdateLicenseCodeStatus {
+            code: f.required("license", ID_LEN)?,
+            freeze: f.freeze()?,
+        },
+        _ => Callback::ReleaseLicenseCode {
+            code: f.required("license", ID_LEN)?,
+            order_id: f.optional("orderId", ID_LEN)?,
+        },
+    };
+    Ok(Request { activity, test, callback })
+}
+
+fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {
+    // The field's documented length (100) cannot hold 100 ids; the id count is the real limit.
+    let raw = f.required("instanceId", MAX_QUERY_IDS * (ID_LEN + 1))?;
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Err(bad("instanceId", "missing"));
+    }
+    if ids.len() > MAX_QUERY_IDS {
+        return Err(bad("instanceId", format!("more than {MAX_QUERY_IDS} ids")));
+    }
+    if ids.iter().any(|id| id.chars().count() > ID_LEN) {
+        return Err(bad("instanceId", format!("an id is longer than {ID_LEN} characters")));
+    }
+    Ok(ids)
+}
+
+impl Request {
+    /// The keys worth journalling: (order id, instance id, code, event id). The code is the full
+    /// code; the journal shortens it.
+    pub fn journal_keys(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
+        match &self.callback {
+            Callback::NewInstance { order_id, .. } => (Some(order_id), None, None, None),
+            Callback::RefreshInstance { order_id, instance_id, .. }
+            | Callback::UpgradeInstance { order_id, instance_id, .. } => {
+                (Some(order_id), Some(instance_id), None, None)
+            }
+            Callback::UpdateInstanceStatus { instance_id, .. } => (None, Some(instance_id), None, None),
+            Callback::ReleaseInstance { instance_id, order_id } => {
+                (order_id.as_deref(), Some(instance_id), None, None)
+            }
+            Callback::QueryInstance { instance_ids } => {
+                (None, instance_ids.first().map(String::as_str), None, None)
+            }
+            Callback::GetLicenseAsync { instance_id, event_id, .. } => {
+                (None, Some(instance_id), None, Some(event_id))
+            }
+            Callback::RefreshLicenseCode { order_id, code, .. } => (Some(order_id), None, Some(code), None),
+            Callback::UpdateLicenseCodeStatus { code, .. } => (None, None, Some(code), None),
+            Callback::ReleaseLicenseCode { code, order_id } => (order_id.as_deref(), None, Some(code), None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,256 @@
+//! `GET /koogallery/license`: the legacy (License 1.0) query-string interface with `authToken`
+//! (koogallery.md §5): getLicense, refreshLicense, expireLicense, releaseLicense. Responses always
+//! carry `Body-Sign`, which this interface requires.
+
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDateTime;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+use super::auth;
+use super::callbacks::reply::{Reply, ResultCode};
+use super::callbacks::{CallbackError, elapsed_ms};
+use super::produce::respond;
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::instances::{self, status};
+use crate::db::models::licenses::{self, NewLicense};
+use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
+use crate::db::{self, DbConn};
+use crate::domain::times;
+use crate::keys::KeyStore;
+use crate::license_file::LicenseSource;
+use crate::licensing::{self, LicenseTerms};
+use crate::startup::AppState;
+
+/// Scheme A documents no freshness window; a few minutes bounds replays without rejecting
+/// KooGallery's ordinary clock skew (koogallery.md §2.2 recommendation).
+const LEGACY_WINDOW_SECS: i64 = 300;
+/// Legacy instances have no order line; this stands in for it in the (order, line) key.
+const LEGACY_ORDER_LINE: &str = "";
+/// A legacy license is not bound to a device; its fingerprint hash is that of the empty string.
+const NO_DEVICE: &str = "";
+
+pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let started = Instant::now();
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let reply = match &state.settings.legacy_key {
+        None => Reply::new(ResultCode::Internal, "KOOLICENSE_LEGACY_KEY is not set on the server."),
+        Some(key) => {
+            match auth::verify_auth_token_fresh(key.expose_secret(), &params, chrono::Utc::now(), LEGACY_WINDOW_SECS) {
+                Err(e) => Reply::new(ResultCode::AuthFailed, format!("authentication failed: {e}.")),
+                Ok(()) => handle(&state, params.clone(), started).await,
+            }
+        }
+    };
+    if reply.code == ResultCode::AuthFailed || reply.code == ResultCode::Internal {
+        journal_async(&state, &params, &reply, started).await;
+    }
+    respond(&state, &reply)
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+}
+
+fn required<'a>(params: &'a [(String, String)], name: &'static str, max: usize) -> Result<&'a str, Reply> {
+    match param(params, name) {
+        None => Err(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: missing"))),
+        Some(v) if v.chars().count() > max => {
+            Err(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: longer than {max}")))
+        }
+        Some(v) => Ok(v),
+    }
+}
+
+async fn handle(state: &AppState, params: Vec<(String, String)>, started: Instant) -> Reply {
+    let keys = state.keys.clone();
+    let result = db::run(&state.pool, move |conn| {
+        conn.write_tx(|conn| -> Result<Reply, CallbackError> {
+            let now = licensing::now_seconds();
+            let reply = match dispatch(conn, &keys, &params, now) {
+                Ok(reply) | Err(Ok(reply)) => reply,
+                Err(Err(e)) => return Err(e),
+            };
+            journal(conn, &params, &reply, started)?;
+            Ok(reply)
+        })
+    })
+    .await;
+    result.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "legacy callback failed");
+        Reply::new(ResultCode::Internal, "internal error; please retry.")
+    })
+}
+
+type Outcome = Result<Reply, Result<Reply, CallbackError>>;
+
+fn dispatch(conn: &mut DbConn, keys: &KeyStore, params: &[(String, String)], now: NaiveDateTime) -> Outcome {
+    let activity = required(params, "activity", 20).map_err(Ok)?;
+    let test = param(params, "testFlag") == Some("1");
+    match activity {
+        "getLicense" => {
+            required(params, "customerId", 100).map_err(Ok)?;
+            let business_id = required(params, "businessId", 64).map_err(Ok)?;
+            let order_id = required(params, "orderId", 64).map_err(Ok)?;
+            let product_id = required(params, "productId", 64).map_err(Ok)?;
+            let expire = optional_time(params, "expireTime")?;
+            let amount = match param(params, "amount") {
+                None => 1,
+                Some(raw) => raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter amount: not a positive number"))
+                })?,
+            };
+            if test {
+                return Ok(Reply::success().with_instance(business_id));
+            }
+            get_license(conn, keys, business_id, order_id, product_id, expire, amount, now).map_err(Err)
+        }
+        "refreshLicense" | "expireLicense" | "releaseLicense" => {
+            let instance_id = required(params, "instanceId", 64).map_err(Ok)?;
+            required(params, "orderId", 64).map_err(Ok)?;
+            let expire = if activity == "refreshLicense" {
+                Some(optional_time(params, "expireTime")?.ok_or_else(|| {
+                    Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter expireTime: missing"))
+                })?)
+            } else {
+                None
+            };
+            if test {
+                return Ok(Reply::success().with_instance(instance_id));
+            }
+            change_instance(conn, activity, instance_id, expire, now).map_err(Err)
+        }
+        other => Err(Ok(Reply::new(
+            ResultCode::InvalidParam,
+            format!("invalid parameter activity: unknown activity {other:?}"),
+        ))),
+    }
+}
+
+fn optional_time(params: &[(String, String)], name: &'static str) -> Result<Option<NaiveDateTime>, Result<Reply, CallbackError>> {
+    param(params, name)
+        .map(|raw| {
+            times::parse_compact(raw)
+                .map_err(|e| Ok(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: {e}"))))
+        })
+        .transpose()
+}
+
+/// `getLicense`: the same order always gets the same instance and the same license string.
+#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+fn get_license(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    business_id: &str,
+    order_id: &str,
+    product_id: &str,
+    expire: Option<NaiveDateTime>,
+    amount: i64,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
+    let Some((instance, created)) =
+        instances::create_or_find(conn, business_id, order_id, LEGACY_ORDER_LINE, now)?
+    else {
+        return Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter businessId: already used"));
+    };
+    let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
+    if let Some(existing) = licenses::find_for_event(conn, &instance.instance_id, "getLicense", &fingerprint_sha256)? {
+        let mut reply = Reply::success().with_instance(instance.instance_id);
+        reply.license = Some(existing.file);
+        return Ok(reply);
+    }
+    if created {
+        // Legacy calls carry the order's terms themselves; there is no order query to wait for.
+        let order = crate::db::models::orders::OrderRecord {
+            order_id: order_id.to_owned(),
+            order_line_id: LEGACY_ORDER_LINE.to_owned(),
+            order_type: "NEW".to_owned(),
+            product_id: Some(product_id.to_owned()),
+            quantity: Some(amount),
+            charging_mode: None,
+            expires_at: expire,
+            raw: "{}".to_owned(),
+            fetched_at: now,
+        };
+        crate::db::models::orders::apply_to_instance(conn, &instance.instance_id, &order)?;
+    }
+    let license_id = crate::db::models::new_id();
+    let terms = LicenseTerms {
+        source: LicenseSource::Instance,
+        code: None,
+        instance_id: Some(instance.instance_id.clone()),
+        order_id: Some(order_id.to_owned()),
+        product_id: Some(product_id.to_owned()),
+        fingerprint_sha256: fingerprint_sha256.clone(),
+        seats: amount,
+        not_before: now,
+        expires_at: expire.map(licensing::whole_seconds),
+    };
+    let file = licensing::issue(keys, &license_id, 1, &terms, now)?;
+    let row = NewLicense {
+        id: license_id,
+        source: "instance".into(),
+        code_id: None,
+        instance_id: Some(instance.instance_id.clone()),
+        activation_id: None,
+        event_id: Some("getLicense".into()),
+        fingerprint_sha256,
+        revision: 1,
+        file: file.clone(),
+        not_before: now,
+        expires_at: terms.expires_at,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    licenses::insert(conn, &row, "getLicense")?;
+    let mut reply = Reply::success().with_instance(instance.instance_id);
+    reply.license = Some(file);
+    Ok(reply)
+}
+
+fn change_instance(
+    conn: &mut DbConn,
+    activity: &str,
+    instance_id: &str,
+    expire: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(Reply::new(ResultCode::NotFound, format!("instance {instance_id} does not exist.")));
+    };
+    let changed = match (activity, expire) {
+        ("refreshLicense", Some(expire)) => instances::set_expiry(conn, instance_id, expire, None, now)? > 0,
+        ("expireLicense", _) if instance.status == status::ACTIVE => {
+            instances::set_status(conn, &instance, status::FROZEN, now)?
+        }
+        ("releaseLicense", _) => instances::set_status(conn, &instance, status::RELEASED, now)?,
+        _ => false,
+    };
+    if changed {
+        events::insert(conn, &NewEvent::new("instance", instance_id, activity, &json!({})))?;
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
+
+fn journal(conn: &mut DbConn, params: &[(String, String)], reply: &Reply, started: Instant) -> diesel::QueryResult<()> {
+    let activity = param(params, "activity").unwrap_or("unknown");
+    let activity: String = activity.chars().take(32).collect();
+    let mut call = NewMarketplaceCall::new(INBOUND, &activity, reply.code.as_str(), elapsed_ms(started));
+    call.order_id = param(params, "orderId").map(|s| s.chars().take(64).collect());
+    call.instance_id = param(params, "instanceId").or(reply.instance_id.as_deref()).map(|s| s.chars().take(64).collect());
+    call.test_flag = param(params, "testFlag") == Some("1");
+    call.detail = (reply.code != ResultCode::Success).then(|| reply.message.clone());
+    marketplace_calls::insert(conn, &call)
+}
+
+async fn journal_async(state: &AppState, params: &[(String, String)], reply: &Reply, started: Instant) {
+    let (params, reply) = (params.to_vec(), reply.clone());
+    let result = db::run(&state.pool, move |conn| journal(conn, &params, &reply, started).map_err(CallbackError::from)).await;
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "journal write failed");
+    }
+}

@@ -1,0 +1,343 @@
+//! Durable background work with `KooGallery`: license uploads, order queries and the daily
+//! usage report, queued in the `jobs` table (see [`crate::db::models::jobs`]).
+//!
+//! Callbacks enqueue inside their own transaction, so a job exists exactly when the change that
+//! needs it was committed. A worker per node claims due jobs with a lease; a node killed with
+//! `kill -9` leaves its job `running` until the lease expires, then any node re-claims it. All
+//! jobs are idempotent on the marketplace's side (an upload replaces, a usage total is a total),
+//! so a lease that runs out under a slow call costs at most a repeated call.
+
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{NaiveDate, NaiveDateTime, SubsecRound, TimeDelta, Utc};
+use diesel::prelude::*;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, Semaphore};
+
+use self::tasks::{JobError, perform};
+use crate::db::models::jobs::{self, Job};
+use crate::db::{self, DbConn, Pool};
+use crate::koogallery::client::MarketplaceClient;
+
+/// Job kind: upload a `getLicenseAsync` license, payload [`UploadLicense`].
+pub const UPLOAD_LICENSE: &str = "upload_license";
+/// Job kind: fetch an instance's order and apply it, payload [`QueryOrder`].
+pub const QUERY_ORDER: &str = "query_order";
+/// Job kind: report a day's active clients per code, payload [`UsageReport`].
+pub const USAGE_REPORT: &str = "usage_report";
+
+/// How long a claimed job is ours before another node may take it over.
+pub const LEASE: Duration = Duration::from_secs(60);
+/// Poll interval when the queue is empty (a [`wake`] cuts it short).
+const IDLE_POLL: Duration = Duration::from_millis(250);
+/// Jobs one node runs at once.
+const CONCURRENCY: usize = 4;
+/// How often the worker makes sure the usage-report jobs exist.
+const ENSURE_EVERY: Duration = Duration::from_secs(3600);
+/// First retry delay; doubles per attempt.
+const BACKOFF_BASE: Duration = Duration::from_secs(2);
+/// Longest retry delay.
+const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
+
+/// Wakes idle workers of this process, so freshly queued work starts without waiting a poll.
+static WAKE: Notify = Notify::const_new();
+
+/// Payload of [`UPLOAD_LICENSE`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadLicense {
+    /// `licenses.id`; the file is read when the job runs, so a re-queue sends the current one.
+    pub license_id: String,
+    /// `getLicenseAsync`'s `eventId`.
+    pub event_id: String,
+}
+
+/// Payload of [`QUERY_ORDER`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryOrder {
+    /// The instance whose terms the order sets.
+    pub instance_id: String,
+    /// The order to fetch.
+    pub order_id: String,
+    /// The line of it that is the instance.
+    pub order_line_id: String,
+}
+
+/// Payload of [`USAGE_REPORT`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    /// The UTC day reported, `YYYY-MM-DD` (as in `code_usage.day`).
+    pub day: String,
+}
+
+/// Wakes an idle worker of this process.
+pub fn wake() {
+    WAKE.notify_one();
+}
+
+/// Queues the upload of license `license_id` for `event_id`. A repeat (`getLicenseAsync`
+/// called again) re-queues an upload that is pending, done or failed; one that is running is
+/// left alone.
+pub fn enqueue_upload(conn: &mut DbConn, license_id: &str, event_id: &str) -> QueryResult<()> {
+    let payload = UploadLicense {
+        license_id: license_id.to_owned(),
+        event_id: event_id.to_owned(),
+    };
+    let key = format!("upload:{license_id}");
+    let job = jobs::enqueue(
+        conn,
+        UPLOAD_LICENSE,
+        &to_json(&payload),
+        Some(&key),
+        db::models::now(),
+    )?;
+    if job.status != jobs::RUNNING {
+        jobs::requeue(conn, &job.id)?;
+    }
+    wake();
+    Ok(())
+}
+
+/// Queues fetching the order line of instance `instance_id`; a repeat is a no-op unless the
+/// earlier job failed for good, which it re-queues.
+pub fn enqueue_order_query(
+    conn: &mut DbConn,
+    instance_id: &str,
+    order_id: &str,
+    order_line_id: &str,
+) -> QueryResult<()> {
+    let payload = QueryOrder {
+        instance_id: instance_id.to_owned(),
+        order_id: order_id.to_owned(),
+        order_line_id: order_line_id.to_owned(),
+    };
+    let key = format!("order:{order_id}:{order_line_id}:{instance_id}");
+    let job = jobs::enqueue(
+        conn,
+        QUERY_ORDER,
+        &to_json(&payload),
+        Some(&key),
+        db::models::now(),
+    )?;
+    if job.status == jobs::FAILED {
+        jobs::requeue(conn, &job.id)?;
+    }
+    wake();
+    Ok(())
+}
+
+/// Makes sure the usage report of `day` is queued, due at 00:10 UTC the next day (when the
+/// day's check-ins are complete).
+pub fn ensure_usage_report(conn: &mut DbConn, day: NaiveDate) -> QueryResult<()> {
+    let payload = UsageReport {
+        day: day.format("%Y-%m-%d").to_string(),
+    };
+    let key = format!("usage:{}", payload.day);
+    let run_at = (day + TimeDelta::days(1))
+        .and_hms_opt(0, 10, 0)
+        .unwrap_or_default();
+    jobs::enqueue(conn, USAGE_REPORT, &to_json(&payload), Some(&key), run_at).map(|_| ())
+}
+
+/// The delay before retrying a job that has failed `attempts` times: 2 s doubling per attempt,
+/// `jitter` (clamped to −1…1) scaling it by up to ±25 % so failed jobs do not retry in lockstep,
+/// never more than 15 minutes.
+pub fn backoff(attempts: i64, jitter: f64) -> Duration {
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let base = BACKOFF_BASE
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(BACKOFF_CAP);
+    base.mul_f64(1.0 + 0.25 * jitter.clamp(-1.0, 1.0))
+        .min(BACKOFF_CAP)
+}
+
+/// When a job that has failed `attempts` times runs next, with random jitter; microsecond
+/// precision, as stored.
+pub fn next_run_at(now: NaiveDateTime, attempts: i64) -> NaiveDateTime {
+    let delay = backoff(attempts, rand::thread_rng().gen_range(-1.0..=1.0));
+    let delay = TimeDelta::from_std(delay).unwrap_or(TimeDelta::MAX);
+    now.checked_add_signed(delay)
+        .unwrap_or(NaiveDateTime::MAX)
+        .trunc_subsecs(6)
+}
+
+/// Starts this node's worker on the current actix system: it claims and runs due jobs (up to
+/// four at once) and, once an hour, makes sure yesterday's and today's usage reports are queued.
+pub fn spawn_worker(
+    pool: Pool,
+    client: Arc<MarketplaceClient>,
+    node_id: String,
+) -> tokio::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let slots = Arc::new(Semaphore::new(CONCURRENCY));
+        let mut next_ensure = tokio::time::Instant::now();
+        tracing::info!(node.id = %node_id, "job worker started");
+        loop {
+            if tokio::time::Instant::now() >= next_ensure {
+                next_ensure += ENSURE_EVERY;
+                let today = Utc::now().date_naive();
+                let ensured = db::run(&pool, move |conn| -> Result<(), JobError> {
+                    ensure_usage_report(conn, today - TimeDelta::days(1))?;
+                    ensure_usage_report(conn, today)?;
+                    Ok(())
+                })
+                .await;
+                if let Err(e) = ensured {
+                    tracing::warn!(error = %e, "could not queue the usage reports");
+                }
+            }
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                return;
+            };
+            match claim(&pool, &node_id).await {
+                Ok(Some(job)) => {
+                    let (pool, client, node_id) =
+                        (pool.clone(), Arc::clone(&client), node_id.clone());
+                    actix_web::rt::spawn(async move {
+                        execute(&pool, &client, &node_id, job).await;
+                        drop(slot);
+                    });
+                }
+                Ok(None) => {
+                    drop(slot);
+                    let _ = tokio::time::timeout(IDLE_POLL, WAKE.notified()).await;
+                }
+                Err(e) => {
+                    drop(slot);
+                    tracing::warn!(error = %e, "could not claim a job");
+                    tokio::time::sleep(IDLE_POLL * 4).await;
+                }
+            }
+        }
+    })
+}
+
+/// Claims one due job and runs it to its next state; returns the job as it stands afterwards,
+/// or `None` when nothing was due. The worker's step, exposed for tests and tools.
+pub async fn run_one(
+    pool: &Pool,
+    client: &MarketplaceClient,
+    node_id: &str,
+) -> Result<Option<Job>, db::Unavailable> {
+    let Some(job) = claim(pool, node_id)
+        .await
+        .map_err(|e| db::Unavailable(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    let id = job.id.clone();
+    execute(pool, client, node_id, job).await;
+    db::run(pool, move |conn| {
+        jobs::find(conn, &id).map_err(JobError::from)
+    })
+    .await
+    .map_err(|e| db::Unavailable(e.to_string()))
+}
+
+async fn claim(pool: &Pool, node_id: &str) -> Result<Option<Job>, JobError> {
+    let node = node_id.to_owned();
+    db::run(pool, move |conn| {
+        jobs::claim_due(conn, &node, LEASE, db::models::now()).map_err(JobError::from)
+    })
+    .await
+}
+
+/// Runs `job` and records the outcome (done, retry later, or failed), inside a span naming it.
+async fn execute(pool: &Pool, client: &MarketplaceClient, node_id: &str, job: Job) {
+    let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts);
+    tracing::Instrument::instrument(execute_in_span(pool, client, node_id, job), span).await;
+}
+
+async fn execute_in_span(pool: &Pool, client: &MarketplaceClient, node_id: &str, job: Job) {
+    let result = perform(pool, client, &job).await;
+    let (id, node, attempts) = (job.id, node_id.to_owned(), job.attempts);
+    let recorded = match &result {
+        Ok(()) => {
+            db::run(pool, move |conn| {
+                jobs::complete(conn, &id, &node)
+                    .map(|_| None)
+                    .map_err(JobError::from)
+            })
+            .await
+        }
+        Err(e) => {
+            let next = match e {
+                JobError::Permanent(_) => None,
+                _ => Some(next_run_at(db::models::now(), attempts)),
+            };
+            let error = e.to_string();
+            db::run(pool, move |conn| {
+                jobs::fail(conn, &id, &node, &error, next).map_err(JobError::from)
+            })
+            .await
+        }
+    };
+    match (result, recorded) {
+        (_, Err(e)) => tracing::error!(error = %e, "could not record a job's outcome"),
+        (Ok(()), Ok(_)) => tracing::info!("job done"),
+        (Err(e), Ok(Some(status))) => {
+            tracing::warn!(error = %e, job.status = status, "job attempt failed");
+        }
+        (Err(e), Ok(None)) => {
+            tracing::warn!(error = %e, "job attempt failed after its lease ended");
+        }
+    }
+}
+
+fn to_json<T: Serialize>(payload: &T) -> serde_json::Value {
+    serde_json::to_value(payload).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_two_seconds() {
+        assert_eq!(backoff(1, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(2, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff(5, 0.0), Duration::from_secs(32));
+        assert_eq!(backoff(9, 0.0), Duration::from_secs(512));
+    }
+
+    #[test]
+    fn backoff_is_capped_at_fifteen_minutes() {
+        assert_eq!(backoff(10, 0.0), BACKOFF_CAP);
+        assert_eq!(backoff(10, 1.0), BACKOFF_CAP);
+        assert_eq!(backoff(i64::MAX, 0.0), BACKOFF_CAP);
+        assert!(backoff(10, -1.0) >= BACKOFF_CAP.mul_f64(0.75));
+    }
+
+    #[test]
+    fn jitter_stays_within_a_quarter() {
+        assert_eq!(backoff(3, 1.0), Duration::from_secs(10));
+        assert_eq!(backoff(3, -1.0), Duration::from_secs(6));
+        assert_eq!(backoff(3, 7.0), Duration::from_secs(10));
+        assert_eq!(backoff(0, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff(-3, 0.0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn next_run_is_in_the_jitter_window() {
+        let now = db::models::now();
+        for attempts in 1..15 {
+            // Truncation to microseconds may shave off less than one.
+            let wait = (next_run_at(now, attempts) - now)
+                .to_std()
+                .unwrap_or_default()
+                + Duration::from_micros(1);
+            let nominal = backoff(attempts, 0.0);
+            assert!(wait >= nominal.mul_f64(0.75));
+            assert!(wait <= nominal.mul_f64(1.25).min(BACKOFF_CAP) + Duration::from_micros(1));
+        }
+    }
+
+    #[test]
+    fn the_retry_budget_is_about_three_quarters_of_an_hour() {
+        let total: Duration = (1..jobs::MAX_ATTEMPTS).map(|a| backoff(a, 0.0)).sum();
+        assert!(total > Duration::from_secs(40 * 60) && total < Duration::from_secs(50 * 60));
+    }
+}
