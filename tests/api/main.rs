@@ -14,3 +14,4 @@ mod outbound;
 mod sim;
 mod production;
 mod upgrade;
+mod legacy;

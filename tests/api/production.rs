@@ -262,3 +262,33 @@ mod with_marketplace {
         assert!(app.licenses_of("inst-x").is_empty());
     });
 }
+
+both_backends!(every_inbound_call_is_journalled_with_its_keys_and_result, |app: TestApp| async move {
+    app.callback(&new_instance("CS-J", "inst-j")).await;
+    let mut test = new_instance("CS-JT", "inst-jt");
+    test["testFlag"] = json!("1");
+    app.callback(&test).await;
+    app.callback(&json!({"activity": "releaseInstance", "instanceId": "ghost"})).await;
+    let mut bad = SignedCall::new(&test);
+    bad.key = "wrong";
+    app.send(&bad).await;
+    let filter = koolicense::db::models::marketplace_calls::CallFilter {
+        direction: Some("inbound".into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let mut rows = koolicense::db::models::marketplace_calls::list(&mut app.db(), &filter).unwrap();
+    rows.reverse();
+    let summary: Vec<(String, String, Option<String>, Option<String>, bool)> = rows
+        .iter()
+        .map(|r| (r.activity.clone(), r.result_code.clone(), r.order_id.clone(), r.instance_id.clone(), r.test_flag))
+        .collect();
+    assert_eq!(summary, [
+        ("newInstance".into(), "000000".into(), Some("CS-J".into()), None, false),
+        ("newInstance".into(), "000000".into(), Some("CS-JT".into()), None, true),
+        ("releaseInstance".into(), "000003".into(), None, Some("ghost".into()), false),
+        ("newInstance".into(), "000001".into(), None, None, true),
+    ]);
+    assert!(rows.iter().all(|r| r.direction == "inbound" && r.latency_ms >= 0));
+    assert!(!app.journal_text().contains(ACCESS_KEY));
+});

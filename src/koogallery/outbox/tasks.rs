@@ -34,6 +34,7 @@ impl From<db::Unavailable> for JobError {
     }
 }
 
+/// Runs one attempt of `job` according to its kind.
 pub(super) async fn perform(
     pool: &Pool,
     client: &MarketplaceClient,
