@@ -97,6 +97,7 @@ pub fn live_counts(conn: &mut DbConn, code_ids: &[String]) -> QueryResult<HashMa
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(skip_all, fields(activation.id = %path.as_str()))]
 pub async fn reset_binding(
     SupportToken(caller): SupportToken,
     path: web::Path<String>,

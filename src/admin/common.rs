@@ -237,6 +237,19 @@ mod tests {
         assert!(Reason::parse(&"é".repeat(501)).is_err());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn a_reason_is_accepted_exactly_when_its_trimmed_text_has_1_to_500_chars(raw in "\\PC{0,520}") {
+            let trimmed = raw.trim();
+            let expected = (1..=MAX_REASON_CHARS).contains(&trimmed.chars().count());
+            let parsed = Reason::parse(&raw);
+            proptest::prop_assert_eq!(parsed.is_ok(), expected);
+            if let Ok(reason) = parsed {
+                proptest::prop_assert_eq!(reason.as_str(), trimmed);
+            }
+        }
+    }
+
     #[test]
     fn limits_default_and_stay_in_range() {
         assert_eq!(

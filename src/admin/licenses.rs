@@ -131,6 +131,7 @@ fn set_revoked(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(skip_all, fields(license.id = %path.as_str()))]
 pub async fn revoke(
     AdminToken(caller): AdminToken,
     path: web::Path<String>,
@@ -163,6 +164,7 @@ pub async fn revoke(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(skip_all, fields(license.id = %path.as_str()))]
 pub async fn reinstate(
     AdminToken(caller): AdminToken,
     path: web::Path<String>,

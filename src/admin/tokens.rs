@@ -241,6 +241,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(skip_all, fields(token.id = %path.as_str()))]
 pub async fn revoke(
     AdminToken(caller): AdminToken,
     path: web::Path<String>,

@@ -94,6 +94,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(skip_all, fields(upload.id = %path.as_str()))]
 pub async fn retry(
     SupportToken(caller): SupportToken,
     path: web::Path<String>,

@@ -65,3 +65,13 @@ fn an_unknown_key_in_the_file_is_an_error() {
     let err = Settings::from_sources(HashMap::new(), Some(&path)).unwrap_err();
     assert!(matches!(err, ConfigError::File { .. }), "{err}");
 }
+
+#[test]
+fn the_shipped_example_config_loads() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/koolicense.example.toml");
+    // Its SQLite path is a production directory that does not exist here.
+    let env = env(&[("KOOLICENSE_DATABASE_URL", "sqlite://k.db")]);
+    let s = Settings::from_sources(env, Some(&path)).unwrap();
+    assert_eq!(s.log_format, LogFormat::Json);
+    assert_eq!(s.keys_dir.to_str(), Some("/var/lib/koolicense/keys"));
+}

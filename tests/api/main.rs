@@ -8,6 +8,7 @@ mod callers;
 mod client_api;
 mod helpers;
 mod marketplace;
+mod process;
 
 mod health;
 mod outbound;
@@ -15,3 +16,4 @@ mod sim;
 mod production;
 mod upgrade;
 mod legacy;
+mod uploads;

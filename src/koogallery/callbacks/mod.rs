@@ -211,8 +211,7 @@ async fn fetch_order(state: &AppState, order_id: &str, order_line_id: &str) -> R
     match fetched {
         Ok(Ok(info)) => {
             let line = info.lines.iter().find(|l| l.order_line_id == order_line_id);
-            let raw = serde_json::to_string(&info).unwrap_or_default();
-            line.map(|line| orders::OrderRecord::from_line(&info, line, &raw)).ok_or_else(|| {
+            line.map(|line| orders::OrderRecord::from_line(&info, line, &info.raw)).ok_or_else(|| {
                 tracing::warn!(order.id = %order_id, "the order has no such order line");
                 processing()
             })

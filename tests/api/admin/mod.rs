@@ -3,6 +3,7 @@
 
 mod access;
 mod actions;
+mod end_to_end;
 mod journal;
 mod views;
 

@@ -1,0 +1,67 @@
+//! `koolicense serve` as a child process, for tests that kill -9 a server or run several nodes.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A server process; killed when dropped.
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+}
+
+/// A free local port (bound, then released, so the child can take it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl ServerProcess {
+    /// Starts `koolicense serve` on `port` with `env` (plus quiet defaults) and waits until ready.
+    pub async fn start(port: u16, env: &[(&str, &str)], log: &Path) -> Self {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
+        command
+            .arg("serve")
+            .env("KOOLICENSE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("KOOLICENSE_HTTP_WORKERS", "2")
+            .env("KOOLICENSE_DB_POOL_SIZE", "8")
+            .env("KOOLICENSE_LOG_FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut server = Self { child: command.spawn().unwrap(), url: format!("http://127.0.0.1:{port}") };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&mut self) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(response) = http.get(format!("{}/readyz", self.url)).send().await {
+                if response.status() == 200 {
+                    return;
+                }
+            }
+            assert!(self.child.try_wait().unwrap().is_none(), "koolicense serve exited early");
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("koolicense serve did not become ready");
+    }
+
+    /// SIGKILL: no shutdown, nothing flushed beyond what each commit made durable.
+    pub fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
