@@ -39,7 +39,12 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         license: PathBuf,
         /// A public key file (`KID.pub`).
-        #[arg(long, value_name = "FILE", conflicts_with = "keys_url", required_unless_present = "keys_url")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "keys_url",
+            required_unless_present = "keys_url"
+        )]
         public_key: Option<PathBuf>,
         /// A koolicense `/v1/keys` URL.
         #[arg(long, value_name = "URL")]
@@ -108,8 +113,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Keys { action } => keys(&settings(&cli)?, action),
-        Command::Verify { license, public_key, keys_url, fingerprint } => {
-            verify(license, public_key.as_deref(), keys_url.as_deref(), fingerprint.as_deref()).await
+        Command::Verify {
+            license,
+            public_key,
+            keys_url,
+            fingerprint,
+        } => {
+            verify(
+                license,
+                public_key.as_deref(),
+                keys_url.as_deref(),
+                fingerprint.as_deref(),
+            )
+            .await
         }
         Command::Fingerprint => {
             println!("{}", crate::domain::fingerprint::this_machine());
@@ -161,7 +177,10 @@ async fn verify(
     };
     match crate::license_file::verify(&text, &verifier, fingerprint, chrono::Utc::now()) {
         Ok(payload) => {
-            println!("valid: license {} revision {}", payload.license_id, payload.revision);
+            println!(
+                "valid: license {} revision {}",
+                payload.license_id, payload.revision
+            );
             Ok(0)
         }
         Err(reason) => {

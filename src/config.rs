@@ -151,15 +151,19 @@ impl Sources {
     {
         match self.get(var) {
             None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e: T::Err| ConfigError::Invalid {
-                var,
-                reason: format!("cannot parse {raw:?}: {e}"),
-            }),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e: T::Err| ConfigError::Invalid {
+                    var,
+                    reason: format!("cannot parse {raw:?}: {e}"),
+                }),
         }
     }
 
     fn secret(&self, var: &'static str) -> Option<SecretString> {
-        self.get(var).map(|v| SecretString::from(v.trim().to_owned()))
+        self.get(var)
+            .map(|v| SecretString::from(v.trim().to_owned()))
     }
 }
 
@@ -171,7 +175,10 @@ fn toml_scalar(value: &toml::Value) -> String {
 }
 
 fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> {
-    let file_error = |reason: String| ConfigError::File { path: path.to_owned(), reason };
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_owned(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
     let parsed: FileSettings = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
     let mut map = HashMap::new();
@@ -182,36 +189,64 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
     };
     put("KOOLICENSE_LISTEN", parsed.listen);
     put("KOOLICENSE_DATABASE_URL", parsed.database_url);
-    put("KOOLICENSE_DB_POOL_SIZE", parsed.db_pool_size.as_ref().map(toml_scalar));
+    put(
+        "KOOLICENSE_DB_POOL_SIZE",
+        parsed.db_pool_size.as_ref().map(toml_scalar),
+    );
     put("KOOLICENSE_KEYS_DIR", parsed.keys_dir);
     put("KOOLICENSE_ACCESS_KEY", parsed.access_key);
     put("KOOLICENSE_LEGACY_KEY", parsed.legacy_key);
     put("KOOLICENSE_APIG_AK", parsed.apig_ak);
     put("KOOLICENSE_APIG_SK", parsed.apig_sk);
     put("KOOLICENSE_MARKETPLACE_URL", parsed.marketplace_url);
-    put("KOOLICENSE_MARKETPLACE_FALLBACK_URL", parsed.marketplace_fallback_url);
-    put("KOOLICENSE_MARKETPLACE_TIMEOUT_MS", parsed.marketplace_timeout_ms.as_ref().map(toml_scalar));
-    put("KOOLICENSE_TIMESTAMP_WINDOW_SECS", parsed.timestamp_window_secs.as_ref().map(toml_scalar));
+    put(
+        "KOOLICENSE_MARKETPLACE_FALLBACK_URL",
+        parsed.marketplace_fallback_url,
+    );
+    put(
+        "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
+        parsed.marketplace_timeout_ms.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_TIMESTAMP_WINDOW_SECS",
+        parsed.timestamp_window_secs.as_ref().map(toml_scalar),
+    );
     put("KOOLICENSE_LOG_FORMAT", parsed.log_format);
     put("KOOLICENSE_FINGERPRINT_MATCH", parsed.fingerprint_match);
-    put("KOOLICENSE_DEACTIVATION_LIMIT", parsed.deactivation_limit.as_ref().map(toml_scalar));
-    put("KOOLICENSE_RATE_LIMIT_PER_MINUTE", parsed.rate_limit_per_minute.as_ref().map(toml_scalar));
+    put(
+        "KOOLICENSE_DEACTIVATION_LIMIT",
+        parsed.deactivation_limit.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_RATE_LIMIT_PER_MINUTE",
+        parsed.rate_limit_per_minute.as_ref().map(toml_scalar),
+    );
     put(
         "KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR",
         parsed.unknown_code_limit_per_hour.as_ref().map(toml_scalar),
     );
     put("KOOLICENSE_WORKER", parsed.worker.as_ref().map(toml_scalar));
     put("KOOLICENSE_NODE_ID", parsed.node_id);
-    put("KOOLICENSE_HTTP_WORKERS", parsed.http_workers.as_ref().map(toml_scalar));
+    put(
+        "KOOLICENSE_HTTP_WORKERS",
+        parsed.http_workers.as_ref().map(toml_scalar),
+    );
     Ok(map)
 }
 
-fn marketplace_url(sources: &Sources, var: &'static str, default: &str) -> Result<url::Url, ConfigError> {
+fn marketplace_url(
+    sources: &Sources,
+    var: &'static str,
+    default: &str,
+) -> Result<url::Url, ConfigError> {
     let raw = sources.get(var).unwrap_or_else(|| default.to_owned());
     let invalid = |reason: String| ConfigError::Invalid { var, reason };
-    let url = url::Url::parse(raw.trim()).map_err(|e| invalid(format!("{raw:?} is not a URL: {e}")))?;
+    let url =
+        url::Url::parse(raw.trim()).map_err(|e| invalid(format!("{raw:?} is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!("{raw:?} must be an http:// or https:// URL with a host")));
+        return Err(invalid(format!(
+            "{raw:?} must be an http:// or https:// URL with a host"
+        )));
     }
     Ok(url)
 }
@@ -234,7 +269,11 @@ fn enum_setting<T: Copy>(
             var,
             reason: format!(
                 "{raw:?} is not one of {}",
-                choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+                choices
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
 }
@@ -255,14 +294,24 @@ impl Settings {
             None => HashMap::new(),
         };
         let s = Sources { env, file };
-        let db_raw = s.get("KOOLICENSE_DATABASE_URL").unwrap_or_else(|| "sqlite://koolicense.db".into());
-        let database_url = DatabaseUrl::parse(&db_raw)
-            .map_err(|reason| ConfigError::Invalid { var: "KOOLICENSE_DATABASE_URL", reason })?;
+        let db_raw = s
+            .get("KOOLICENSE_DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://koolicense.db".into());
+        let database_url = DatabaseUrl::parse(&db_raw).map_err(|reason| ConfigError::Invalid {
+            var: "KOOLICENSE_DATABASE_URL",
+            reason,
+        })?;
         let settings = Settings {
-            listen: s.parsed("KOOLICENSE_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            listen: s.parsed(
+                "KOOLICENSE_LISTEN",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+            )?,
             database_url,
             db_pool_size: s.parsed("KOOLICENSE_DB_POOL_SIZE", 16)?,
-            keys_dir: PathBuf::from(s.get("KOOLICENSE_KEYS_DIR").unwrap_or_else(|| "keys".into())),
+            keys_dir: PathBuf::from(
+                s.get("KOOLICENSE_KEYS_DIR")
+                    .unwrap_or_else(|| "keys".into()),
+            ),
             access_key: s.secret("KOOLICENSE_ACCESS_KEY"),
             legacy_key: s.secret("KOOLICENSE_LEGACY_KEY"),
             apig_ak: s.secret("KOOLICENSE_APIG_AK"),
@@ -291,15 +340,18 @@ impl Settings {
                 &s,
                 "KOOLICENSE_FINGERPRINT_MATCH",
                 FingerprintMatch::Exact,
-                &[("exact", FingerprintMatch::Exact), ("most", FingerprintMatch::Most)],
+                &[
+                    ("exact", FingerprintMatch::Exact),
+                    ("most", FingerprintMatch::Most),
+                ],
             )?,
             deactivation_limit: s.parsed("KOOLICENSE_DEACTIVATION_LIMIT", 3)?,
             rate_limit_per_minute: s.parsed("KOOLICENSE_RATE_LIMIT_PER_MINUTE", 600)?,
             unknown_code_limit_per_hour: s.parsed("KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR", 30)?,
             worker_enabled: s.parsed("KOOLICENSE_WORKER", true)?,
-            node_id: s
-                .get("KOOLICENSE_NODE_ID")
-                .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
+            node_id: s.get("KOOLICENSE_NODE_ID").unwrap_or_else(|| {
+                format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+            }),
             http_workers: s.parsed(
                 "KOOLICENSE_HTTP_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -310,25 +362,44 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |var, reason: &str| ConfigError::Invalid { var, reason: reason.to_owned() };
+        let invalid = |var, reason: &str| ConfigError::Invalid {
+            var,
+            reason: reason.to_owned(),
+        };
         if self.db_pool_size == 0 {
             return Err(invalid("KOOLICENSE_DB_POOL_SIZE", "must be at least 1"));
         }
         if !(1..=3600).contains(&self.timestamp_window_secs) {
-            return Err(invalid("KOOLICENSE_TIMESTAMP_WINDOW_SECS", "must be between 1 and 3600"));
+            return Err(invalid(
+                "KOOLICENSE_TIMESTAMP_WINDOW_SECS",
+                "must be between 1 and 3600",
+            ));
         }
         if self.marketplace_timeout.is_zero() {
-            return Err(invalid("KOOLICENSE_MARKETPLACE_TIMEOUT_MS", "must be at least 1"));
+            return Err(invalid(
+                "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
+                "must be at least 1",
+            ));
         }
         if self.deactivation_limit < 0 {
-            return Err(invalid("KOOLICENSE_DEACTIVATION_LIMIT", "must not be negative"));
+            return Err(invalid(
+                "KOOLICENSE_DEACTIVATION_LIMIT",
+                "must not be negative",
+            ));
         }
         if self.http_workers == 0 {
             return Err(invalid("KOOLICENSE_HTTP_WORKERS", "must be at least 1"));
         }
         if self.apig_ak.is_some() != self.apig_sk.is_some() {
-            let var = if self.apig_ak.is_some() { "KOOLICENSE_APIG_SK" } else { "KOOLICENSE_APIG_AK" };
-            return Err(ConfigError::Missing { var, needed_for: "the AK/SK pair must be set together" });
+            let var = if self.apig_ak.is_some() {
+                "KOOLICENSE_APIG_SK"
+            } else {
+                "KOOLICENSE_APIG_AK"
+            };
+            return Err(ConfigError::Missing {
+                var,
+                needed_for: "the AK/SK pair must be set together",
+            });
         }
         Ok(())
     }

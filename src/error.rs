@@ -19,7 +19,9 @@ pub enum ApiError {
     #[error("the authorization code does not exist")]
     CodeNotFound,
     /// The buyer has not claimed the code yet (92020004).
-    #[error("the buyer must claim the authorization code in KooGallery's service supervision first")]
+    #[error(
+        "the buyer must claim the authorization code in KooGallery's service supervision first"
+    )]
     CodeNotClaimed,
     /// Every machine the code allows is bound.
     #[error("all {total} machines this code allows are in use")]
@@ -146,7 +148,10 @@ impl ResponseError for ApiError {
         if let Self::RateLimited { retry_after_secs } = self {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
-        response.json(ErrorBody { code, message: self.to_string() })
+        response.json(ErrorBody {
+            code,
+            message: self.to_string(),
+        })
     }
 }
 
@@ -164,6 +169,10 @@ pub fn json_error_handler(
         JsonPayloadError::ContentType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         _ => StatusCode::BAD_REQUEST,
     };
-    let body = ErrorBody { code: "INVALID_REQUEST", message: err.to_string() };
-    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body)).into()
+    let body = ErrorBody {
+        code: "INVALID_REQUEST",
+        message: err.to_string(),
+    };
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body))
+        .into()
 }

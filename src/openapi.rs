@@ -4,7 +4,10 @@
 use utoipa::OpenApi;
 
 #[derive(OpenApi)]
-#[openapi(info(title = "koolicense", description = "License server for Huawei Cloud KooGallery"))]
+#[openapi(info(
+    title = "koolicense",
+    description = "License server for Huawei Cloud KooGallery"
+))]
 struct ApiDoc;
 
 /// The document served at `/openapi.json`.

@@ -9,7 +9,10 @@ use crate::startup::AppState;
 
 /// Registers the operations routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(healthz).service(readyz).service(metrics).service(openapi);
+    cfg.service(healthz)
+        .service(readyz)
+        .service(metrics)
+        .service(openapi);
 }
 
 /// Alive: the process answers.
@@ -22,7 +25,8 @@ async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let ping = db::run(&state.pool, |conn| {
-        conn.batch_execute("SELECT 1").map_err(|e| db::Unavailable(e.to_string()))
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| db::Unavailable(e.to_string()))
     })
     .await;
     match ping {

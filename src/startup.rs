@@ -35,8 +35,17 @@ pub struct Application {
 
 /// Opens the database (creating and migrating it as needed) and returns the pool.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Pool> {
-    let pool = db::build_pool(&settings.database_url, settings.db_pool_size, Duration::from_secs(10))
-        .with_context(|| format!("cannot open the database {}", settings.database_url.redacted()))?;
+    let pool = db::build_pool(
+        &settings.database_url,
+        settings.db_pool_size,
+        Duration::from_secs(10),
+    )
+    .with_context(|| {
+        format!(
+            "cannot open the database {}",
+            settings.database_url.redacted()
+        )
+    })?;
     let mut conn = pool.get().context("cannot get a database connection")?;
     let applied = db::run_migrations(&mut conn)?;
     for version in applied {
@@ -47,8 +56,13 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Pool> {
 
 /// Loads the signing keys; generates a development key when the directory has none.
 pub fn load_keys(settings: &Settings) -> anyhow::Result<KeyStore> {
-    let (keys, generated) = KeyStore::load_or_generate_dev(&settings.keys_dir)
-        .with_context(|| format!("cannot load signing keys from {}", settings.keys_dir.display()))?;
+    let (keys, generated) =
+        KeyStore::load_or_generate_dev(&settings.keys_dir).with_context(|| {
+            format!(
+                "cannot load signing keys from {}",
+                settings.keys_dir.display()
+            )
+        })?;
     if generated {
         tracing::warn!(
             keys.dir = %settings.keys_dir.display(),

@@ -21,7 +21,13 @@ where
     let registry = Registry::default().with(filter);
     match format {
         LogFormat::Json => Box::new(
-            registry.with(fmt::layer().json().flatten_event(true).with_current_span(true).with_writer(sink)),
+            registry.with(
+                fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_writer(sink),
+            ),
         ),
         LogFormat::Pretty => Box::new(registry.with(fmt::layer().compact().with_writer(sink))),
     }

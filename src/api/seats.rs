@@ -159,12 +159,13 @@ pub fn bind(
             created_at: now,
         };
         if !activations::insert(c, &new)? {
-            // Cannot happen under the lock; if it does, the other binding is the answer.
+            // Cannot happen under the code's lock: say so rather than guess.
             return Err(ApiError::Internal(anyhow::anyhow!(
                 "live binding appeared under the code lock"
             )));
         }
-        let activation = activations::find(c, &id)?.ok_or(ApiError::NotFound("activation"))?;
+        let activation = activations::find(c, &id)?
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("activation {id} vanished")))?;
         let license = issue::first(c, keys, &code, &activation, now)?;
         let detail =
             json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
@@ -295,5 +296,6 @@ pub fn move_binding(
         conn,
         &NewEvent::new("activation", &activation.id, "fingerprint_changed", &detail),
     )?;
-    licenses::find(conn, &license.id)?.ok_or(ApiError::NotFound("license"))
+    licenses::find(conn, &license.id)?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("license {} vanished", license.id)))
 }

@@ -5,7 +5,10 @@ use std::collections::HashMap;
 use super::{ConfigError, FingerprintMatch, LogFormat, Settings};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 #[test]
@@ -15,7 +18,10 @@ fn no_configuration_gives_the_documented_defaults() {
     assert_eq!(s.database_url.redacted(), "sqlite://koolicense.db");
     assert_eq!(s.keys_dir.to_str(), Some("keys"));
     assert_eq!(s.marketplace_url.as_str(), "https://mkt.myhuaweicloud.com/");
-    assert_eq!(s.marketplace_fallback_url.as_str(), "https://mkt.myhuaweicloud.cn/");
+    assert_eq!(
+        s.marketplace_fallback_url.as_str(),
+        "https://mkt.myhuaweicloud.cn/"
+    );
     assert_eq!(s.timestamp_window_secs, 60);
     assert_eq!(s.log_format, LogFormat::Pretty);
     assert_eq!(s.fingerprint_match, FingerprintMatch::Exact);
@@ -40,14 +46,24 @@ fn a_malformed_value_names_its_variable() {
 #[test]
 fn half_an_aksk_pair_is_refused() {
     let err = Settings::from_sources(env(&[("KOOLICENSE_APIG_AK", "ak")]), None).unwrap_err();
-    assert!(matches!(err, ConfigError::Missing { var: "KOOLICENSE_APIG_SK", .. }));
+    assert!(matches!(
+        err,
+        ConfigError::Missing {
+            var: "KOOLICENSE_APIG_SK",
+            ..
+        }
+    ));
 }
 
 #[test]
 fn the_environment_wins_over_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.toml");
-    std::fs::write(&path, "listen = \"127.0.0.1:9000\"\ntimestamp_window_secs = 30\n").unwrap();
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:9000\"\ntimestamp_window_secs = 30\n",
+    )
+    .unwrap();
     let from_file = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
     assert_eq!(from_file.listen.port(), 9000);
     assert_eq!(from_file.timestamp_window_secs, 30);
@@ -68,7 +84,8 @@ fn an_unknown_key_in_the_file_is_an_error() {
 
 #[test]
 fn the_shipped_example_config_loads() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/koolicense.example.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/koolicense.example.toml");
     // Its SQLite path is a production directory that does not exist here.
     let env = env(&[("KOOLICENSE_DATABASE_URL", "sqlite://k.db")]);
     let s = Settings::from_sources(env, Some(&path)).unwrap();

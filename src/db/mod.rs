@@ -100,7 +100,11 @@ impl r2d2::ManageConnection for ConnectionManager {
 ///
 /// # Errors
 /// When no connection can be established within `connect_timeout`.
-pub fn build_pool(url: &DatabaseUrl, max_size: u32, connect_timeout: Duration) -> anyhow::Result<Pool> {
+pub fn build_pool(
+    url: &DatabaseUrl,
+    max_size: u32,
+    connect_timeout: Duration,
+) -> anyhow::Result<Pool> {
     let pool = r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(connect_timeout)
@@ -214,7 +218,9 @@ where
     let span = tracing::Span::current();
     actix_web::web::block(move || {
         span.in_scope(|| {
-            let mut conn = pool.get().map_err(|e| E::from(Unavailable(e.to_string())))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| E::from(Unavailable(e.to_string())))?;
             f(&mut conn)
         })
     })

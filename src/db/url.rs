@@ -49,18 +49,26 @@ impl DatabaseUrl {
                 return Err("a postgres:// URL needs a host and database".into());
             }
             #[cfg(feature = "postgres")]
-            return Ok(Self::Postgres(PostgresUrl(SecretString::from(url.to_owned()))));
+            return Ok(Self::Postgres(PostgresUrl(SecretString::from(
+                url.to_owned(),
+            ))));
             #[cfg(not(feature = "postgres"))]
             return Err("this build has no PostgreSQL support (feature `postgres`)".into());
         }
         if let Some(path) = url.strip_prefix("sqlite://") {
             if path.is_empty() {
-                return Err("a sqlite:// URL needs a file path, e.g. sqlite://koolicense.db".into());
+                return Err(
+                    "a sqlite:// URL needs a file path, e.g. sqlite://koolicense.db".into(),
+                );
             }
             if path == ":memory:" {
-                return Err("an in-memory SQLite database is not shared between connections".into());
+                return Err(
+                    "an in-memory SQLite database is not shared between connections".into(),
+                );
             }
-            let parent = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty());
+            let parent = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
             if let Some(dir) = parent {
                 if !dir.is_dir() {
                     return Err(format!(
@@ -114,7 +122,10 @@ mod tests {
 
     #[test]
     fn schemes_pick_the_backend() {
-        assert_eq!(DatabaseUrl::parse("sqlite://k.db").map(|u| u.backend()), Ok("sqlite"));
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://k.db").map(|u| u.backend()),
+            Ok("sqlite")
+        );
         assert_eq!(
             DatabaseUrl::parse("postgres://u@h/db").map(|u| u.backend()),
             Ok("postgres")
@@ -127,7 +138,13 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused_with_a_reason() {
-        for bad in ["", "mysql://x", "sqlite://", "sqlite://:memory:", "sqlite:///no/such/dir/k.db"] {
+        for bad in [
+            "",
+            "mysql://x",
+            "sqlite://",
+            "sqlite://:memory:",
+            "sqlite:///no/such/dir/k.db",
+        ] {
             assert!(DatabaseUrl::parse(bad).is_err(), "{bad} should be refused");
         }
     }

@@ -34,13 +34,25 @@ const NO_DEVICE: &str = "";
 
 pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
-    let params: Vec<(String, String)> =
-        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
     let reply = match &state.settings.legacy_key {
-        None => Reply::new(ResultCode::Internal, "KOOLICENSE_LEGACY_KEY is not set on the server."),
+        None => Reply::new(
+            ResultCode::Internal,
+            "KOOLICENSE_LEGACY_KEY is not set on the server.",
+        ),
         Some(key) => {
-            match auth::verify_auth_token_fresh(key.expose_secret(), &params, chrono::Utc::now(), LEGACY_WINDOW_SECS) {
-                Err(e) => Reply::new(ResultCode::AuthFailed, format!("authentication failed: {e}.")),
+            match auth::verify_auth_token_fresh(
+                key.expose_secret(),
+                &params,
+                chrono::Utc::now(),
+                LEGACY_WINDOW_SECS,
+            ) {
+                Err(e) => Reply::new(
+                    ResultCode::AuthFailed,
+                    format!("authentication failed: {e}."),
+                ),
                 Ok(()) => handle(&state, params.clone(), started).await,
             }
         }
@@ -52,15 +64,27 @@ pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -
 }
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
-fn required<'a>(params: &'a [(String, String)], name: &'static str, max: usize) -> Result<&'a str, Reply> {
+fn required<'a>(
+    params: &'a [(String, String)],
+    name: &'static str,
+    max: usize,
+) -> Result<&'a str, Reply> {
     match param(params, name) {
-        None => Err(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: missing"))),
-        Some(v) if v.chars().count() > max => {
-            Err(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: longer than {max}")))
-        }
+        None => Err(Reply::new(
+            ResultCode::InvalidParam,
+            format!("invalid parameter {name}: missing"),
+        )),
+        Some(v) if v.chars().count() > max => Err(Reply::new(
+            ResultCode::InvalidParam,
+            format!("invalid parameter {name}: longer than {max}"),
+        )),
         Some(v) => Ok(v),
     }
 }
@@ -87,7 +111,12 @@ async fn handle(state: &AppState, params: Vec<(String, String)>, started: Instan
 
 type Outcome = Result<Reply, Result<Reply, CallbackError>>;
 
-fn dispatch(conn: &mut DbConn, keys: &KeyStore, params: &[(String, String)], now: NaiveDateTime) -> Outcome {
+fn dispatch(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    params: &[(String, String)],
+    now: NaiveDateTime,
+) -> Outcome {
     let activity = required(params, "activity", 20).map_err(Ok)?;
     let test = param(params, "testFlag") == Some("1");
     match activity {
@@ -100,20 +129,36 @@ fn dispatch(conn: &mut DbConn, keys: &KeyStore, params: &[(String, String)], now
             let amount = match param(params, "amount") {
                 None => 1,
                 Some(raw) => raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter amount: not a positive number"))
+                    Ok(Reply::new(
+                        ResultCode::InvalidParam,
+                        "invalid parameter amount: not a positive number",
+                    ))
                 })?,
             };
             if test {
                 return Ok(Reply::success().with_instance(business_id));
             }
-            get_license(conn, keys, business_id, order_id, product_id, expire, amount, now).map_err(Err)
+            get_license(
+                conn,
+                keys,
+                business_id,
+                order_id,
+                product_id,
+                expire,
+                amount,
+                now,
+            )
+            .map_err(Err)
         }
         "refreshLicense" | "expireLicense" | "releaseLicense" => {
             let instance_id = required(params, "instanceId", 64).map_err(Ok)?;
             required(params, "orderId", 64).map_err(Ok)?;
             let expire = if activity == "refreshLicense" {
                 Some(optional_time(params, "expireTime")?.ok_or_else(|| {
-                    Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter expireTime: missing"))
+                    Ok(Reply::new(
+                        ResultCode::InvalidParam,
+                        "invalid parameter expireTime: missing",
+                    ))
                 })?)
             } else {
                 None
@@ -130,17 +175,27 @@ fn dispatch(conn: &mut DbConn, keys: &KeyStore, params: &[(String, String)], now
     }
 }
 
-fn optional_time(params: &[(String, String)], name: &'static str) -> Result<Option<NaiveDateTime>, Result<Reply, CallbackError>> {
+fn optional_time(
+    params: &[(String, String)],
+    name: &'static str,
+) -> Result<Option<NaiveDateTime>, Result<Reply, CallbackError>> {
     param(params, name)
         .map(|raw| {
-            times::parse_compact(raw)
-                .map_err(|e| Ok(Reply::new(ResultCode::InvalidParam, format!("invalid parameter {name}: {e}"))))
+            times::parse_compact(raw).map_err(|e| {
+                Ok(Reply::new(
+                    ResultCode::InvalidParam,
+                    format!("invalid parameter {name}: {e}"),
+                ))
+            })
         })
         .transpose()
 }
 
 /// `getLicense`: the same order always gets the same instance and the same license string.
-#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the callback's fields, passed through"
+)]
 fn get_license(
     conn: &mut DbConn,
     keys: &KeyStore,
@@ -154,10 +209,18 @@ fn get_license(
     let Some((instance, created)) =
         instances::create_or_find(conn, business_id, order_id, LEGACY_ORDER_LINE, now)?
     else {
-        return Ok(Reply::new(ResultCode::InvalidParam, "invalid parameter businessId: already used"));
+        return Ok(Reply::new(
+            ResultCode::InvalidParam,
+            "invalid parameter businessId: already used",
+        ));
     };
     let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
-    if let Some(existing) = licenses::find_for_event(conn, &instance.instance_id, "getLicense", &fingerprint_sha256)? {
+    if let Some(existing) = licenses::find_for_event(
+        conn,
+        &instance.instance_id,
+        "getLicense",
+        &fingerprint_sha256,
+    )? {
         let mut reply = Reply::success().with_instance(instance.instance_id);
         reply.license = Some(existing.file);
         return Ok(reply);
@@ -220,10 +283,15 @@ fn change_instance(
     now: NaiveDateTime,
 ) -> Result<Reply, CallbackError> {
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
-        return Ok(Reply::new(ResultCode::NotFound, format!("instance {instance_id} does not exist.")));
+        return Ok(Reply::new(
+            ResultCode::NotFound,
+            format!("instance {instance_id} does not exist."),
+        ));
     };
     let changed = match (activity, expire) {
-        ("refreshLicense", Some(expire)) => instances::set_expiry(conn, instance_id, expire, None, now)? > 0,
+        ("refreshLicense", Some(expire)) => {
+            instances::set_expiry(conn, instance_id, expire, None, now)? > 0
+        }
         ("expireLicense", _) if instance.status == status::ACTIVE => {
             instances::set_status(conn, &instance, status::FROZEN, now)?
         }
@@ -231,25 +299,44 @@ fn change_instance(
         _ => false,
     };
     if changed {
-        events::insert(conn, &NewEvent::new("instance", instance_id, activity, &json!({})))?;
+        events::insert(
+            conn,
+            &NewEvent::new("instance", instance_id, activity, &json!({})),
+        )?;
     }
     Ok(Reply::success().with_instance(instance_id))
 }
 
-fn journal(conn: &mut DbConn, params: &[(String, String)], reply: &Reply, started: Instant) -> diesel::QueryResult<()> {
+fn journal(
+    conn: &mut DbConn,
+    params: &[(String, String)],
+    reply: &Reply,
+    started: Instant,
+) -> diesel::QueryResult<()> {
     let activity = param(params, "activity").unwrap_or("unknown");
     let activity: String = activity.chars().take(32).collect();
-    let mut call = NewMarketplaceCall::new(INBOUND, &activity, reply.code.as_str(), elapsed_ms(started));
+    let mut call =
+        NewMarketplaceCall::new(INBOUND, &activity, reply.code.as_str(), elapsed_ms(started));
     call.order_id = param(params, "orderId").map(|s| s.chars().take(64).collect());
-    call.instance_id = param(params, "instanceId").or(reply.instance_id.as_deref()).map(|s| s.chars().take(64).collect());
+    call.instance_id = param(params, "instanceId")
+        .or(reply.instance_id.as_deref())
+        .map(|s| s.chars().take(64).collect());
     call.test_flag = param(params, "testFlag") == Some("1");
     call.detail = (reply.code != ResultCode::Success).then(|| reply.message.clone());
     marketplace_calls::insert(conn, &call)
 }
 
-async fn journal_async(state: &AppState, params: &[(String, String)], reply: &Reply, started: Instant) {
+async fn journal_async(
+    state: &AppState,
+    params: &[(String, String)],
+    reply: &Reply,
+    started: Instant,
+) {
     let (params, reply) = (params.to_vec(), reply.clone());
-    let result = db::run(&state.pool, move |conn| journal(conn, &params, &reply, started).map_err(CallbackError::from)).await;
+    let result = db::run(&state.pool, move |conn| {
+        journal(conn, &params, &reply, started).map_err(CallbackError::from)
+    })
+    .await;
     if let Err(e) = result {
         tracing::warn!(error = %e, "journal write failed");
     }

@@ -27,7 +27,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-async fn post_callback(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+async fn post_callback(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let started = Instant::now();
     let reply = match authenticate(&req, &body, &state) {
         Err(reply) => {
@@ -40,7 +44,15 @@ async fn post_callback(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
                 record_rejection(&state, &body, &reply, started, Some(nonce)).await
             }
             Ok(parsed) => {
-                callbacks::handle(&state, parsed, Inbound { nonce: Some(nonce), started }).await
+                callbacks::handle(
+                    &state,
+                    parsed,
+                    Inbound {
+                        nonce: Some(nonce),
+                        started,
+                    },
+                )
+                .await
             }
         },
     };
@@ -52,12 +64,20 @@ async fn post_callback(req: HttpRequest, body: web::Bytes, state: web::Data<AppS
 fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<String, Reply> {
     let Some(access_key) = &state.settings.access_key else {
         tracing::error!("KOOLICENSE_ACCESS_KEY is not set: marketplace calls cannot be verified");
-        return Err(Reply::new(ResultCode::Internal, "KOOLICENSE_ACCESS_KEY is not set on the server."));
+        return Err(Reply::new(
+            ResultCode::Internal,
+            "KOOLICENSE_ACCESS_KEY is not set on the server.",
+        ));
     };
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let params = SchemeBParams {
         signature: param("signature"),
         timestamp: param("timestamp"),
@@ -69,7 +89,10 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Stri
         .map(|verified| verified.nonce)
         .map_err(|e| {
             tracing::warn!(reason = %e, "marketplace call failed authentication");
-            Reply::new(ResultCode::AuthFailed, format!("authentication failed: {e}."))
+            Reply::new(
+                ResultCode::AuthFailed,
+                format!("authentication failed: {e}."),
+            )
         })
 }
 
@@ -92,8 +115,12 @@ async fn record_rejection(
                     answer = Reply::new(ResultCode::AuthFailed, "nonce already used.");
                 }
             }
-            let mut call =
-                NewMarketplaceCall::new(INBOUND, &activity, answer.code.as_str(), callbacks::elapsed_ms(started));
+            let mut call = NewMarketplaceCall::new(
+                INBOUND,
+                &activity,
+                answer.code.as_str(),
+                callbacks::elapsed_ms(started),
+            );
             call.test_flag = test;
             call.detail = Some(answer.message.clone());
             marketplace_calls::insert(conn, &call)?;
@@ -112,7 +139,11 @@ async fn record_rejection(
 fn activity_of(body: &[u8]) -> String {
     serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.get("activity").and_then(|a| a.as_str()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("activity")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        })
         .filter(|a| request::ACTIVITIES.contains(&a.as_str()))
         .unwrap_or_else(|| "unknown".to_owned())
 }
@@ -129,7 +160,10 @@ pub fn respond(state: &AppState, reply: &Reply) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     response.content_type("application/json;charset=UTF-8");
     if let Some(key) = &state.settings.legacy_key {
-        response.insert_header(("Body-Sign", auth::body_sign_header(key.expose_secret(), &body)));
+        response.insert_header((
+            "Body-Sign",
+            auth::body_sign_header(key.expose_secret(), &body),
+        ));
     }
     response.body(body)
 }

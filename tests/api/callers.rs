@@ -85,7 +85,9 @@ impl TestApp {
     pub fn db(&self) -> DbConn {
         use diesel::connection::SimpleConnection;
         match DatabaseUrl::parse(&self.db.url).unwrap() {
-            DatabaseUrl::Postgres(pg) => DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap()),
+            DatabaseUrl::Postgres(pg) => {
+                DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap())
+            }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path).unwrap();
                 conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
@@ -105,7 +107,11 @@ impl TestApp {
             auth_codes::table.count().get_result(&mut c).unwrap(),
             events::table.count().get_result(&mut c).unwrap(),
             // The worker schedules the daily usage report by itself; that is no callback's doing.
-            jobs::table.filter(jobs::kind.ne("usage_report")).count().get_result(&mut c).unwrap(),
+            jobs::table
+                .filter(jobs::kind.ne("usage_report"))
+                .count()
+                .get_result(&mut c)
+                .unwrap(),
         )
     }
 }
@@ -119,7 +125,12 @@ async fn answer(response: reqwest::Response) -> Answer {
         .map(str::to_owned);
     let raw = response.bytes().await.unwrap().to_vec();
     let body = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    Answer { status, body, raw, body_sign }
+    Answer {
+        status,
+        body,
+        raw,
+        body_sign,
+    }
 }
 
 impl TestApp {
@@ -134,13 +145,20 @@ impl TestApp {
 
     /// The internal id of an authorization code.
     pub fn code_id(&self, code: &str) -> String {
-        koolicense::db::models::auth_codes::find_by_code(&mut self.db(), code).unwrap().unwrap().id
+        koolicense::db::models::auth_codes::find_by_code(&mut self.db(), code)
+            .unwrap()
+            .unwrap()
+            .id
     }
 
     /// Every journal row, as text, for "no secrets" checks.
     pub fn journal_text(&self) -> String {
-        let filter = koolicense::db::models::marketplace_calls::CallFilter { limit: 10_000, ..Default::default() };
-        let rows = koolicense::db::models::marketplace_calls::list(&mut self.db(), &filter).unwrap();
+        let filter = koolicense::db::models::marketplace_calls::CallFilter {
+            limit: 10_000,
+            ..Default::default()
+        };
+        let rows =
+            koolicense::db::models::marketplace_calls::list(&mut self.db(), &filter).unwrap();
         serde_json::to_string(&rows).unwrap()
     }
 
@@ -157,8 +175,9 @@ impl TestApp {
     /// directory) and returns its payload as JSON.
     pub fn verify_license(&self, file: &str, fingerprint: Option<&str>) -> Value {
         let keys = koolicense::keys::KeyStore::load(self.keys_dir.path()).unwrap();
-        let payload = koolicense::license_file::verify(file, &keys, fingerprint, chrono::Utc::now())
-            .unwrap_or_else(|e| panic!("license does not verify: {e}"));
+        let payload =
+            koolicense::license_file::verify(file, &keys, fingerprint, chrono::Utc::now())
+                .unwrap_or_else(|e| panic!("license does not verify: {e}"));
         serde_json::to_value(payload).unwrap()
     }
 }

@@ -8,24 +8,35 @@ both_backends!(healthz_answers_ok, |app: TestApp| async move {
     assert_eq!(body["status"], "ok");
 });
 
-both_backends!(readyz_reports_the_database_reachable, |app: TestApp| async move {
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["status"], "ready");
-});
+both_backends!(
+    readyz_reports_the_database_reachable,
+    |app: TestApp| async move {
+        let response = app.get("/readyz").await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ready");
+    }
+);
 
-both_backends!(metrics_count_requests_by_route_and_status, |app: TestApp| async move {
-    app.get("/healthz").await;
-    app.get("/no/such/route").await;
-    let text = app.get("/metrics").await.text().await.unwrap();
-    assert!(
-        text.contains(r#"koolicense_http_requests_total{method="GET",route="/healthz",status="200"} 1"#),
-        "{text}"
-    );
-    assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
-    assert!(text.contains("koolicense_http_request_duration_seconds_bucket"), "{text}");
-});
+both_backends!(
+    metrics_count_requests_by_route_and_status,
+    |app: TestApp| async move {
+        app.get("/healthz").await;
+        app.get("/no/such/route").await;
+        let text = app.get("/metrics").await.text().await.unwrap();
+        assert!(
+            text.contains(
+                r#"koolicense_http_requests_total{method="GET",route="/healthz",status="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"route="unmatched",status="404""#), "{text}");
+        assert!(
+            text.contains("koolicense_http_request_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+);
 
 both_backends!(openapi_document_is_served, |app: TestApp| async move {
     let response = app.get("/openapi.json").await;

@@ -19,6 +19,10 @@ pub enum Backend {
 macro_rules! both_backends {
     (@backend $name:ident, $body:expr) => {
         mod $name {
+            #[expect(
+                clippy::allow_attributes,
+                reason = "a body may or may not use its module's items"
+            )]
             #[allow(unused_imports)]
             use super::*;
 
@@ -35,6 +39,10 @@ macro_rules! both_backends {
     };
     ($name:ident, $body:expr) => {
         mod $name {
+            #[expect(
+                clippy::allow_attributes,
+                reason = "a body may or may not use its module's items"
+            )]
             #[allow(unused_imports)]
             use super::*;
 
@@ -72,7 +80,11 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let path = dir.path().join("koolicense.db");
-                Self { url: format!("sqlite://{}", path.display()), pg_name: None, _dir: dir }
+                Self {
+                    url: format!("sqlite://{}", path.display()),
+                    pg_name: None,
+                    _dir: dir,
+                }
             }
             Backend::Postgres => {
                 let name = format!("kl_test_{}", uuid::Uuid::new_v4().simple());
@@ -83,7 +95,11 @@ impl TestDatabase {
                     .execute(&mut conn)
                     .unwrap();
                 let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-                Self { url: format!("{base}/{name}"), pg_name: Some(name), _dir: dir }
+                Self {
+                    url: format!("{base}/{name}"),
+                    pg_name: Some(name),
+                    _dir: dir,
+                }
             }
         }
     }
@@ -93,8 +109,9 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
             if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut conn);
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut conn);
             }
         }
     }
@@ -104,20 +121,26 @@ impl Drop for TestDatabase {
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub backend: Backend,
     pub db: TestDatabase,
     pub keys_dir: tempfile::TempDir,
 }
 
 /// Settings for a test server: port 0, its own database and key directory, plus `extra`.
-pub fn test_settings(db: &TestDatabase, keys_dir: &std::path::Path, extra: &[(&str, &str)]) -> Settings {
+pub fn test_settings(
+    db: &TestDatabase,
+    keys_dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> Settings {
     let mut env: HashMap<String, String> = HashMap::new();
     env.insert("KOOLICENSE_LISTEN".into(), "127.0.0.1:0".into());
     env.insert("KOOLICENSE_DATABASE_URL".into(), db.url.clone());
     env.insert("KOOLICENSE_KEYS_DIR".into(), keys_dir.display().to_string());
     env.insert("KOOLICENSE_DB_POOL_SIZE".into(), "8".into());
     env.insert("KOOLICENSE_HTTP_WORKERS".into(), "2".into());
-    env.insert("KOOLICENSE_ACCESS_KEY".into(), crate::callers::ACCESS_KEY.into());
+    env.insert(
+        "KOOLICENSE_ACCESS_KEY".into(),
+        crate::callers::ACCESS_KEY.into(),
+    );
     // An empty value in `extra` unsets a default.
     for (k, v) in extra {
         env.insert((*k).to_owned(), (*v).to_owned());
@@ -138,7 +161,12 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
     let app = Application::build(settings).unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     actix_web::rt::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), backend, db, keys_dir }
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        keys_dir,
+    }
 }
 
 impl TestApp {
@@ -151,6 +179,11 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.unwrap()
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 }

@@ -22,16 +22,37 @@ async fn legacy(app: &TestApp, key: &str, params: &[(&str, &str)]) -> (Value, bo
         query.append_pair(k, v);
     }
     query.append_pair("authToken", &token);
-    let response = app.client.get(format!("{}/koogallery/license?{}", app.address, query.finish())).send().await.unwrap();
+    let response = app
+        .client
+        .get(format!(
+            "{}/koogallery/license?{}",
+            app.address,
+            query.finish()
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    let header = response.headers().get("Body-Sign").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = response
+        .headers()
+        .get("Body-Sign")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let raw = response.bytes().await.unwrap();
-    let signed = header.is_some_and(|h| koolicense::koogallery::auth::verify_body_sign(LEGACY_KEY, &raw, &h));
+    let signed = header
+        .is_some_and(|h| koolicense::koogallery::auth::verify_body_sign(LEGACY_KEY, &raw, &h));
     (serde_json::from_slice(&raw).unwrap(), signed)
 }
 
 async fn app_with_legacy_key(backend: crate::helpers::Backend) -> TestApp {
-    spawn_app_with(backend, &[("KOOLICENSE_ACCESS_KEY", ACCESS_KEY), ("KOOLICENSE_LEGACY_KEY", LEGACY_KEY)]).await
+    spawn_app_with(
+        backend,
+        &[
+            ("KOOLICENSE_ACCESS_KEY", ACCESS_KEY),
+            ("KOOLICENSE_LEGACY_KEY", LEGACY_KEY),
+        ],
+    )
+    .await
 }
 
 const GET_LICENSE: [(&str, &str); 6] = [

@@ -11,9 +11,9 @@ mod marketplace;
 mod process;
 
 mod health;
-mod outbound;
-mod sim;
-mod production;
-mod upgrade;
 mod legacy;
+mod outbound;
+mod production;
+mod sim;
+mod upgrade;
 mod uploads;

@@ -23,7 +23,11 @@ impl Marketplace {
         )
         .await
         .unwrap();
-        Self { url: handle.base_url(), client: reqwest::Client::new(), _handle: handle }
+        Self {
+            url: handle.base_url(),
+            client: reqwest::Client::new(),
+            _handle: handle,
+        }
     }
 
     /// Sets up an order with one line `<order>-000001`.
@@ -31,25 +35,45 @@ impl Marketplace {
         let body = json!({"orderId": order, "orderType": "NEW", "lines": [{
             "orderLineId": format!("{order}-000001"), "chargingMode": charging_mode,
             "expireTime": expire, "productId": "prod-1", "quantity": quantity}]});
-        let response = self.client.post(format!("{}/sim/orders", self.url)).json(&body).send().await.unwrap();
-        assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+        let response = self
+            .client
+            .post(format!("{}/sim/orders", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
     }
 
     /// A control-API GET, as JSON.
     pub async fn get(&self, path: &str) -> serde_json::Value {
-        self.client.get(format!("{}{path}", self.url)).send().await.unwrap().json().await.unwrap()
+        self.client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
 
 /// A simulator and a koolicense server that uses it as the marketplace.
 pub async fn spawn_with_marketplace(backend: Backend) -> (TestApp, Marketplace) {
     let sim = Marketplace::start().await;
-    let app = spawn_app_with(backend, &[
-        ("KOOLICENSE_MARKETPLACE_URL", &sim.url),
-        ("KOOLICENSE_MARKETPLACE_FALLBACK_URL", &sim.url),
-        ("KOOLICENSE_APIG_AK", SIM_AK),
-        ("KOOLICENSE_APIG_SK", SIM_SK),
-    ])
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("KOOLICENSE_MARKETPLACE_URL", &sim.url),
+            ("KOOLICENSE_MARKETPLACE_FALLBACK_URL", &sim.url),
+            ("KOOLICENSE_APIG_AK", SIM_AK),
+            ("KOOLICENSE_APIG_SK", SIM_SK),
+        ],
+    )
     .await;
     (app, sim)
 }

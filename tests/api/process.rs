@@ -12,13 +12,21 @@ pub struct ServerProcess {
 
 /// A free local port (bound, then released, so the child can take it).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl ServerProcess {
     /// Starts `koolicense serve` on `port` with `env` (plus quiet defaults) and waits until ready.
     pub async fn start(port: u16, env: &[(&str, &str)], log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
         command
             .arg("serve")
@@ -32,7 +40,10 @@ impl ServerProcess {
         for (k, v) in env {
             command.env(k, v);
         }
-        let mut server = Self { child: command.spawn().unwrap(), url: format!("http://127.0.0.1:{port}") };
+        let mut server = Self {
+            child: command.spawn().unwrap(),
+            url: format!("http://127.0.0.1:{port}"),
+        };
         server.wait_ready().await;
         server
     }
@@ -46,7 +57,10 @@ impl ServerProcess {
                     return;
                 }
             }
-            assert!(self.child.try_wait().unwrap().is_none(), "koolicense serve exited early");
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "koolicense serve exited early"
+            );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("koolicense serve did not become ready");

@@ -72,15 +72,27 @@ both_backends!(@backend upgrade_error_codes_and_test_flag, |backend| async move 
     assert!(!app.get_events("instance", "inst-u3").contains(&"upgraded".to_owned()));
 });
 
-both_backends!(query_instance_lists_known_ids_only, |app: TestApp| async move {
-    new_instance(&app, "CS-Q1", "inst-q1").await;
-    new_instance(&app, "CS-Q2", "inst-q2").await;
-    let answer = app.callback(&json!({"activity": "queryInstance", "instanceId": "inst-q1,ghost,inst-q2"})).await;
-    assert_eq!(answer.code(), "000000");
-    assert_eq!(answer.body["info"], json!([{"instanceId": "inst-q1"}, {"instanceId": "inst-q2"}]));
-    let ids: Vec<String> = (0..101).map(|i| format!("i{i}")).collect();
-    let too_many = app.callback(&json!({"activity": "queryInstance", "instanceId": ids.join(",")})).await;
-    assert_eq!(too_many.code(), "000002");
-    let none = app.callback(&json!({"activity": "queryInstance", "instanceId": "ghost"})).await;
-    assert_eq!(none.body["info"], json!([]));
-});
+both_backends!(
+    query_instance_lists_known_ids_only,
+    |app: TestApp| async move {
+        new_instance(&app, "CS-Q1", "inst-q1").await;
+        new_instance(&app, "CS-Q2", "inst-q2").await;
+        let answer = app
+            .callback(&json!({"activity": "queryInstance", "instanceId": "inst-q1,ghost,inst-q2"}))
+            .await;
+        assert_eq!(answer.code(), "000000");
+        assert_eq!(
+            answer.body["info"],
+            json!([{"instanceId": "inst-q1"}, {"instanceId": "inst-q2"}])
+        );
+        let ids: Vec<String> = (0..101).map(|i| format!("i{i}")).collect();
+        let too_many = app
+            .callback(&json!({"activity": "queryInstance", "instanceId": ids.join(",")}))
+            .await;
+        assert_eq!(too_many.code(), "000002");
+        let none = app
+            .callback(&json!({"activity": "queryInstance", "instanceId": "ghost"}))
+            .await;
+        assert_eq!(none.body["info"], json!([]));
+    }
+);

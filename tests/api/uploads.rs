@@ -32,7 +32,13 @@ async fn wait_for_uploads(sim: &Marketplace, event: &str, deliveries: u64) -> Ve
 }
 
 async fn fault(sim: &Marketplace, body: Value) {
-    let response = sim.client.post(format!("{}/sim/faults", sim.url)).json(&body).send().await.unwrap();
+    let response = sim
+        .client
+        .post(format!("{}/sim/faults", sim.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert!(response.status().is_success());
 }
 
@@ -51,7 +57,8 @@ async fn callback_to(url: &str, body: &Value) -> Value {
 }
 
 async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
-    sim.add_order(order, "PERIOD", quantity, "20271101000000").await;
+    sim.add_order(order, "PERIOD", quantity, "20271101000000")
+        .await;
     let instance = format!("inst-{order}");
     let body = json!({"activity": "newInstance", "orderId": order,
                       "orderLineId": format!("{order}-000001"), "businessId": instance});
@@ -94,14 +101,21 @@ both_backends!(@backend the_fallback_host_delivers_when_the_first_is_unreachable
 #[actix_web::test]
 async fn a_wrong_secret_key_is_rejected_by_the_marketplace_and_nothing_is_delivered() {
     let sim = Marketplace::start().await;
-    let app = spawn_app_with(Backend::Sqlite, &[
-        ("KOOLICENSE_MARKETPLACE_URL", &sim.url),
-        ("KOOLICENSE_MARKETPLACE_FALLBACK_URL", &sim.url),
-        ("KOOLICENSE_APIG_AK", SIM_AK),
-        ("KOOLICENSE_APIG_SK", "not-the-secret"),
-    ]).await;
-    app.callback(&json!({"activity": "newInstance", "orderId": "CS-SK", "orderLineId": "CS-SK-1",
-                         "businessId": "inst-sk"})).await;
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("KOOLICENSE_MARKETPLACE_URL", &sim.url),
+            ("KOOLICENSE_MARKETPLACE_FALLBACK_URL", &sim.url),
+            ("KOOLICENSE_APIG_AK", SIM_AK),
+            ("KOOLICENSE_APIG_SK", "not-the-secret"),
+        ],
+    )
+    .await;
+    app.callback(
+        &json!({"activity": "newInstance", "orderId": "CS-SK", "orderLineId": "CS-SK-1",
+                         "businessId": "inst-sk"}),
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let calls = sim.get("/sim/calls?api=order").await;
@@ -111,14 +125,22 @@ async fn a_wrong_secret_key_is_rejected_by_the_marketplace_and_nothing_is_delive
             assert_eq!(call["status"], 401, "{call}");
             break;
         }
-        assert!(Instant::now() < deadline, "the order query never reached the simulator");
+        assert!(
+            Instant::now() < deadline,
+            "the order query never reached the simulator"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
     let journal = app.journal_text();
     assert!(journal.contains("APIGW.0301"), "{journal}");
 }
 
-fn node_env<'a>(db: &'a TestDatabase, keys: &'a str, sim: &'a str, node: &'a str) -> Vec<(&'a str, &'a str)> {
+fn node_env<'a>(
+    db: &'a TestDatabase,
+    keys: &'a str,
+    sim: &'a str,
+    node: &'a str,
+) -> Vec<(&'a str, &'a str)> {
     vec![
         ("KOOLICENSE_DATABASE_URL", db.url.as_str()),
         ("KOOLICENSE_KEYS_DIR", keys),
@@ -159,8 +181,16 @@ async fn reset_faults(sim: &Marketplace) {
     // Clear the remaining injected failures; orders and codes stay.
     let faults = sim.get("/sim/faults").await;
     if faults["faults"].as_array().is_some_and(|f| !f.is_empty()) {
-        let response = sim.client.delete(format!("{}/sim/faults", sim.url)).send().await.unwrap();
-        assert!(response.status().is_success(), "the simulator needs DELETE /sim/faults");
+        let response = sim
+            .client
+            .delete(format!("{}/sim/faults", sim.url))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "the simulator needs DELETE /sim/faults"
+        );
     }
 }
 
@@ -178,12 +208,19 @@ async fn two_nodes_on_one_postgres_deliver_each_upload_exactly_once() {
     let instance = new_instance_to(&node_a.url, &sim, "CS-TWO", 40).await;
     let events: Vec<String> = (0..30).map(|i| format!("evt-two-{i}")).collect();
     let calls = events.iter().enumerate().map(|(i, event)| {
-        let url = if i % 2 == 0 { node_a.url.clone() } else { node_b.url.clone() };
+        let url = if i % 2 == 0 {
+            node_a.url.clone()
+        } else {
+            node_b.url.clone()
+        };
         let body = license_async(&instance, event, &format!("M{i}|D|B|C"));
         async move { callback_to(&url, &body).await }
     });
     let answers = futures_util::future::join_all(calls).await;
-    assert!(answers.iter().all(|a| a["resultCode"] == "000000"), "{answers:?}");
+    assert!(
+        answers.iter().all(|a| a["resultCode"] == "000000"),
+        "{answers:?}"
+    );
     for event in &events {
         wait_for_uploads(&sim, event, 1).await;
     }
@@ -191,6 +228,9 @@ async fn two_nodes_on_one_postgres_deliver_each_upload_exactly_once() {
     actix_web::rt::time::sleep(Duration::from_secs(2)).await;
     for event in &events {
         let answer = sim.get(&format!("/sim/uploads?event_id={event}")).await;
-        assert_eq!(answer["deliveries"], 1, "{event} delivered more than once: {answer}");
+        assert_eq!(
+            answer["deliveries"], 1,
+            "{event} delivered more than once: {answer}"
+        );
     }
 }

@@ -50,7 +50,11 @@ pub fn find_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCod
 
 /// The code's row by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
-    auth_codes::table.find(id).select(AuthCode::as_select()).first(conn).optional()
+    auth_codes::table
+        .find(id)
+        .select(AuthCode::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// The code's row, created (not yet activated, `ALIVE`) when KooGallery tells us about a code
@@ -106,5 +110,7 @@ pub struct AuthCodeChangeset {
 
 /// Applies `changes` to the code.
 pub fn update(conn: &mut DbConn, id: &str, changes: &AuthCodeChangeset) -> QueryResult<usize> {
-    diesel::update(auth_codes::table.find(id)).set(changes).execute(conn)
+    diesel::update(auth_codes::table.find(id))
+        .set(changes)
+        .execute(conn)
 }

@@ -36,7 +36,12 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event about `subject_type`/`subject_id`, now.
-    pub fn new(subject_type: &str, subject_id: &str, kind: &str, detail: &serde_json::Value) -> Self {
+    pub fn new(
+        subject_type: &str,
+        subject_id: &str,
+        kind: &str,
+        detail: &serde_json::Value,
+    ) -> Self {
         Self {
             id: super::new_id(),
             subject_type: subject_type.to_owned(),
@@ -58,18 +63,26 @@ impl NewEvent {
 
 /// Records `event`; `Ok(false)` when an event with the same dedupe key already exists.
 pub fn insert(conn: &mut DbConn, event: &NewEvent) -> QueryResult<bool> {
-    insert_or_lose(conn, |c| diesel::insert_into(events::table).values(event).execute(c))
-        .map(|inserted| inserted.is_some())
+    insert_or_lose(conn, |c| {
+        diesel::insert_into(events::table).values(event).execute(c)
+    })
+    .map(|inserted| inserted.is_some())
 }
 
 /// True when an event with this dedupe key was recorded.
 pub fn seen(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(events::table.filter(events::dedupe_key.eq(key))))
-        .get_result(conn)
+    diesel::select(diesel::dsl::exists(
+        events::table.filter(events::dedupe_key.eq(key)),
+    ))
+    .get_result(conn)
 }
 
 /// The history of one subject, oldest first.
-pub fn for_subject(conn: &mut DbConn, subject_type: &str, subject_id: &str) -> QueryResult<Vec<Event>> {
+pub fn for_subject(
+    conn: &mut DbConn,
+    subject_type: &str,
+    subject_id: &str,
+) -> QueryResult<Vec<Event>> {
     events::table
         .filter(events::subject_type.eq(subject_type))
         .filter(events::subject_id.eq(subject_id))

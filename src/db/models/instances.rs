@@ -68,7 +68,11 @@ pub fn create_or_find(
 
 /// The instance with this id.
 pub fn find(conn: &mut DbConn, instance_id: &str) -> QueryResult<Option<Instance>> {
-    instances::table.find(instance_id).select(Instance::as_select()).first(conn).optional()
+    instances::table
+        .find(instance_id)
+        .select(Instance::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// The instance created for this order line.
@@ -87,7 +91,11 @@ pub fn find_by_order(
 
 /// Locks the instance's row for the rest of the transaction (an `UPDATE` takes a row lock on
 /// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers). Returns the fresh row.
-pub fn lock(conn: &mut DbConn, instance_id: &str, now: NaiveDateTime) -> QueryResult<Option<Instance>> {
+pub fn lock(
+    conn: &mut DbConn,
+    instance_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Instance>> {
     let touched = diesel::update(instances::table.find(instance_id))
         .set(instances::updated_at.eq(now))
         .execute(conn)?;
@@ -98,12 +106,20 @@ pub fn lock(conn: &mut DbConn, instance_id: &str, now: NaiveDateTime) -> QueryRe
 }
 
 /// Sets the status; returns true when it changed.
-pub fn set_status(conn: &mut DbConn, instance: &Instance, new_status: &str, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn set_status(
+    conn: &mut DbConn,
+    instance: &Instance,
+    new_status: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     if instance.status == new_status {
         return Ok(false);
     }
     diesel::update(instances::table.find(&instance.instance_id))
-        .set((instances::status.eq(new_status), instances::updated_at.eq(now)))
+        .set((
+            instances::status.eq(new_status),
+            instances::updated_at.eq(now),
+        ))
         .execute(conn)?;
     Ok(true)
 }
@@ -126,7 +142,10 @@ pub fn set_expiry(
             ))
             .execute(conn),
         None => diesel::update(target)
-            .set((instances::expires_at.eq(expires_at), instances::updated_at.eq(now)))
+            .set((
+                instances::expires_at.eq(expires_at),
+                instances::updated_at.eq(now),
+            ))
             .execute(conn),
     }
 }
@@ -137,5 +156,9 @@ pub fn existing_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>>
         .filter(instances::instance_id.eq_any(ids))
         .select(instances::instance_id)
         .load(conn)?;
-    Ok(ids.iter().filter(|id| found.iter().any(|f| f == *id)).map(|id| (*id).to_owned()).collect())
+    Ok(ids
+        .iter()
+        .filter(|id| found.iter().any(|f| f == *id))
+        .map(|id| (*id).to_owned())
+        .collect())
 }

@@ -65,8 +65,18 @@ pub struct LicenseRevision {
 /// fingerprint; or the same activation) already holds a license: the caller reads the winner.
 pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryResult<bool> {
     let inserted = insert_or_lose(conn, |c| {
-        diesel::insert_into(licenses::table).values(license).execute(c)?;
-        insert_revision(c, &license.id, license.revision, &license.file, license.expires_at, reason, license.created_at)
+        diesel::insert_into(licenses::table)
+            .values(license)
+            .execute(c)?;
+        insert_revision(
+            c,
+            &license.id,
+            license.revision,
+            &license.file,
+            license.expires_at,
+            reason,
+            license.created_at,
+        )
     })?;
     Ok(inserted.is_some())
 }
@@ -117,7 +127,11 @@ pub fn add_revision(
 
 /// The license by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
-    licenses::table.find(id).select(License::as_select()).first(conn).optional()
+    licenses::table
+        .find(id)
+        .select(License::as_select())
+        .first(conn)
+        .optional()
 }
 
 /// The license issued for this `getLicenseAsync` request.
@@ -183,9 +197,18 @@ pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<License>> {
 }
 
 /// Revokes or reinstates; returns true when it changed.
-pub fn set_revoked(conn: &mut DbConn, id: &str, revoked: bool, now: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(licenses::table.find(id).filter(licenses::revoked.ne(revoked)))
-        .set((licenses::revoked.eq(revoked), licenses::updated_at.eq(now)))
-        .execute(conn)
-        .map(|n| n == 1)
+pub fn set_revoked(
+    conn: &mut DbConn,
+    id: &str,
+    revoked: bool,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        licenses::table
+            .find(id)
+            .filter(licenses::revoked.ne(revoked)),
+    )
+    .set((licenses::revoked.eq(revoked), licenses::updated_at.eq(now)))
+    .execute(conn)
+    .map(|n| n == 1)
 }

@@ -68,7 +68,10 @@ impl NewMarketplaceCall {
 
 /// Records `call`.
 pub fn insert(conn: &mut DbConn, call: &NewMarketplaceCall) -> QueryResult<()> {
-    diesel::insert_into(marketplace_calls::table).values(call).execute(conn).map(|_| ())
+    diesel::insert_into(marketplace_calls::table)
+        .values(call)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Filters for [`list`].

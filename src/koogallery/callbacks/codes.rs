@@ -13,7 +13,10 @@ use crate::db::models::events::{self, NewEvent};
 
 /// `refreshLicenseCode`: the new expiry (and product, when the period type changed); licenses
 /// bound to the code pick it up as a new revision at their next check-in.
-#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the callback's fields, passed through"
+)]
 pub fn refresh(
     conn: &mut DbConn,
     code: &str,
@@ -25,19 +28,33 @@ pub fn refresh(
     now: NaiveDateTime,
 ) -> QueryResult<Reply> {
     let row = auth_codes::find_or_create(conn, code, now)?;
-    let event = NewEvent::new("code", &row.id, "refreshed", &json!({
-        "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
-        "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
-    }))
-    .once(format!("refreshLicenseCode:{}:{order_id}:{order_line_id}", row.id));
+    let event = NewEvent::new(
+        "code",
+        &row.id,
+        "refreshed",
+        &json!({
+            "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
+            "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
+        }),
+    )
+    .once(format!(
+        "refreshLicenseCode:{}:{order_id}:{order_line_id}",
+        row.id
+    ));
     if events::insert(conn, &event)? {
         let expired = expire_time <= now;
         let changes = AuthCodeChangeset {
             expires_at: Some(Some(expire_time)),
             product_id: product_id.map(|p| Some(p.to_owned())),
             // A renewal revives an expired code; a released one stays released.
-            status: (row.status != status::RELEASED)
-                .then(|| if expired { status::EXPIRED } else { status::ALIVE }.to_owned()),
+            status: (row.status != status::RELEASED).then(|| {
+                if expired {
+                    status::EXPIRED
+                } else {
+                    status::ALIVE
+                }
+                .to_owned()
+            }),
             updated_at: Some(now),
             ..AuthCodeChangeset::default()
         };
@@ -47,7 +64,12 @@ pub fn refresh(
 }
 
 /// `updateLicenseCodeStatus`: FREEZE / UNFREEZE.
-pub fn update_status(conn: &mut DbConn, code: &str, freeze: bool, now: NaiveDateTime) -> QueryResult<Reply> {
+pub fn update_status(
+    conn: &mut DbConn,
+    code: &str,
+    freeze: bool,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
     let row = auth_codes::find_or_create(conn, code, now)?;
     if row.frozen != freeze {
         let changes = AuthCodeChangeset {
@@ -63,7 +85,12 @@ pub fn update_status(conn: &mut DbConn, code: &str, freeze: bool, now: NaiveDate
 }
 
 /// `releaseLicenseCode`: the code is released for good; repeats succeed.
-pub fn release(conn: &mut DbConn, code: &str, order_id: Option<&str>, now: NaiveDateTime) -> QueryResult<Reply> {
+pub fn release(
+    conn: &mut DbConn,
+    code: &str,
+    order_id: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<Reply> {
     let row = auth_codes::find_or_create(conn, code, now)?;
     if row.status != status::RELEASED {
         let changes = AuthCodeChangeset {
@@ -72,7 +99,10 @@ pub fn release(conn: &mut DbConn, code: &str, order_id: Option<&str>, now: Naive
             ..AuthCodeChangeset::default()
         };
         auth_codes::update(conn, &row.id, &changes)?;
-        events::insert(conn, &NewEvent::new("code", &row.id, "released", &json!({"order_id": order_id})))?;
+        events::insert(
+            conn,
+            &NewEvent::new("code", &row.id, "released", &json!({"order_id": order_id})),
+        )?;
     }
     Ok(Reply::success())
 }

@@ -13,7 +13,10 @@ use crate::db::models::orders::{self, OrderRecord};
 use crate::koogallery::outbox;
 
 fn not_found(instance_id: &str) -> Reply {
-    Reply::new(ResultCode::NotFound, format!("instance {instance_id} does not exist."))
+    Reply::new(
+        ResultCode::NotFound,
+        format!("instance {instance_id} does not exist."),
+    )
 }
 
 /// `newInstance`: the same order line always gets the same instance, the first call's
@@ -36,9 +39,14 @@ pub fn new_instance(
     if created {
         events::insert(
             conn,
-            &NewEvent::new("instance", &instance.instance_id, "created", &json!({
-                "order_id": order_id, "order_line_id": order_line_id,
-            })),
+            &NewEvent::new(
+                "instance",
+                &instance.instance_id,
+                "created",
+                &json!({
+                    "order_id": order_id, "order_line_id": order_line_id,
+                }),
+            ),
         )?;
         outbox::enqueue_order_query(conn, &instance.instance_id, order_id, order_line_id)?;
     }
@@ -47,7 +55,10 @@ pub fn new_instance(
 
 /// `refreshInstance`: a renewal, trial conversion or renewal-period unsubscription sets a new
 /// expiry; the same (order, order line) applies once.
-#[expect(clippy::too_many_arguments, reason = "the callback's fields, passed through")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the callback's fields, passed through"
+)]
 pub fn refresh_instance(
     conn: &mut DbConn,
     instance_id: &str,
@@ -61,11 +72,18 @@ pub fn refresh_instance(
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
-    let event = NewEvent::new("instance", &instance.instance_id, "refreshed", &json!({
-        "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
-        "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
-    }))
-    .once(format!("refreshInstance:{instance_id}:{order_id}:{order_line_id}"));
+    let event = NewEvent::new(
+        "instance",
+        &instance.instance_id,
+        "refreshed",
+        &json!({
+            "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
+            "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
+        }),
+    )
+    .once(format!(
+        "refreshInstance:{instance_id}:{order_id}:{order_line_id}"
+    ));
     if events::insert(conn, &event)? {
         instances::set_expiry(conn, instance_id, expire_time, product_id, now)?;
     }
@@ -83,10 +101,17 @@ pub fn update_instance_status(
         return Ok(not_found(instance_id));
     };
     if instance.status != status::RELEASED {
-        let target = if freeze { status::FROZEN } else { status::ACTIVE };
+        let target = if freeze {
+            status::FROZEN
+        } else {
+            status::ACTIVE
+        };
         if instances::set_status(conn, &instance, target, now)? {
             let kind = if freeze { "frozen" } else { "unfrozen" };
-            events::insert(conn, &NewEvent::new("instance", instance_id, kind, &json!({})))?;
+            events::insert(
+                conn,
+                &NewEvent::new("instance", instance_id, kind, &json!({})),
+            )?;
         }
     }
     Ok(Reply::success().with_instance(instance_id))
@@ -103,9 +128,17 @@ pub fn release_instance(
         return Ok(not_found(instance_id));
     };
     if instances::set_status(conn, &instance, status::RELEASED, now)? {
-        events::insert(conn, &NewEvent::new("instance", instance_id, "released", &json!({
-            "order_id": order_id,
-        })))?;
+        events::insert(
+            conn,
+            &NewEvent::new(
+                "instance",
+                instance_id,
+                "released",
+                &json!({
+                    "order_id": order_id,
+                }),
+            ),
+        )?;
     }
     Ok(Reply::success().with_instance(instance_id))
 }
@@ -126,11 +159,16 @@ pub fn upgrade_instance(
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
-    let event = NewEvent::new("instance", instance_id, "upgraded", &json!({
-        "order_id": order.order_id, "order_line_id": order.order_line_id,
-        "from": {"product_id": instance.product_id, "quantity": instance.quantity},
-        "to": {"product_id": order.product_id, "quantity": order.quantity},
-    }))
+    let event = NewEvent::new(
+        "instance",
+        instance_id,
+        "upgraded",
+        &json!({
+            "order_id": order.order_id, "order_line_id": order.order_line_id,
+            "from": {"product_id": instance.product_id, "quantity": instance.quantity},
+            "to": {"product_id": order.product_id, "quantity": order.quantity},
+        }),
+    )
     .once(upgrade_key(instance_id, &order.order_id));
     if events::insert(conn, &event)? {
         orders::apply_to_instance(conn, instance_id, order)?;
@@ -143,6 +181,11 @@ pub fn query_instance(conn: &mut DbConn, ids: &[String]) -> QueryResult<Reply> {
     let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
     let known = instances::existing_ids(conn, &asked)?;
     let mut reply = Reply::success();
-    reply.info = Some(known.into_iter().map(|instance_id| InstanceInfo { instance_id }).collect());
+    reply.info = Some(
+        known
+            .into_iter()
+            .map(|instance_id| InstanceInfo { instance_id })
+            .collect(),
+    );
     Ok(reply)
 }

@@ -37,13 +37,22 @@ pub fn get_license_async(
     now: NaiveDateTime,
 ) -> Result<Reply, CallbackError> {
     let Some(instance) = instances::lock(conn, req.instance_id, now)? else {
-        return Ok(Reply::new(ResultCode::NotFound, format!("instance {} does not exist.", req.instance_id)));
+        return Ok(Reply::new(
+            ResultCode::NotFound,
+            format!("instance {} does not exist.", req.instance_id),
+        ));
     };
     if instance.status == status::RELEASED {
-        return Ok(Reply::new(ResultCode::NotFound, "the instance has been released."));
+        return Ok(Reply::new(
+            ResultCode::NotFound,
+            "the instance has been released.",
+        ));
     }
     let Some(fingerprint) = req.fingerprint else {
-        return Ok(Reply::new(ResultCode::FingerprintRequired, "a device fingerprint is required."));
+        return Ok(Reply::new(
+            ResultCode::FingerprintRequired,
+            "a device fingerprint is required.",
+        ));
     };
     let fingerprint_sha256 = fingerprint.sha256_hex();
     if let Some(existing) =
@@ -53,17 +62,28 @@ pub fn get_license_async(
         return Ok(Reply::success().with_instance(req.instance_id));
     }
     if instance.status == status::FROZEN {
-        return Ok(Reply::new(ResultCode::OutsidePeriod, "the instance is frozen."));
+        return Ok(Reply::new(
+            ResultCode::OutsidePeriod,
+            "the instance is frozen.",
+        ));
     }
     // Never guess a quota: without the order, KooGallery asks again.
     let Some(quantity) = instance.quantity else {
-        return Ok(Reply::new(ResultCode::Processing, "the order is being fetched; ask again."));
+        return Ok(Reply::new(
+            ResultCode::Processing,
+            "the order is being fetched; ask again.",
+        ));
     };
     if instance.charging_mode.as_deref() == Some("PERIOD") && req.expire.is_none() {
-        return Ok(Reply::new(ResultCode::ExpiryRequired, "a yearly/monthly License needs expireTime."));
+        return Ok(Reply::new(
+            ResultCode::ExpiryRequired,
+            "a yearly/monthly License needs expireTime.",
+        ));
     }
     if let Some(expire) = req.expire {
-        let beyond_order = instance.expires_at.is_some_and(|end| expire > end + PERIOD_SLACK);
+        let beyond_order = instance
+            .expires_at
+            .is_some_and(|end| expire > end + PERIOD_SLACK);
         if expire <= req.effective || beyond_order {
             return Ok(Reply::new(
                 ResultCode::OutsidePeriod,
@@ -108,9 +128,17 @@ pub fn get_license_async(
         updated_at: now,
     };
     if licenses::insert(conn, &row, "getLicenseAsync")? {
-        events::insert(conn, &NewEvent::new("instance", req.instance_id, "license_issued", &json!({
-            "license_id": license_id, "event_id": req.event_id,
-        })))?;
+        events::insert(
+            conn,
+            &NewEvent::new(
+                "instance",
+                req.instance_id,
+                "license_issued",
+                &json!({
+                    "license_id": license_id, "event_id": req.event_id,
+                }),
+            ),
+        )?;
         outbox::enqueue_upload(conn, &license_id, req.event_id)?;
     }
     // Generated and stored: the license exists, so the answer is success; delivery is the

@@ -88,30 +88,55 @@ fn apply(
         return Ok(test_reply(request));
     }
     let reply = match &request.callback {
-        Callback::NewInstance { order_id, order_line_id, business_id } => {
-            instances::new_instance(conn, order_id, order_line_id, business_id, now)?
-        }
-        Callback::RefreshInstance { scene, order_id, order_line_id, instance_id, product_id, expire_time } => {
-            instances::refresh_instance(
-                conn, instance_id, scene, order_id, order_line_id, product_id.as_deref(), *expire_time, now,
-            )?
-        }
-        Callback::UpdateInstanceStatus { instance_id, freeze } => {
-            instances::update_instance_status(conn, instance_id, *freeze, now)?
-        }
-        Callback::ReleaseInstance { instance_id, order_id } => {
-            instances::release_instance(conn, instance_id, order_id.as_deref(), now)?
-        }
+        Callback::NewInstance {
+            order_id,
+            order_line_id,
+            business_id,
+        } => instances::new_instance(conn, order_id, order_line_id, business_id, now)?,
+        Callback::RefreshInstance {
+            scene,
+            order_id,
+            order_line_id,
+            instance_id,
+            product_id,
+            expire_time,
+        } => instances::refresh_instance(
+            conn,
+            instance_id,
+            scene,
+            order_id,
+            order_line_id,
+            product_id.as_deref(),
+            *expire_time,
+            now,
+        )?,
+        Callback::UpdateInstanceStatus {
+            instance_id,
+            freeze,
+        } => instances::update_instance_status(conn, instance_id, *freeze, now)?,
+        Callback::ReleaseInstance {
+            instance_id,
+            order_id,
+        } => instances::release_instance(conn, instance_id, order_id.as_deref(), now)?,
         Callback::UpgradeInstance { instance_id, .. } => match upgrade_order {
             Some(order) => instances::upgrade_instance(conn, instance_id, order, now)?,
             // Already applied (the prefetch found the dedupe event), or the instance is unknown.
             None => match instance_rows::find(conn, instance_id)? {
                 Some(_) => Reply::success().with_instance(instance_id.clone()),
-                None => Reply::new(ResultCode::NotFound, format!("instance {instance_id} does not exist.")),
+                None => Reply::new(
+                    ResultCode::NotFound,
+                    format!("instance {instance_id} does not exist."),
+                ),
             },
         },
         Callback::QueryInstance { instance_ids } => instances::query_instance(conn, instance_ids)?,
-        Callback::GetLicenseAsync { instance_id, effective, expire, event_id, fingerprint } => {
+        Callback::GetLicenseAsync {
+            instance_id,
+            effective,
+            expire,
+            event_id,
+            fingerprint,
+        } => {
             let req = AsyncRequest {
                 instance_id,
                 event_id,
@@ -121,22 +146,47 @@ fn apply(
             };
             license_async::get_license_async(conn, keys, &req, now)?
         }
-        Callback::RefreshLicenseCode { scene, order_id, order_line_id, code, product_id, expire_time } => {
-            codes::refresh(conn, code, scene, order_id, order_line_id, product_id.as_deref(), *expire_time, now)?
+        Callback::RefreshLicenseCode {
+            scene,
+            order_id,
+            order_line_id,
+            code,
+            product_id,
+            expire_time,
+        } => codes::refresh(
+            conn,
+            code,
+            scene,
+            order_id,
+            order_line_id,
+            product_id.as_deref(),
+            *expire_time,
+            now,
+        )?,
+        Callback::UpdateLicenseCodeStatus { code, freeze } => {
+            codes::update_status(conn, code, *freeze, now)?
         }
-        Callback::UpdateLicenseCodeStatus { code, freeze } => codes::update_status(conn, code, *freeze, now)?,
-        Callback::ReleaseLicenseCode { code, order_id } => codes::release(conn, code, order_id.as_deref(), now)?,
+        Callback::ReleaseLicenseCode { code, order_id } => {
+            codes::release(conn, code, order_id.as_deref(), now)?
+        }
     };
     Ok(reply)
 }
 
 fn test_reply(request: &Request) -> Reply {
     match &request.callback {
-        Callback::NewInstance { business_id, .. } => Reply::success().with_instance(business_id.clone()),
+        Callback::NewInstance { business_id, .. } => {
+            Reply::success().with_instance(business_id.clone())
+        }
         Callback::QueryInstance { instance_ids } => {
             let mut reply = Reply::success();
             reply.info = Some(
-                instance_ids.iter().map(|id| reply::InstanceInfo { instance_id: id.clone() }).collect(),
+                instance_ids
+                    .iter()
+                    .map(|id| reply::InstanceInfo {
+                        instance_id: id.clone(),
+                    })
+                    .collect(),
             );
             reply
         }
@@ -144,23 +194,30 @@ fn test_reply(request: &Request) -> Reply {
         | Callback::UpdateInstanceStatus { instance_id, .. }
         | Callback::ReleaseInstance { instance_id, .. }
         | Callback::UpgradeInstance { instance_id, .. }
-        | Callback::GetLicenseAsync { instance_id, .. } => Reply::success().with_instance(instance_id.clone()),
+        | Callback::GetLicenseAsync { instance_id, .. } => {
+            Reply::success().with_instance(instance_id.clone())
+        }
         _ => Reply::success(),
     }
 }
 
 /// The part of a callback that talks to KooGallery, done before the transaction: an order the
 /// instance's quota or an upgrade depends on. `Err` is the reply to give instead.
-async fn prefetch(state: &AppState, request: &Request) -> Result<Option<orders::OrderRecord>, Reply> {
+async fn prefetch(
+    state: &AppState,
+    request: &Request,
+) -> Result<Option<orders::OrderRecord>, Reply> {
     if request.test {
         return Ok(None);
     }
     match &request.callback {
         Callback::GetLicenseAsync { instance_id, .. } => {
             let id = instance_id.clone();
-            let instance = db::run(&state.pool, move |conn| instance_rows::find(conn, &id).map_err(CallbackError::from))
-                .await
-                .map_err(|_| Reply::new(ResultCode::Internal, "internal error; please retry."))?;
+            let instance = db::run(&state.pool, move |conn| {
+                instance_rows::find(conn, &id).map_err(CallbackError::from)
+            })
+            .await
+            .map_err(|_| Reply::new(ResultCode::Internal, "internal error; please retry."))?;
             if let Some(instance) = instance.filter(|i| i.quantity.is_none()) {
                 let order = fetch_order(state, &instance.order_id, &instance.order_line_id).await?;
                 let id = instance.instance_id.clone();
@@ -176,10 +233,20 @@ async fn prefetch(state: &AppState, request: &Request) -> Result<Option<orders::
             }
             Ok(None)
         }
-        Callback::UpgradeInstance { instance_id, order_id, order_line_id } => {
-            let (id, key) = (instance_id.clone(), instances::upgrade_key(instance_id, order_id));
+        Callback::UpgradeInstance {
+            instance_id,
+            order_id,
+            order_line_id,
+        } => {
+            let (id, key) = (
+                instance_id.clone(),
+                instances::upgrade_key(instance_id, order_id),
+            );
             let (known, applied) = db::run(&state.pool, move |conn| -> Result<_, CallbackError> {
-                Ok((instance_rows::find(conn, &id)?.is_some(), events::seen(conn, &key)?))
+                Ok((
+                    instance_rows::find(conn, &id)?.is_some(),
+                    events::seen(conn, &key)?,
+                ))
             })
             .await
             .map_err(|_| Reply::new(ResultCode::Internal, "internal error; please retry."))?;
@@ -194,12 +261,23 @@ async fn prefetch(state: &AppState, request: &Request) -> Result<Option<orders::
 
 /// The order line, from the local copy or from KooGallery within the budget; `Err` answers `000004`
 /// so KooGallery repeats the call (the quota is never guessed).
-async fn fetch_order(state: &AppState, order_id: &str, order_line_id: &str) -> Result<orders::OrderRecord, Reply> {
-    let processing = || Reply::new(ResultCode::Processing, "the order is being fetched; ask again.");
+async fn fetch_order(
+    state: &AppState,
+    order_id: &str,
+    order_line_id: &str,
+) -> Result<orders::OrderRecord, Reply> {
+    let processing = || {
+        Reply::new(
+            ResultCode::Processing,
+            "the order is being fetched; ask again.",
+        )
+    };
     let (oid, lid) = (order_id.to_owned(), order_line_id.to_owned());
-    let cached = db::run(&state.pool, move |conn| orders::find(conn, &oid, &lid).map_err(CallbackError::from))
-        .await
-        .map_err(|_| processing())?;
+    let cached = db::run(&state.pool, move |conn| {
+        orders::find(conn, &oid, &lid).map_err(CallbackError::from)
+    })
+    .await
+    .map_err(|_| processing())?;
     if let Some(order) = cached {
         return Ok(order);
     }
@@ -211,10 +289,11 @@ async fn fetch_order(state: &AppState, order_id: &str, order_line_id: &str) -> R
     match fetched {
         Ok(Ok(info)) => {
             let line = info.lines.iter().find(|l| l.order_line_id == order_line_id);
-            line.map(|line| orders::OrderRecord::from_line(&info, line, &info.raw)).ok_or_else(|| {
-                tracing::warn!(order.id = %order_id, "the order has no such order line");
-                processing()
-            })
+            line.map(|line| orders::OrderRecord::from_line(&info, line, &info.raw))
+                .ok_or_else(|| {
+                    tracing::warn!(order.id = %order_id, "the order has no such order line");
+                    processing()
+                })
         }
         Ok(Err(e)) => {
             log_fetch_failure(order_id, &e);
@@ -246,9 +325,19 @@ async fn record_only(state: &AppState, request: &Request, inbound: Inbound, repl
 }
 
 /// Writes one inbound journal row. Codes appear only as hints.
-pub fn journal(conn: &mut DbConn, request: &Request, reply: &Reply, started: Instant) -> diesel::QueryResult<()> {
+pub fn journal(
+    conn: &mut DbConn,
+    request: &Request,
+    reply: &Reply,
+    started: Instant,
+) -> diesel::QueryResult<()> {
     let (order_id, instance_id, code, event_id) = request.journal_keys();
-    let mut call = NewMarketplaceCall::new(INBOUND, request.activity, reply.code.as_str(), elapsed_ms(started));
+    let mut call = NewMarketplaceCall::new(
+        INBOUND,
+        request.activity,
+        reply.code.as_str(),
+        elapsed_ms(started),
+    );
     call.order_id = order_id.map(str::to_owned);
     call.instance_id = instance_id.map(str::to_owned);
     call.code_hint = code.map(crate::telemetry::code_hint);
@@ -263,7 +352,11 @@ pub fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
-fn purge_now_and_then(conn: &mut DbConn, now: chrono::NaiveDateTime, keep: TimeDelta) -> diesel::QueryResult<()> {
+fn purge_now_and_then(
+    conn: &mut DbConn,
+    now: chrono::NaiveDateTime,
+    keep: TimeDelta,
+) -> diesel::QueryResult<()> {
     use std::sync::atomic::{AtomicU32, Ordering};
     static CALLS: AtomicU32 = AtomicU32::new(0);
     // Old nonces are useless (their timestamps fail the window); clearing them every 256th call

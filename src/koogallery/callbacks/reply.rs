@@ -71,7 +71,10 @@ pub struct InstanceInfo {
     pub instance_id: String,
 }
 
-#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's serialize_with signature")]
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's serialize_with signature"
+)]
 fn code<S: serde::Serializer>(code: &ResultCode, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(code.as_str())
 }
@@ -79,7 +82,13 @@ fn code<S: serde::Serializer>(code: &ResultCode, s: S) -> Result<S::Ok, S::Error
 impl Reply {
     /// A reply with `code` and `message`.
     pub fn new(code: ResultCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), instance_id: None, info: None, license: None }
+        Self {
+            code,
+            message: message.into(),
+            instance_id: None,
+            info: None,
+            license: None,
+        }
     }
 
     /// `000000 success.`

@@ -33,7 +33,11 @@ impl std::fmt::Display for BadField {
 /// One callback, typed.
 #[derive(Debug, Clone)]
 pub enum Callback {
-    NewInstance { order_id: String, order_line_id: String, business_id: String },
+    NewInstance {
+        order_id: String,
+        order_line_id: String,
+        business_id: String,
+    },
     RefreshInstance {
         scene: String,
         order_id: String,
@@ -42,10 +46,22 @@ pub enum Callback {
         product_id: Option<String>,
         expire_time: NaiveDateTime,
     },
-    UpdateInstanceStatus { instance_id: String, freeze: bool },
-    ReleaseInstance { instance_id: String, order_id: Option<String> },
-    UpgradeInstance { instance_id: String, order_id: String, order_line_id: String },
-    QueryInstance { instance_ids: Vec<String> },
+    UpdateInstanceStatus {
+        instance_id: String,
+        freeze: bool,
+    },
+    ReleaseInstance {
+        instance_id: String,
+        order_id: Option<String>,
+    },
+    UpgradeInstance {
+        instance_id: String,
+        order_id: String,
+        order_line_id: String,
+    },
+    QueryInstance {
+        instance_ids: Vec<String>,
+    },
     GetLicenseAsync {
         instance_id: String,
         effective: NaiveDateTime,
@@ -61,8 +77,14 @@ pub enum Callback {
         product_id: Option<String>,
         expire_time: NaiveDateTime,
     },
-    UpdateLicenseCodeStatus { code: String, freeze: bool },
-    ReleaseLicenseCode { code: String, order_id: Option<String> },
+    UpdateLicenseCodeStatus {
+        code: String,
+        freeze: bool,
+    },
+    ReleaseLicenseCode {
+        code: String,
+        order_id: Option<String>,
+    },
 }
 
 /// A parsed production-interface request.
@@ -79,7 +101,10 @@ pub struct Request {
 struct Fields<'a>(&'a Map<String, Value>);
 
 fn bad(field: &'static str, reason: impl Into<String>) -> BadField {
-    BadField { field, reason: reason.into() }
+    BadField {
+        field,
+        reason: reason.into(),
+    }
 }
 
 impl Fields<'_> {
@@ -99,7 +124,8 @@ impl Fields<'_> {
     }
 
     fn required(&self, name: &'static str, max: usize) -> Result<String, BadField> {
-        self.optional(name, max)?.ok_or_else(|| bad(name, "missing"))
+        self.optional(name, max)?
+            .ok_or_else(|| bad(name, "missing"))
     }
 
     fn compact_time(&self, name: &'static str) -> Result<NaiveDateTime, BadField> {
@@ -182,15 +208,21 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
         },
-        "queryInstance" => Callback::QueryInstance { instance_ids: instance_ids(&f)? },
+        "queryInstance" => Callback::QueryInstance {
+            instance_ids: instance_ids(&f)?,
+        },
         "getLicenseAsync" => Callback::GetLicenseAsync {
             instance_id: f.required("instanceId", ID_LEN)?,
-            effective: f.license_time("effectiveTime")?.ok_or_else(|| bad("effectiveTime", "missing"))?,
+            effective: f
+                .license_time("effectiveTime")?
+                .ok_or_else(|| bad("effectiveTime", "missing"))?,
             expire: f.license_time("expireTime")?,
             event_id: f.required("eventId", ID_LEN)?,
             fingerprint: f
                 .optional("deviceFingerprint", FINGERPRINT_LEN)?
-                .map(|raw| Fingerprint::parse(&raw).map_err(|e| bad("deviceFingerprint", e.to_string())))
+                .map(|raw| {
+                    Fingerprint::parse(&raw).map_err(|e| bad("deviceFingerprint", e.to_string()))
+                })
                 .transpose()?,
         },
         "refreshLicenseCode" => Callback::RefreshLicenseCode {
@@ -210,7 +242,11 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
             order_id: f.optional("orderId", ID_LEN)?,
         },
     };
-    Ok(Request { activity, test, callback })
+    Ok(Request {
+        activity,
+        test,
+        callback,
+    })
 }
 
 fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {
@@ -229,7 +265,10 @@ fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {
         return Err(bad("instanceId", format!("more than {MAX_QUERY_IDS} ids")));
     }
     if ids.iter().any(|id| id.chars().count() > ID_LEN) {
-        return Err(bad("instanceId", format!("an id is longer than {ID_LEN} characters")));
+        return Err(bad(
+            "instanceId",
+            format!("an id is longer than {ID_LEN} characters"),
+        ));
     }
     Ok(ids)
 }
@@ -240,23 +279,38 @@ impl Request {
     pub fn journal_keys(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
         match &self.callback {
             Callback::NewInstance { order_id, .. } => (Some(order_id), None, None, None),
-            Callback::RefreshInstance { order_id, instance_id, .. }
-            | Callback::UpgradeInstance { order_id, instance_id, .. } => {
-                (Some(order_id), Some(instance_id), None, None)
+            Callback::RefreshInstance {
+                order_id,
+                instance_id,
+                ..
             }
-            Callback::UpdateInstanceStatus { instance_id, .. } => (None, Some(instance_id), None, None),
-            Callback::ReleaseInstance { instance_id, order_id } => {
-                (order_id.as_deref(), Some(instance_id), None, None)
+            | Callback::UpgradeInstance {
+                order_id,
+                instance_id,
+                ..
+            } => (Some(order_id), Some(instance_id), None, None),
+            Callback::UpdateInstanceStatus { instance_id, .. } => {
+                (None, Some(instance_id), None, None)
             }
+            Callback::ReleaseInstance {
+                instance_id,
+                order_id,
+            } => (order_id.as_deref(), Some(instance_id), None, None),
             Callback::QueryInstance { instance_ids } => {
                 (None, instance_ids.first().map(String::as_str), None, None)
             }
-            Callback::GetLicenseAsync { instance_id, event_id, .. } => {
-                (None, Some(instance_id), None, Some(event_id))
+            Callback::GetLicenseAsync {
+                instance_id,
+                event_id,
+                ..
+            } => (None, Some(instance_id), None, Some(event_id)),
+            Callback::RefreshLicenseCode { order_id, code, .. } => {
+                (Some(order_id), None, Some(code), None)
             }
-            Callback::RefreshLicenseCode { order_id, code, .. } => (Some(order_id), None, Some(code), None),
             Callback::UpdateLicenseCodeStatus { code, .. } => (None, None, Some(code), None),
-            Callback::ReleaseLicenseCode { code, order_id } => (order_id.as_deref(), None, Some(code), None),
+            Callback::ReleaseLicenseCode { code, order_id } => {
+                (order_id.as_deref(), None, Some(code), None)
+            }
         }
     }
 }

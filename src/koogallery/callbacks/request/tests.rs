@@ -35,8 +35,15 @@ fn every_activity_parses_with_its_mandatory_fields() {
 
 #[test]
 fn query_instance_splits_and_bounds_its_ids() {
-    let request = parse(json!({"activity": "queryInstance", "instanceId": "a, b,,c"}).to_string().as_bytes()).unwrap();
-    let Callback::QueryInstance { instance_ids } = request.callback else { panic!("wrong callback") };
+    let request = parse(
+        json!({"activity": "queryInstance", "instanceId": "a, b,,c"})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let Callback::QueryInstance { instance_ids } = request.callback else {
+        panic!("wrong callback")
+    };
     assert_eq!(instance_ids, ["a", "b", "c"]);
     let ids: Vec<String> = (0..101).map(|i| format!("id{i}")).collect();
     let too_many = json!({"activity": "queryInstance", "instanceId": ids.join(",")});
@@ -48,17 +55,47 @@ fn query_instance_splits_and_bounds_its_ids() {
 #[test]
 fn malformed_fields_are_named() {
     let cases = [
-        (json!({"activity": "newInstance", "orderId": "o", "orderLineId": "l"}), "businessId"),
-        (json!({"activity": "newInstance", "orderId": 1, "orderLineId": "l", "businessId": "b"}), "orderId"),
-        (json!({"activity": "newInstance", "orderId": "", "orderLineId": "l", "businessId": "b"}), "orderId"),
-        (json!({"activity": "newInstance", "orderId": "o\u{1}", "orderLineId": "l", "businessId": "b"}), "orderId"),
-        (json!({"activity": "releaseInstance", "instanceId": "i".repeat(65)}), "instanceId"),
-        (json!({"activity": "releaseInstance", "instanceId": "i", "testFlag": "2"}), "testFlag"),
-        (json!({"activity": "releaseInstance", "instanceId": "i", "testFlag": 1}), "testFlag"),
-        (json!({"activity": "updateLicenseCodeStatus", "license": "PL", "status": "freeze"}), "status"),
-        (json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e", "effectiveTime": "soon"}), "effectiveTime"),
-        (json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e", "effectiveTime": "2023-10-27 10:30:15 z",
-                "deviceFingerprint": "x".repeat(5121)}), "deviceFingerprint"),
+        (
+            json!({"activity": "newInstance", "orderId": "o", "orderLineId": "l"}),
+            "businessId",
+        ),
+        (
+            json!({"activity": "newInstance", "orderId": 1, "orderLineId": "l", "businessId": "b"}),
+            "orderId",
+        ),
+        (
+            json!({"activity": "newInstance", "orderId": "", "orderLineId": "l", "businessId": "b"}),
+            "orderId",
+        ),
+        (
+            json!({"activity": "newInstance", "orderId": "o\u{1}", "orderLineId": "l", "businessId": "b"}),
+            "orderId",
+        ),
+        (
+            json!({"activity": "releaseInstance", "instanceId": "i".repeat(65)}),
+            "instanceId",
+        ),
+        (
+            json!({"activity": "releaseInstance", "instanceId": "i", "testFlag": "2"}),
+            "testFlag",
+        ),
+        (
+            json!({"activity": "releaseInstance", "instanceId": "i", "testFlag": 1}),
+            "testFlag",
+        ),
+        (
+            json!({"activity": "updateLicenseCodeStatus", "license": "PL", "status": "freeze"}),
+            "status",
+        ),
+        (
+            json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e", "effectiveTime": "soon"}),
+            "effectiveTime",
+        ),
+        (
+            json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e", "effectiveTime": "2023-10-27 10:30:15 z",
+                "deviceFingerprint": "x".repeat(5121)}),
+            "deviceFingerprint",
+        ),
         (json!({"activity": "newinstance"}), "activity"),
         (json!(["activity"]), "body"),
     ];
