@@ -17,3 +17,4 @@ mod production;
 mod sim;
 mod upgrade;
 mod uploads;
+mod zero_config;
