@@ -60,6 +60,6 @@ mod tests {
         assert_eq!(code_hint("PL1234567890AB"), "PL12…AB");
         assert_eq!(code_hint("PLXXXXXX"), "PL…");
         assert_eq!(code_hint(""), "…");
-        assert_eq!(code_hint("授权码授权码授权码授权"), "授权码授…权");
+        assert_eq!(code_hint("授权码授权码授权码授权"), "授权码授…授权");
     }
 }
