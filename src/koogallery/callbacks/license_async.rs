@@ -8,7 +8,7 @@ use super::CallbackError;
 use super::reply::{Reply, ResultCode};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
-use crate::db::models::instances::{self, status};
+use crate::db::models::instances::{self, Instance, status};
 use crate::db::models::licenses::{self, NewLicense};
 use crate::domain::fingerprint::Fingerprint;
 use crate::keys::KeyStore;
@@ -98,6 +98,27 @@ pub fn get_license_async(
             format!("all {quantity} licenses of the order are in use."),
         ));
     }
+    issue(
+        conn,
+        keys,
+        req,
+        &instance,
+        fingerprint_sha256,
+        quantity,
+        now,
+    )
+}
+
+/// Signs and stores a new license for a request that passed every rule, and queues its upload.
+fn issue(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    req: &AsyncRequest<'_>,
+    instance: &Instance,
+    fingerprint_sha256: String,
+    quantity: i64,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
     let license_id = crate::db::models::new_id();
     let terms = LicenseTerms {
         source: LicenseSource::Instance,
