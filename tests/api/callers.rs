@@ -2,7 +2,7 @@
 //! asserting what changed (or did not).
 
 use diesel::prelude::*;
-use koolicense::db::{DatabaseUrl, DbConn};
+use koolicense::db::DbConn;
 use serde_json::Value;
 
 use crate::helpers::TestApp;
@@ -83,17 +83,7 @@ impl TestApp {
 
     /// A connection of the test's own to its database, to look at what the server stored.
     pub fn db(&self) -> DbConn {
-        use diesel::connection::SimpleConnection;
-        match DatabaseUrl::parse(&self.db.url).unwrap() {
-            DatabaseUrl::Postgres(pg) => {
-                DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap())
-            }
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = SqliteConnection::establish(&path).unwrap();
-                conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
-                DbConn::Sqlite(conn)
-            }
-        }
+        self.db.connect()
     }
 
     /// Rows in the tables that hold production data: (instances, licenses, codes, events, jobs

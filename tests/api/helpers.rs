@@ -105,6 +105,24 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// A connection of the test's own, to look at what a server stored.
+    pub fn connect(&self) -> koolicense::db::DbConn {
+        use diesel::connection::SimpleConnection;
+        use koolicense::db::{DatabaseUrl, DbConn};
+        match DatabaseUrl::parse(&self.url).unwrap() {
+            DatabaseUrl::Postgres(pg) => {
+                DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap())
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path).unwrap();
+                conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+                DbConn::Sqlite(conn)
+            }
+        }
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {

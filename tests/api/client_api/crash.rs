@@ -3,8 +3,6 @@
 //! more live bindings than seats.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -12,13 +10,13 @@ use std::time::{Duration, Instant};
 use diesel::prelude::*;
 use futures_util::future::join_all;
 use koolicense::db::schema::{activations, auth_codes, licenses};
-use koolicense::db::{DatabaseUrl, DbConn};
 use serde_json::json;
 
 use super::{compact_in, machine};
 use crate::both_backends;
 use crate::helpers::TestDatabase;
 use crate::marketplace::{Marketplace, SIM_AK, SIM_SK};
+use crate::process::{ServerProcess, free_port};
 
 const CODES: usize = 6;
 const SEATS: u64 = 2;
@@ -26,87 +24,17 @@ const MACHINES_PER_CODE: usize = 4;
 /// The server is killed once this many activations were answered.
 const KILL_AFTER: usize = 16;
 
-/// `koolicense serve` as a child process.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(db_url: &str, keys: &Path, marketplace: &str, port: u16, log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_koolicense"))
-            .arg("serve")
-            .env("KOOLICENSE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("KOOLICENSE_DATABASE_URL", db_url)
-            .env("KOOLICENSE_KEYS_DIR", keys)
-            .env("KOOLICENSE_MARKETPLACE_URL", marketplace)
-            .env("KOOLICENSE_MARKETPLACE_FALLBACK_URL", marketplace)
-            .env("KOOLICENSE_APIG_AK", SIM_AK)
-            .env("KOOLICENSE_APIG_SK", SIM_SK)
-            .env("KOOLICENSE_HTTP_WORKERS", "2")
-            .env("KOOLICENSE_DB_POOL_SIZE", "8")
-            .env("KOOLICENSE_WORKER", "false")
-            .env("KOOLICENSE_LOG_FORMAT", "json")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(response) = http.get(format!("{}/readyz", self.url)).send().await {
-                if response.status() == 200 {
-                    return;
-                }
-            }
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "koolicense serve exited early"
-            );
-            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("koolicense serve did not become ready");
-    }
-
-    /// SIGKILL: no shutdown, no flushing beyond what each commit already made durable.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A connection of the test's own to the server's database.
-fn connect(url: &str) -> DbConn {
-    match DatabaseUrl::parse(url).unwrap() {
-        DatabaseUrl::Postgres(pg) => {
-            DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap())
-        }
-        DatabaseUrl::Sqlite(path) => DbConn::Sqlite(SqliteConnection::establish(&path).unwrap()),
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
+/// The server's settings: this test's database, keys and marketplace; no background worker.
+fn server_env<'a>(db: &'a str, keys: &'a str, sim: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("KOOLICENSE_DATABASE_URL", db),
+        ("KOOLICENSE_KEYS_DIR", keys),
+        ("KOOLICENSE_MARKETPLACE_URL", sim),
+        ("KOOLICENSE_MARKETPLACE_FALLBACK_URL", sim),
+        ("KOOLICENSE_APIG_AK", SIM_AK),
+        ("KOOLICENSE_APIG_SK", SIM_SK),
+        ("KOOLICENSE_WORKER", "false"),
+    ]
 }
 
 async fn activate(
@@ -145,8 +73,9 @@ both_backends!(@backend a_kill_mid_burst_loses_no_answered_activation, |backend|
     let log = keys.path().join("serve.log");
     let port = free_port();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
-    let mut server = Server::start(&db.url, keys.path(), &sim.url, port, &log);
-    server.wait_ready(&http).await;
+    let keys_dir = keys.path().display().to_string();
+    let env = server_env(&db.url, &keys_dir, &sim.url);
+    let mut server = ServerProcess::start(port, &env, &log).await;
 
     // Act: every machine of every code twice, all at once; kill -9 after KILL_AFTER answers.
     let requests: Vec<(String, String)> = (0..2)
@@ -191,14 +120,13 @@ both_backends!(@backend a_kill_mid_burst_loses_no_answered_activation, |backend|
     assert!(unanswered > 0, "the kill came after the burst; nothing was interrupted");
 
     // Restart on the same database and keys: every answered activation is still there.
-    let mut server = Server::start(&db.url, keys.path(), &sim.url, port, &log);
-    server.wait_ready(&http).await;
+    let mut server = ServerProcess::start(port, &env, &log).await;
     for ((code, fp), license) in &granted {
         let (status, again) = activate(&http, &server.url, code, fp).await.unwrap();
         assert_eq!(status, 200, "{code} {fp}");
         assert_eq!(&again, license, "{code} {fp}: different bytes after the restart");
     }
-    let mut conn = connect(&db.url);
+    let mut conn = db.connect();
     let live: Vec<(String, i64)> = activations::table
         .inner_join(auth_codes::table)
         .filter(activations::deactivated_at.is_null())
