@@ -66,6 +66,9 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// `KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR`: attempts with unknown codes per IP per hour.
     pub unknown_code_limit_per_hour: u32,
+    /// `KOOLICENSE_INSTANCE_LIMIT`: most live (unreleased) online-License instances; a
+    /// `newInstance` beyond it answers `000100`. Unset: no limit.
+    pub instance_limit: Option<i64>,
     /// `KOOLICENSE_WORKER`: run the background job worker in this process.
     pub worker_enabled: bool,
     /// `KOOLICENSE_NODE_ID`: names this process in job leases; random when unset.
@@ -125,6 +128,7 @@ struct FileSettings {
     deactivation_limit: Option<toml::Value>,
     rate_limit_per_minute: Option<toml::Value>,
     unknown_code_limit_per_hour: Option<toml::Value>,
+    instance_limit: Option<toml::Value>,
     worker: Option<toml::Value>,
     node_id: Option<String>,
     http_workers: Option<toml::Value>,
@@ -224,6 +228,10 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
     put(
         "KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR",
         parsed.unknown_code_limit_per_hour.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_INSTANCE_LIMIT",
+        parsed.instance_limit.as_ref().map(toml_scalar),
     );
     put("KOOLICENSE_WORKER", parsed.worker.as_ref().map(toml_scalar));
     put("KOOLICENSE_NODE_ID", parsed.node_id);
@@ -348,6 +356,10 @@ impl Settings {
             deactivation_limit: s.parsed("KOOLICENSE_DEACTIVATION_LIMIT", 3)?,
             rate_limit_per_minute: s.parsed("KOOLICENSE_RATE_LIMIT_PER_MINUTE", 600)?,
             unknown_code_limit_per_hour: s.parsed("KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR", 30)?,
+            instance_limit: s
+                .get("KOOLICENSE_INSTANCE_LIMIT")
+                .map(|_| s.parsed("KOOLICENSE_INSTANCE_LIMIT", 0))
+                .transpose()?,
             worker_enabled: s.parsed("KOOLICENSE_WORKER", true)?,
             node_id: s.get("KOOLICENSE_NODE_ID").unwrap_or_else(|| {
                 format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -380,6 +392,9 @@ impl Settings {
                 "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
                 "must be at least 1",
             ));
+        }
+        if self.instance_limit.is_some_and(|n| n < 0) {
+            return Err(invalid("KOOLICENSE_INSTANCE_LIMIT", "must not be negative"));
         }
         if self.deactivation_limit < 0 {
             return Err(invalid(

@@ -168,6 +168,22 @@ impl DbConn {
         }
     }
 
+    /// Serialises this transaction with every other one that takes the same `key`, until it ends.
+    ///
+    /// PostgreSQL: a transaction-scoped advisory lock, so nodes sharing the database agree.
+    /// SQLite: nothing to do, a [`write_tx`](Self::write_tx) already holds the database's write lock.
+    pub fn lock_key(&mut self, key: i64) -> QueryResult<()> {
+        match self {
+            #[cfg(feature = "postgres")]
+            DbConn::Postgres(pg) => diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(key)
+                .execute(pg)
+                .map(|_| ()),
+            #[cfg(feature = "sqlite")]
+            DbConn::Sqlite(_) => Ok(()),
+        }
+    }
+
     /// True when this connection talks to SQLite.
     #[must_use]
     pub fn is_sqlite(&self) -> bool {

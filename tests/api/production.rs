@@ -431,3 +431,35 @@ both_backends!(
         assert!(!app.journal_text().contains(ACCESS_KEY));
     }
 );
+
+both_backends!(@backend beyond_the_instance_limit_new_orders_answer_000100, |backend| async move {
+    let app = spawn_app_with(backend, &[("KOOLICENSE_INSTANCE_LIMIT", "2")]).await;
+    for (order, business) in [("CS-L1", "l1"), ("CS-L2", "l2")] {
+        assert_eq!(app.callback(&new_instance(order, business)).await.code(), "000000");
+    }
+    let refused = app.callback(&new_instance("CS-L3", "l3")).await;
+    assert_eq!(refused.code(), "000100", "{:?}", refused.body);
+    // A repeat of a known order line is still answered with its instance.
+    assert_eq!(app.callback(&new_instance("CS-L1", "l1-retry")).await.body["instanceId"], "l1");
+    // Releasing one frees a place.
+    app.callback(&json!({"activity": "releaseInstance", "instanceId": "l2"})).await;
+    assert_eq!(app.callback(&new_instance("CS-L3", "l3")).await.code(), "000000");
+    assert_eq!(app.production_rows().0, 3);
+});
+
+both_backends!(
+    signed_but_unparseable_bodies_answer_000002_naming_the_body,
+    |app: TestApp| async move {
+        // KooGallery's signature over a body that is not JSON: the raw-bytes form verifies it.
+        let raw = "{\"activity\": newInstance";
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let ts = chrono::Utc::now().timestamp_millis().to_string();
+        let signature =
+            koolicense::koogallery::auth::scheme_b_signature(ACCESS_KEY, &nonce, &ts, raw);
+        let query = format!("signature={signature}&timestamp={ts}&nonce={nonce}");
+        let answer = app.raw_callback(&query, raw.as_bytes().to_vec()).await;
+        assert_eq!(answer.code(), "000002", "{:?}", answer.body);
+        assert!(answer.body["resultMsg"].as_str().unwrap().contains("body"));
+        assert_eq!(app.production_rows(), (0, 0, 0, 0, 0));
+    }
+);

@@ -66,6 +66,14 @@ pub fn create_or_find(
     Ok(find_by_order(conn, order_id, order_line_id)?.map(|i| (i, false)))
 }
 
+/// Instances not released yet.
+pub fn count_live(conn: &mut DbConn) -> QueryResult<i64> {
+    instances::table
+        .filter(instances::status.ne(status::RELEASED))
+        .count()
+        .get_result(conn)
+}
+
 /// The instance with this id.
 pub fn find(conn: &mut DbConn, instance_id: &str) -> QueryResult<Option<Instance>> {
     instances::table

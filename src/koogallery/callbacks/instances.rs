@@ -19,15 +19,30 @@ fn not_found(instance_id: &str) -> Reply {
     )
 }
 
+/// Advisory-lock key serialising instance creation when an instance limit is configured.
+const INSTANCE_LIMIT_LOCK: i64 = 0x6b6c_696e_7374; // "klinst"
+
 /// `newInstance`: the same order line always gets the same instance, the first call's
-/// `businessId`; the order itself is fetched in the background.
+/// `businessId`; the order itself is fetched in the background. Beyond `limit` live instances,
+/// a new order line answers `000100` (no instance resource available).
 pub fn new_instance(
     conn: &mut DbConn,
     order_id: &str,
     order_line_id: &str,
     business_id: &str,
+    limit: Option<i64>,
     now: NaiveDateTime,
 ) -> QueryResult<Reply> {
+    if let Some(limit) = limit {
+        conn.lock_key(INSTANCE_LIMIT_LOCK)?;
+        let known = instances::find_by_order(conn, order_id, order_line_id)?.is_some();
+        if !known && instances::count_live(conn)? >= limit {
+            return Ok(Reply::new(
+                ResultCode::NoResource,
+                format!("no instance resource available: all {limit} instances are in use."),
+            ));
+        }
+    }
     let Some((instance, created)) =
         instances::create_or_find(conn, business_id, order_id, order_line_id, now)?
     else {

@@ -51,6 +51,7 @@ pub async fn handle(state: &AppState, request: Request, inbound: Inbound) -> Rep
         Err(reply) => return record_only(state, &request, inbound, reply).await,
     };
     let keys = state.keys.clone();
+    let instance_limit = state.settings.instance_limit;
     let window = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
     let request_for_tx = request.clone();
     let result = db::run(&state.pool, move |conn| {
@@ -64,7 +65,14 @@ pub async fn handle(state: &AppState, request: Request, inbound: Inbound) -> Rep
                 }
                 purge_now_and_then(conn, now, window)?;
             }
-            let reply = apply(conn, &keys, &request_for_tx, upgrade_order.as_ref(), now)?;
+            let reply = apply(
+                conn,
+                &keys,
+                &request_for_tx,
+                upgrade_order.as_ref(),
+                instance_limit,
+                now,
+            )?;
             journal(conn, &request_for_tx, &reply, inbound.started)?;
             Ok(reply)
         })
@@ -81,6 +89,7 @@ fn apply(
     keys: &crate::keys::KeyStore,
     request: &Request,
     upgrade_order: Option<&orders::OrderRecord>,
+    instance_limit: Option<i64>,
     now: chrono::NaiveDateTime,
 ) -> Result<Reply, CallbackError> {
     if request.test {
@@ -92,7 +101,14 @@ fn apply(
             order_id,
             order_line_id,
             business_id,
-        } => instances::new_instance(conn, order_id, order_line_id, business_id, now)?,
+        } => instances::new_instance(
+            conn,
+            order_id,
+            order_line_id,
+            business_id,
+            instance_limit,
+            now,
+        )?,
         Callback::RefreshInstance {
             scene,
             order_id,

@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# HTTP load benchmark of the client API against a release build, with its ceilings measured in
+# the same run. Prints a Markdown table (also written to $BENCH_OUT).
+#
+#   scripts/bench/http-load.sh
+#
+# What it does, everything on 127.0.0.1 and bounded in time:
+#   1. installs wrk when missing (Debian package), builds the release binary once
+#      (cargo build --release) and the criterion benches (cargo bench shares the release build);
+#   2. ceilings without HTTP: Ed25519 signatures/s on one core and single-row durable SQLite
+#      commits/s (criterion, benches/license.rs and benches/sqlite.rs, temp dir on this disk);
+#   3. starts `koolicense sim serve` (the marketplace) and `koolicense serve` (SQLite on disk in a
+#      temp dir, WAL + synchronous=FULL as always), loads BENCH_CODES codes into the simulator;
+#   4. runs wrk phases, BENCH_CONNECTIONS connections each, BENCH_DURATION seconds each:
+#        healthz  GET /healthz on the same server: the empty actix-web JSON handler (ceiling)
+#        sim      the simulator alone: its open API (POST .../v1/license/heartbeat, the query
+#                 of a code), AK/SK-signed once by this script (valid 15 minutes) (ceiling)
+#        first    POST /v1/activate, every request a code of its own (a marketplace call each)
+#        repeat   POST /v1/activate of already bound (code, fingerprint) pairs
+#        checkin  POST /v1/check-in of those
+#      repeat and checkin get an unmeasured warm-up first (the day's first check-in of a code
+#      queries the marketplace once, as the spec wants);
+#   5. records the server's RSS: idle before and after the load, the peak during each phase
+#      (sampled from /proc/PID/status every 0.2 s) and VmHWM; stops everything (trap).
+#
+# Environment: BENCH_DURATION (10), BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2),
+# BENCH_CODES (codes loaded, 100000: enough for 10 s at 10,000 first activations/s),
+# BENCH_POOL (codes repeat/checkin cycle over, 1000), BENCH_SKIP_CRITERION=1 (no ceilings from
+# criterion), BENCH_KEEP=1 (keep the temp dir), BENCH_OUT (Markdown output file,
+# target/bench/http-load.md), server settings via the usual KOOLICENSE_* variables
+# (KOOLICENSE_HTTP_WORKERS, KOOLICENSE_DB_POOL_SIZE, ...).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+DURATION=${BENCH_DURATION:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-64}
+THREADS=${BENCH_THREADS:-2}
+CODES=${BENCH_CODES:-100000}
+POOL=${BENCH_POOL:-1000}
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${BENCH_OUT:-$TARGET_DIR/bench/http-load.md}
+LUA="$ROOT/scripts/bench/load.lua"
+AK=sim-ak
+SK=sim-sk
+PREFIX=BENCH
+
+say() { printf '[http-load] %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/koolicense-bench.XXXXXX")
+SIM_PID=""
+SERVER_PID=""
+SAMPLER_PID=""
+cleanup() {
+    local pid
+    for pid in "$SAMPLER_PID" "$SERVER_PID" "$SIM_PID"; do
+        if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+        say "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- tools ---------------------------------------------------------------------------------
+if ! command -v wrk >/dev/null; then
+    say "installing wrk"
+    if ! apt-get install -y -qq wrk >/dev/null 2>&1; then
+        apt-get update -qq >/dev/null && apt-get install -y -qq wrk >/dev/null
+    fi
+fi
+for tool in wrk curl openssl sha256sum awk; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
+        echo $((20000 + RANDOM % 20000))
+}
+
+# --- build once ----------------------------------------------------------------------------
+say "building the release binary"
+cargo build --release --bin koolicense >&2
+BIN="$TARGET_DIR/release/koolicense"
+[[ -x "$BIN" ]] || die "no binary at $BIN"
+
+# --- ceilings without HTTP -------------------------------------------------------------------
+ED25519_PER_S=""
+COMMIT1_PER_S=""
+COMMIT16_ROWS_PER_S=""
+if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
+    say "criterion ceilings (Ed25519 on one core, durable SQLite commits)"
+    # --output-format bencher prints `test NAME ... bench: N ns/iter (+/- M)`.
+    cargo bench --bench license --bench sqlite -- --output-format bencher \
+        --warm-up-time 1 --measurement-time 3 'ed25519_sign|durable_commit' \
+        >"$WORK/criterion.txt" 2>"$WORK/criterion.err" ||
+        { cat "$WORK/criterion.err" >&2; die "cargo bench failed"; }
+    per_s() { # NAME [elements per iteration]
+        awk -v name="$1" -v n="${2:-1}" '$1 == "test" && $2 == name {
+            gsub(",", "", $5); printf "%.0f", n * 1e9 / $5 }' "$WORK/criterion.txt"
+    }
+    ED25519_PER_S=$(per_s license/ed25519_sign)
+    COMMIT1_PER_S=$(per_s sqlite/durable_commit_1_rows)
+    COMMIT16_ROWS_PER_S=$(per_s sqlite/durable_commit_16_rows 16)
+    say "Ed25519 ${ED25519_PER_S}/s, durable commits ${COMMIT1_PER_S}/s (16-row commits: ${COMMIT16_ROWS_PER_S} rows/s)"
+fi
+
+# --- servers -------------------------------------------------------------------------------
+SIM_PORT=$(free_port)
+PORT=$(free_port)
+while [[ "$PORT" == "$SIM_PORT" ]]; do PORT=$(free_port); done
+SIM="http://127.0.0.1:$SIM_PORT"
+URL="http://127.0.0.1:$PORT"
+
+wait_for() { # URL: until it answers at all
+    local i
+    for i in $(seq 1 100); do
+        [[ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" != 000 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+say "starting the simulator on $SIM"
+# The marketplace is another company's machine: keep its logging from eating our 2 cores.
+RUST_LOG=warn "$BIN" sim serve --listen "127.0.0.1:$SIM_PORT" --ak "$AK" --sk "$SK" \
+    >"$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+wait_for "$SIM/sim/codes/none" || die "the simulator did not start"
+
+say "starting koolicense serve on $URL (SQLite in $WORK, durable)"
+mkdir -p "$WORK/keys"
+env KOOLICENSE_LISTEN="127.0.0.1:$PORT" \
+    KOOLICENSE_DATABASE_URL="sqlite://$WORK/koolicense.db" \
+    KOOLICENSE_KEYS_DIR="$WORK/keys" \
+    KOOLICENSE_MARKETPLACE_URL="$SIM" \
+    KOOLICENSE_MARKETPLACE_FALLBACK_URL="$SIM" \
+    KOOLICENSE_APIG_AK="$AK" KOOLICENSE_APIG_SK="$SK" \
+    KOOLICENSE_RATE_LIMIT_PER_MINUTE="${KOOLICENSE_RATE_LIMIT_PER_MINUTE:-4000000000}" \
+    "$BIN" serve >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+wait_for "$URL/healthz" || { tail -20 "$WORK/server.log" >&2; die "the server did not start"; }
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
+mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
+
+# --- one wrk phase -------------------------------------------------------------------------
+# run_phase NAME MODE URL DURATION [measure]: runs wrk; with "measure", keeps its RESULT line in
+# $WORK/NAME.result and the server's peak RSS during it in $WORK/NAME.rss.
+run_phase() {
+    local name=$1 mode=$2 url=$3 duration=$4 measure=${5:-}
+    local peak=0 rss
+    (
+        while kill -0 "$SERVER_PID" 2>/dev/null; do
+            rss=$(rss_kb)
+            ((rss > peak)) && peak=$rss
+            echo "$peak" >"$WORK/$name.rss"
+            sleep 0.2
+        done
+    ) &
+    SAMPLER_PID=$!
+    BENCH_MODE=$mode BENCH_THREADS=$THREADS BENCH_CODES=$CODES BENCH_POOL=$POOL \
+        BENCH_PREFIX=$PREFIX BENCH_EXPIRE=$EXPIRE \
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${duration}s" --timeout 10s -s "$LUA" "$url" \
+        >"$WORK/$name.wrk" 2>&1 || { cat "$WORK/$name.wrk" >&2; die "wrk failed in $name"; }
+    kill "$SAMPLER_PID" 2>/dev/null || true
+    wait "$SAMPLER_PID" 2>/dev/null || true
+    SAMPLER_PID=""
+    grep -q '^RESULT' "$WORK/$name.wrk" || { cat "$WORK/$name.wrk" >&2; die "no result from $name"; }
+    if grep -q '^LASTBAD' "$WORK/$name.wrk"; then
+        say "$name: some answers were not the expected ones: $(grep '^LASTBAD' "$WORK/$name.wrk")"
+    fi
+    if [[ -n "$measure" ]]; then
+        grep '^RESULT' "$WORK/$name.wrk" >"$WORK/$name.result"
+        say "$name: $(cut -d' ' -f2- "$WORK/$name.result"); peak RSS $(mb "$(cat "$WORK/$name.rss")") MB"
+    fi
+}
+field() { # PHASE KEY
+    tr ' ' '\n' <"$WORK/$1.result" | awk -F= -v k="$2" '$1 == k {print $2}'
+}
+
+# --- codes ---------------------------------------------------------------------------------
+EXPIRE=$(date -u -d '+1 year' +%Y%m%d%H%M%S)
+say "loading $CODES codes into the simulator"
+# Enough time for the load at a few thousand per second; each wrk thread stops by itself once
+# all its codes were answered.
+run_phase load load "$SIM" $((CODES / 1000 + 30)) measure
+[[ "$(field load ok)" == "$CODES" ]] || die "only $(field load ok) of $CODES codes were created"
+
+# The simulator's own call, signed once (APIG SDK-HMAC-SHA256, koogallery.md §2.7).
+SIM_PATH=/api/mkp-openapi-public/global/v1/license/heartbeat
+SIM_BODY='{"license":"BENCH-SIM"}'
+curl -fsS -o /dev/null -X POST "$SIM/sim/codes" -d '{"code":"BENCH-SIM","status":"ALIVE","claimed":true,"amount":1}'
+curl -fsS -o /dev/null -X POST "$SIM/sim/codes/BENCH-SIM" -d '{"activated":true}'
+SDK_DATE=$(date -u +%Y%m%dT%H%M%SZ)
+SIM_HOST="127.0.0.1:$SIM_PORT"
+body_hash=$(printf '%s' "$SIM_BODY" | sha256sum | cut -d' ' -f1)
+canonical=$(printf 'POST\n%s/\n\ncontent-type:application/json\nhost:%s\nx-sdk-date:%s\n\ncontent-type;host;x-sdk-date\n%s' \
+    "$SIM_PATH" "$SIM_HOST" "$SDK_DATE" "$body_hash")
+canonical_hash=$(printf '%s' "$canonical" | sha256sum | cut -d' ' -f1)
+signature=$(printf 'SDK-HMAC-SHA256\n%s\n%s' "$SDK_DATE" "$canonical_hash" |
+    openssl dgst -sha256 -hmac "$SK" -hex | awk '{print $NF}')
+AUTH="SDK-HMAC-SHA256 Access=$AK, SignedHeaders=content-type;host;x-sdk-date, Signature=$signature"
+curl -fsS -X POST "$SIM$SIM_PATH" -H 'Content-Type: application/json' -H "Host: $SIM_HOST" \
+    -H "X-Sdk-Date: $SDK_DATE" -H "Authorization: $AUTH" -d "$SIM_BODY" | grep -q '"92020000"' ||
+    die "the simulator refused the signed heartbeat"
+export BENCH_AUTH=$AUTH BENCH_SDK_DATE=$SDK_DATE BENCH_HOST=$SIM_HOST BENCH_SIM_PATH=$SIM_PATH BENCH_SIM_BODY=$SIM_BODY
+
+sleep 2
+IDLE_BEFORE_KB=$(rss_kb)
+say "idle RSS before load: $(mb "$IDLE_BEFORE_KB") MB"
+
+# --- phases --------------------------------------------------------------------------------
+run_phase healthz healthz "$URL" "$DURATION" measure
+run_phase sim sim "$SIM" "$DURATION" measure
+run_phase first first "$URL" "$DURATION" measure
+FIRST_OK=$(field first ok)
+((FIRST_OK >= CODES)) && say "warning: all $CODES codes were used before the phase ended: raise BENCH_CODES"
+((FIRST_OK >= POOL)) || die "only $FIRST_OK first activations succeeded; repeat and checkin need $POOL"
+run_phase repeat-warm repeat "$URL" 2
+run_phase repeat repeat "$URL" "$DURATION" measure
+run_phase checkin-warm checkin "$URL" 3
+run_phase checkin checkin "$URL" "$DURATION" measure
+
+sleep 5
+IDLE_AFTER_KB=$(rss_kb)
+HWM_KB=$(hwm_kb)
+LOAD_PEAK_KB=0
+for phase in healthz first repeat checkin; do
+    p=$(cat "$WORK/$phase.rss")
+    ((p > LOAD_PEAK_KB)) && LOAD_PEAK_KB=$p
+done
+
+# --- table ---------------------------------------------------------------------------------
+fmt_int() { awk -v x="$1" 'BEGIN { if (x == "") print "n/a"; else { s = sprintf("%.0f", x); r = ""; while (length(s) > 3) { r = "," substr(s, length(s) - 2) r; s = substr(s, 1, length(s) - 3) } print s r } }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+ms() { awk -v x="$1" 'BEGIN { printf "%.2f ms", x }'; }
+
+EMPTY=$(field healthz okps)
+SIMPS=$(field sim okps)
+FIRST=$(field first okps)
+REPEAT=$(field repeat okps)
+CHECKIN=$(field checkin okps)
+mkdir -p "$(dirname "$OUT")"
+{
+    echo "| figure | measured | target | ceiling (same run) | ratio |"
+    echo "|---|---|---|---|---|"
+    echo "| first activations/s (distinct codes) | $(fmt_int "$FIRST") (p99 $(ms "$(field first p99_ms)")) | ≥ 3,000 | single-row durable SQLite commits/s: $(fmt_int "$COMMIT1_PER_S") | $(ratio "$FIRST" "$COMMIT1_PER_S") |"
+    echo "| | | | simulator alone, req/s: $(fmt_int "$SIMPS") | $(ratio "$FIRST" "$SIMPS") |"
+    echo "| | | | Ed25519 signatures/s, one core: $(fmt_int "$ED25519_PER_S") | $(ratio "$FIRST" "$ED25519_PER_S") |"
+    echo "| repeat activations/s | $(fmt_int "$REPEAT") | ≥ 30,000 | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") |"
+    echo "| repeat activations p99 | $(ms "$(field repeat p99_ms)") | ≤ 10 ms | empty handler p99: $(ms "$(field healthz p99_ms)") | $(ratio "$(field repeat p99_ms)" "$(field healthz p99_ms)") |"
+    echo "| check-ins/s | $(fmt_int "$CHECKIN") | ≥ 30,000 | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$CHECKIN" "$EMPTY") |"
+    echo "| check-ins p99 | $(ms "$(field checkin p99_ms)") | ≤ 10 ms | empty handler p99: $(ms "$(field healthz p99_ms)") | $(ratio "$(field checkin p99_ms)" "$(field healthz p99_ms)") |"
+    echo "| server RSS under load (peak sampled; VmHWM) | $(mb "$LOAD_PEAK_KB") MB; $(mb "$HWM_KB") MB | ≤ 100 MB | | |"
+    echo "| server RSS idle (before; after load) | $(mb "$IDLE_BEFORE_KB") MB; $(mb "$IDLE_AFTER_KB") MB | ≤ 30 MB | | |"
+    echo
+    echo "Ceilings: empty actix-web JSON handler (\`GET /healthz\`, same server, same load) $(fmt_int "$EMPTY") req/s, p99 $(ms "$(field healthz p99_ms)");"
+    echo "simulator alone (signed \`POST .../v1/license/heartbeat\`) $(fmt_int "$SIMPS") req/s, p99 $(ms "$(field sim p99_ms)");"
+    echo "Ed25519 $(fmt_int "$ED25519_PER_S")/s on one core; durable SQLite commits $(fmt_int "$COMMIT1_PER_S")/s with one row each, $(fmt_int "$COMMIT16_ROWS_PER_S") rows/s with 16 rows each."
+    echo "Load: wrk, $CONNECTIONS connections, $THREADS threads, ${DURATION} s per phase; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+changes')."
+} >"$OUT"
+cat "$OUT"
+say "table written to $OUT"
