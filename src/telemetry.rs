@@ -51,6 +51,36 @@ pub fn code_hint(code: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// The HTTP request span: method, route pattern and request id — never the raw path or query
+/// string, which may carry authorization codes (admin views and search), signatures and nonces.
+pub struct RedactedRootSpan;
+
+impl tracing_actix_web::RootSpanBuilder for RedactedRootSpan {
+    fn on_request_start(request: &actix_web::dev::ServiceRequest) -> tracing::Span {
+        use actix_web::HttpMessage;
+        let request_id = request
+            .extensions()
+            .get::<tracing_actix_web::RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        tracing::info_span!(
+            "http.request",
+            http.method = %request.method(),
+            http.route = %request.match_pattern().unwrap_or_else(|| "unmatched".into()),
+            request_id = %request_id,
+            http.status_code = tracing::field::Empty,
+            exception.message = tracing::field::Empty,
+        )
+    }
+
+    fn on_request_end<B: actix_web::body::MessageBody>(
+        span: tracing::Span,
+        outcome: &Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>,
+    ) {
+        tracing_actix_web::DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::code_hint;

@@ -72,6 +72,9 @@ pub(super) async fn run(d: &mut Driver) {
     let now = Utc::now().naive_utc();
     let renewed = times::format_compact(now + TimeDelta::days(400));
     instances(d, now, &renewed).await;
+    let unknown = refresh(&random_id("SIMUNKNOWN"), &renewed);
+    d.expect("refreshInstance unknown instance", unknown, &["000003"])
+        .await;
     license_codes(d, &renewed).await;
     authentication(d).await;
 }
@@ -132,10 +135,6 @@ async fn instances(d: &mut Driver, now: NaiveDateTime, renewed: &str) {
         .await;
     d.expect("releaseInstance", release(real), OK).await;
     d.expect("releaseInstance repeat", release(real), OK).await;
-
-    let unknown = refresh(&random_id("SIMUNKNOWN"), renewed);
-    d.expect("refreshInstance unknown instance", unknown, &["000003"])
-        .await;
 }
 
 fn new_instance(order: &str, business: &str) -> Value {

@@ -266,7 +266,11 @@ async fn respond(
         Api::Order => orders::order(sim, uri.query().unwrap_or("")),
         Api::Upload => {
             let event_id = call.event_id.clone().unwrap_or_default();
-            upload::upload(sim, req.headers(), body, &event_id).await
+            let content_type = req
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok());
+            upload::upload(sim, content_type, &body, &event_id)
         }
         Api::Unknown => internal_error(call.api),
     };

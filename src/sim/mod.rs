@@ -12,6 +12,7 @@ mod cases;
 mod control;
 pub mod drive;
 mod gateway;
+mod multipart;
 mod open_api;
 mod orders;
 mod records;

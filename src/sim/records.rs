@@ -1,12 +1,74 @@
-//! The control API's fault injection (`/sim/faults`) and the records of what the open APIs
-//! received (`/sim/calls`, `/sim/uploads`, `/sim/usage`).
+//! What the open APIs received (calls, uploads, usage reports) and the control API that reads
+//! it back (`/sim/calls`, `/sim/uploads`, `/sim/usage`), plus fault injection (`/sim/faults`).
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::control::bad_request;
-use super::state::{Fault, FaultKind, Sim, api_name};
+use super::state::{Api, Fault, FaultKind, Sim, api_name};
+
+/// One open-API call as the simulator saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    /// Which API (`unknown` for unpublished paths).
+    pub api: Api,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query as received.
+    pub path: String,
+    /// HTTP status answered (0 when the connection was dropped by a `close` fault).
+    pub status: u16,
+    /// `error_code` / `resultCode` answered, if any.
+    pub error_code: Option<String>,
+    /// Whether the APIG signature verified.
+    pub authenticated: bool,
+    /// The access key named in `Authorization`, if parseable.
+    pub ak: Option<String>,
+    /// Path parameter of the upload API.
+    pub event_id: Option<String>,
+    /// `license` of activate / heartbeat calls.
+    pub license: Option<String>,
+    /// `orderId` of order queries.
+    pub order_id: Option<String>,
+    /// The fault that hit this call, if any.
+    pub fault: Option<FaultKind>,
+    /// When it arrived (RFC 3339 UTC).
+    pub time: String,
+}
+
+/// An accepted license upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct Upload {
+    /// The `event_id` path parameter.
+    pub event_id: String,
+    /// `CHARACTERS` or `FILE`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The characters, or the file bytes as (lossy) UTF-8.
+    pub content: String,
+    /// `file_name` for FILE uploads.
+    pub file_name: Option<String>,
+    /// The declared (and checked) SHA-256 for FILE uploads.
+    pub sha256: Option<String>,
+    /// 1 for the first delivery to this `event_id`, 2 for the second, …
+    pub delivery: u64,
+    /// When it arrived (RFC 3339 UTC).
+    pub time: String,
+}
+
+/// One `software_usage_Info` entry of an accepted usage report.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageReport {
+    /// The code reported on.
+    pub license: String,
+    /// A client identity, when reported that way.
+    pub id: Option<String>,
+    /// A count of active clients, when reported that way.
+    pub active_num: Option<u64>,
+    /// When it arrived (RFC 3339 UTC).
+    pub time: String,
+}
 
 /// Longest injected delay, so a typo cannot hang a client for hours.
 const MAX_DELAY_MS: u64 = 600_000;

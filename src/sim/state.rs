@@ -1,5 +1,5 @@
 //! The simulator's in-memory marketplace: authorization codes, orders, pending faults, and the
-//! record of every call, upload and usage report.
+//! records of every call, upload and usage report (their types are in `records.rs`).
 //!
 //! Everything sits behind one `std::sync::Mutex` that is never held across an `.await`, so a
 //! plain lock is enough; a poisoned lock is recovered rather than unwrapped, because the
@@ -12,6 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::orders::{Order, mock_orders};
+use super::records::{Call, Upload, UsageReport};
 use crate::domain::times;
 
 /// How many calls, uploads and usage reports are kept; older ones are dropped so a simulator
@@ -108,68 +109,6 @@ pub struct Fault {
     pub error_code: Option<String>,
     /// For `error_code`: the HTTP status to answer with.
     pub http_status: u16,
-}
-
-/// One open-API call as the simulator saw it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Call {
-    /// Which API (`unknown` for unpublished paths).
-    pub api: Api,
-    /// HTTP method.
-    pub method: String,
-    /// Path and query as received.
-    pub path: String,
-    /// HTTP status answered (0 when the connection was dropped by a `close` fault).
-    pub status: u16,
-    /// `error_code` / `resultCode` answered, if any.
-    pub error_code: Option<String>,
-    /// Whether the APIG signature verified.
-    pub authenticated: bool,
-    /// The access key named in `Authorization`, if parseable.
-    pub ak: Option<String>,
-    /// Path parameter of the upload API.
-    pub event_id: Option<String>,
-    /// `license` of activate / heartbeat calls.
-    pub license: Option<String>,
-    /// `orderId` of order queries.
-    pub order_id: Option<String>,
-    /// The fault that hit this call, if any.
-    pub fault: Option<FaultKind>,
-    /// When it arrived (RFC 3339 UTC).
-    pub time: String,
-}
-
-/// An accepted license upload.
-#[derive(Debug, Clone, Serialize)]
-pub struct Upload {
-    /// The `event_id` path parameter.
-    pub event_id: String,
-    /// `CHARACTERS` or `FILE`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// The characters, or the file bytes as (lossy) UTF-8.
-    pub content: String,
-    /// `file_name` for FILE uploads.
-    pub file_name: Option<String>,
-    /// The declared (and checked) SHA-256 for FILE uploads.
-    pub sha256: Option<String>,
-    /// 1 for the first delivery to this `event_id`, 2 for the second, …
-    pub delivery: u64,
-    /// When it arrived (RFC 3339 UTC).
-    pub time: String,
-}
-
-/// One `software_usage_Info` entry of an accepted usage report.
-#[derive(Debug, Clone, Serialize)]
-pub struct UsageReport {
-    /// The code reported on.
-    pub license: String,
-    /// A client identity, when reported that way.
-    pub id: Option<String>,
-    /// A count of active clients, when reported that way.
-    pub active_num: Option<u64>,
-    /// When it arrived (RFC 3339 UTC).
-    pub time: String,
 }
 
 /// Everything the simulator remembers.

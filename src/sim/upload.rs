@@ -3,18 +3,15 @@
 //! The body is `multipart/form-data` with a JSON part `isvUpdateFileReq`
 //! (`{type, characters?, file_name?, sha256?}`) and, for `FILE`, a `file` part. The gateway
 //! already holds the whole body (it had to hash it for the signature), so the parts are read
-//! from those bytes rather than from the connection.
+//! from those bytes (see `multipart.rs`).
 
-use actix_multipart::Multipart;
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
-use actix_web::web::{Bytes, BytesMut};
-use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::gateway::Reply;
+use super::multipart;
 use super::state::{Sim, Upload, now_rfc3339};
 
 /// Longest `characters` value (documented limit; larger licenses must go as `FILE`).
@@ -35,9 +32,9 @@ struct UpdateFileReq {
 
 /// What the multipart body held.
 #[derive(Debug, Default)]
-struct Parts {
-    request: Option<Bytes>,
-    file: Option<Bytes>,
+struct Parts<'a> {
+    request: Option<&'a [u8]>,
+    file: Option<&'a [u8]>,
     file_part_name: Option<String>,
 }
 
@@ -50,26 +47,14 @@ fn invalid(detail: &str) -> Reply {
 }
 
 /// Reads the parts we care about; any other part is skipped.
-async fn read_parts(headers: &HeaderMap, body: Bytes) -> Result<Parts, String> {
-    let stream = futures_util::stream::once(async move { Ok(body) });
-    let mut multipart = Multipart::new(headers, stream);
+fn read_parts<'a>(content_type: &str, body: &'a [u8]) -> Result<Parts<'a>, String> {
     let mut parts = Parts::default();
-    while let Some(field) = multipart.next().await {
-        let mut field = field.map_err(|e| format!("malformed multipart body: {e}"))?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let filename = field
-            .content_disposition()
-            .and_then(|cd| cd.get_filename())
-            .map(str::to_owned);
-        let mut data = BytesMut::new();
-        while let Some(chunk) = field.next().await {
-            data.extend_from_slice(&chunk.map_err(|e| format!("malformed multipart body: {e}"))?);
-        }
-        match name.as_str() {
-            "isvUpdateFileReq" => parts.request = Some(data.freeze()),
-            "file" => {
-                parts.file = Some(data.freeze());
-                parts.file_part_name = filename;
+    for part in multipart::parse(content_type, body)? {
+        match part.name.as_deref() {
+            Some("isvUpdateFileReq") => parts.request = Some(part.data),
+            Some("file") => {
+                parts.file = Some(part.data);
+                parts.file_part_name = part.filename;
             }
             _ => {}
         }
@@ -78,29 +63,21 @@ async fn read_parts(headers: &HeaderMap, body: Bytes) -> Result<Parts, String> {
 }
 
 /// Checks and records an upload.
-pub async fn upload(sim: &Sim, headers: &HeaderMap, body: Bytes, event_id: &str) -> Reply {
+pub fn upload(sim: &Sim, content_type: Option<&str>, body: &[u8], event_id: &str) -> Reply {
     if event_id.is_empty() || event_id.chars().count() > MAX_EVENT_ID {
         return invalid("event_id must be 1 to 64 characters");
     }
-    let multipart = headers
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/form-data")
-        });
-    if !multipart {
+    let Some(content_type) = content_type else {
         return invalid("the body must be multipart/form-data");
-    }
-    let parts = match read_parts(headers, body).await {
+    };
+    let parts = match read_parts(content_type, body) {
         Ok(parts) => parts,
         Err(detail) => return invalid(&detail),
     };
     let Some(request) = parts.request else {
         return invalid("the isvUpdateFileReq part is required");
     };
-    let Ok(req) = serde_json::from_slice::<UpdateFileReq>(&request) else {
+    let Ok(req) = serde_json::from_slice::<UpdateFileReq>(request) else {
         return invalid("isvUpdateFileReq must be JSON with a string `type`");
     };
     let upload = match req.kind.as_str() {
@@ -143,7 +120,7 @@ fn characters(event_id: &str, req: UpdateFileReq) -> Result<Upload, Reply> {
 fn file(
     event_id: &str,
     req: UpdateFileReq,
-    file: Option<Bytes>,
+    file: Option<&[u8]>,
     part_name: Option<String>,
 ) -> Result<Upload, Reply> {
     let Some(file) = file.filter(|f| !f.is_empty()) else {
@@ -161,14 +138,14 @@ fn file(
     let Some(declared) = req.sha256.filter(|s| !s.is_empty() && s.len() <= MAX_FIELD) else {
         return Err(invalid("sha256 is required for type FILE"));
     };
-    let actual = hex::encode(Sha256::digest(&file));
+    let actual = hex::encode(Sha256::digest(file));
     if !declared.eq_ignore_ascii_case(&actual) {
         return Err(invalid("sha256 does not match the file"));
     }
     Ok(Upload {
         event_id: event_id.to_owned(),
         kind: "FILE".to_owned(),
-        content: String::from_utf8_lossy(&file).into_owned(),
+        content: String::from_utf8_lossy(file).into_owned(),
         file_name: Some(file_name),
         sha256: Some(declared),
         delivery: 0,
@@ -177,38 +154,31 @@ fn file(
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
-    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
     use proptest::prelude::*;
 
     use super::*;
 
-    fn run(body: Vec<u8>) -> Reply {
-        let sim = Sim::new(Vec::new());
-        let mut headers = HeaderMap::new();
-        let ct = HeaderValue::from_static("multipart/form-data; boundary=b");
-        headers.insert(CONTENT_TYPE, ct);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(upload(&sim, &headers, Bytes::from(body), "ev"))
+    const CT: &str = "multipart/form-data; boundary=b";
+
+    fn run(body: &[u8]) -> Reply {
+        upload(&Sim::new(Vec::new()), Some(CT), body, "ev")
     }
 
     #[test]
     fn a_well_formed_characters_upload_is_accepted() {
         let body = "--b\r\nContent-Disposition: form-data; name=\"isvUpdateFileReq\"\r\n\r\n\
                     {\"type\":\"CHARACTERS\",\"characters\":\"LIC\"}\r\n--b--\r\n";
-        assert_eq!(run(body.as_bytes().to_vec()).status, StatusCode::OK);
+        assert_eq!(run(body.as_bytes()).status, StatusCode::OK);
     }
 
     proptest! {
         #[test]
         fn uploads_never_panic(tail in prop::collection::vec(any::<u8>(), 0..300)) {
             let head = b"--b\r\nContent-Disposition: form-data; name=\"isvUpdateFileReq\"\r\n\r\n";
-            let status = run([head.as_slice(), &tail].concat()).status;
+            let status = run(&[head.as_slice(), &tail].concat()).status;
             prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST);
-            let status = run(tail).status;
+            let status = run(&tail).status;
             prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST);
         }
     }

@@ -18,3 +18,4 @@ mod sim;
 mod upgrade;
 mod uploads;
 mod zero_config;
+mod no_secrets;
