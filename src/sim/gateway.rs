@@ -16,7 +16,8 @@ use futures_util::StreamExt as _;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
-use super::state::{Api, Call, FaultKind, Sim, now_rfc3339, push_capped};
+use super::records::Call;
+use super::state::{Api, FaultKind, Sim, now_rfc3339, push_capped};
 use super::upload;
 use super::{open_api, orders};
 use crate::koogallery::apig;

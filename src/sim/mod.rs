@@ -14,8 +14,8 @@ pub mod drive;
 mod gateway;
 mod multipart;
 mod open_api;
-mod orders;
-mod records;
+pub mod orders;
+pub mod records;
 pub mod state;
 mod upload;
 

@@ -9,7 +9,8 @@ use actix_web::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use super::gateway::Reply;
-use super::state::{Sim, UsageReport, now_compact, now_rfc3339, push_capped};
+use super::records::UsageReport;
+use super::state::{Sim, now_compact, now_rfc3339, push_capped};
 use crate::domain::times;
 
 /// Longest authorization code the APIs accept (documented length 64).

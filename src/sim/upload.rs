@@ -12,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::gateway::Reply;
 use super::multipart;
-use super::state::{Sim, Upload, now_rfc3339};
+use super::records::Upload;
+use super::state::{Sim, now_rfc3339};
 
 /// Longest `characters` value (documented limit; larger licenses must go as `FILE`).
 const MAX_CHARACTERS: usize = 1024;

@@ -19,3 +19,4 @@ mod upgrade;
 mod uploads;
 mod zero_config;
 mod no_secrets;
+mod cli;

@@ -1,0 +1,193 @@
+//! The command line: `keys generate|list|rotate`, `verify`, `fingerprint`, `migrate`.
+
+use std::process::{Command, Output};
+
+use chrono::{TimeDelta, Utc};
+use koolicense::keys::KeyStore;
+use koolicense::license_file::LicenseSource;
+use koolicense::licensing::{LicenseTerms, issue, now_seconds};
+
+fn koolicense(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
+    command.args(args);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("KOOLICENSE_")) {
+        command.env_remove(name);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn license(keys: &KeyStore, fingerprint: &str) -> String {
+    let now = now_seconds();
+    let terms = LicenseTerms {
+        source: LicenseSource::Authcode,
+        code: Some("PLCLITEST".into()),
+        instance_id: None,
+        order_id: Some("CS1".into()),
+        product_id: None,
+        fingerprint_sha256: koolicense::domain::fingerprint::sha256_hex_of_normalised(fingerprint),
+        seats: 1,
+        not_before: now - TimeDelta::minutes(1),
+        expires_at: Some(now + TimeDelta::days(30)),
+    };
+    issue(keys, "lic-cli", 1, &terms, now).unwrap()
+}
+
+#[test]
+fn keys_rotate_and_old_licenses_still_verify_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let env = [("KOOLICENSE_KEYS_DIR", keys_dir.to_str().unwrap())];
+    let first = stdout(&koolicense(&["keys", "generate"], &env))
+        .trim()
+        .to_owned();
+    let old = license(&KeyStore::load(&keys_dir).unwrap(), "AA|BB|CC|DD");
+    let second = stdout(&koolicense(&["keys", "rotate"], &env))
+        .trim()
+        .to_owned();
+    assert_ne!(first, second);
+    let list = stdout(&koolicense(&["keys", "list"], &env));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&first) && l.contains("retired")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&second) && l.contains("active")),
+        "{list}"
+    );
+    let new = license(&KeyStore::load(&keys_dir).unwrap(), "AA|BB|CC|DD");
+
+    let license_file = dir.path().join("old.lic");
+    std::fs::write(&license_file, &old).unwrap();
+    let old_pub = keys_dir.join(format!("{first}.pub"));
+    let ok = koolicense(
+        &[
+            "verify",
+            "--license",
+            license_file.to_str().unwrap(),
+            "--public-key",
+            old_pub.to_str().unwrap(),
+            "--fingerprint",
+            "aa|bb|cc|dd",
+        ],
+        &[],
+    );
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    let wrong_machine = koolicense(
+        &[
+            "verify",
+            "--license",
+            license_file.to_str().unwrap(),
+            "--public-key",
+            old_pub.to_str().unwrap(),
+            "--fingerprint",
+            "XX|BB|CC|DD",
+        ],
+        &[],
+    );
+    assert!(!wrong_machine.status.success());
+    assert_eq!(stdout(&wrong_machine).lines().count(), 1, "one-line reason");
+
+    // The new license is signed by the new key: the old public key does not verify it.
+    std::fs::write(&license_file, &new).unwrap();
+    let other_key = koolicense(
+        &[
+            "verify",
+            "--license",
+            license_file.to_str().unwrap(),
+            "--public-key",
+            old_pub.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!other_key.status.success());
+    // Any changed byte fails.
+    let tampered = new.replacen('A', "B", 1);
+    std::fs::write(&license_file, tampered).unwrap();
+    let new_pub = keys_dir.join(format!("{second}.pub"));
+    let bad = koolicense(
+        &[
+            "verify",
+            "--license",
+            license_file.to_str().unwrap(),
+            "--public-key",
+            new_pub.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!bad.status.success());
+}
+
+#[test]
+fn expired_licenses_fail_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, _) = KeyStore::load_or_generate_dev(dir.path()).unwrap();
+    let now = Utc::now().naive_utc();
+    let terms = LicenseTerms {
+        source: LicenseSource::Instance,
+        code: None,
+        instance_id: Some("inst".into()),
+        order_id: None,
+        product_id: None,
+        fingerprint_sha256: koolicense::domain::fingerprint::sha256_hex_of_normalised("A|B|C|D"),
+        seats: 1,
+        not_before: koolicense::licensing::whole_seconds(now - TimeDelta::days(10)),
+        expires_at: Some(koolicense::licensing::whole_seconds(
+            now - TimeDelta::days(1),
+        )),
+    };
+    let file = dir.path().join("l.lic");
+    std::fs::write(&file, issue(&keys, "l", 1, &terms, now_seconds()).unwrap()).unwrap();
+    let public = dir.path().join(format!("{}.pub", keys.active_kid()));
+    let out = koolicense(
+        &[
+            "verify",
+            "--license",
+            file.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).to_lowercase().contains("expired"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn fingerprint_prints_four_upper_case_parts() {
+    let out = koolicense(&["fingerprint"], &[]);
+    assert!(out.status.success());
+    let text = stdout(&out);
+    let line = text.trim_end();
+    assert_eq!(line.split('|').count(), 4, "{line}");
+    assert_eq!(line, line.to_uppercase());
+}
+
+#[test]
+fn migrate_creates_the_schema_and_a_bad_url_names_its_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("m.db");
+    let url = format!("sqlite://{}", db.display());
+    let out = koolicense(&["migrate"], &[("KOOLICENSE_DATABASE_URL", &url)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(db.is_file());
+    let bad = koolicense(&["migrate"], &[("KOOLICENSE_DATABASE_URL", "mysql://nope")]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("KOOLICENSE_DATABASE_URL"));
+}
