@@ -25,10 +25,6 @@ const CHARGING_MODES: [&str; 4] = ["ON_DEMAND", "ONE_TIME", "PERIOD", "ON_DEMAND
 /// One order line, in the order-query response's field names (also the control API's input).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[expect(
-    clippy::struct_field_names,
-    reason = "the fields mirror the marketplace's wire names (orderLineId, orderId, orderType)"
-)]
 pub struct OrderLine {
     /// `<orderId>-000001` style id.
     pub order_line_id: String,
@@ -55,10 +51,6 @@ pub struct OrderLine {
 /// An order as set up through the control API (or built in).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[expect(
-    clippy::struct_field_names,
-    reason = "the fields mirror the marketplace's wire names (orderLineId, orderId, orderType)"
-)]
 pub struct Order {
     /// Order id.
     pub order_id: String,
