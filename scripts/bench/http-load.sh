@@ -168,7 +168,7 @@ run_phase() {
     ) &
     SAMPLER_PID=$!
     BENCH_MODE=$mode BENCH_THREADS=$THREADS BENCH_CODES=$CODES BENCH_POOL=$POOL \
-        BENCH_PREFIX=$PREFIX BENCH_EXPIRE=$EXPIRE \
+        BENCH_PREFIX=$PREFIX \
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"${duration}s" --timeout 10s -s "$LUA" "$url" \
         >"$WORK/$name.wrk" 2>&1 || { cat "$WORK/$name.wrk" >&2; die "wrk failed in $name"; }
     kill "$SAMPLER_PID" 2>/dev/null || true
@@ -190,10 +190,21 @@ field() { # PHASE KEY
 # --- codes ---------------------------------------------------------------------------------
 EXPIRE=$(date -u -d '+1 year' +%Y%m%d%H%M%S)
 say "loading $CODES codes into the simulator"
-# Enough time for the load at a few thousand per second; each wrk thread stops by itself once
-# all its codes were answered.
-run_phase load load "$SIM" $((CODES / 1000 + 30)) measure
-[[ "$(field load ok)" == "$CODES" ]] || die "only $(field load ok) of $CODES codes were created"
+# One curl, 32 transfers at a time, every code a POST /sim/codes of its own.
+awk -v n="$CODES" -v url="$SIM/sim/codes" -v prefix="$PREFIX" -v expire="$EXPIRE" 'BEGIN {
+    for (i = 0; i < n; i++) {
+        if (i) print "next"
+        printf "url = \"%s\"\n", url
+        printf "data = \"{\\\"code\\\":\\\"%s%d\\\",\\\"status\\\":\\\"ALIVE\\\",\\\"claimed\\\":true,", prefix, i
+        printf "\\\"expire_time\\\":\\\"%s\\\",\\\"product_id\\\":\\\"OFFI-BENCH\\\",", expire
+        printf "\\\"order_id\\\":\\\"CS-BENCH-%d\\\",\\\"amount\\\":1}\"\n", i
+        print "output = \"/dev/null\""
+        print "write-out = \"%{http_code}\\n\""
+    }
+}' >"$WORK/codes.curl"
+created=$(curl -sS --no-progress-meter -Z --parallel-max 32 -K "$WORK/codes.curl" | grep -c '^201$' || true)
+rm -f "$WORK/codes.curl"
+[[ "$created" == "$CODES" ]] || die "only $created of $CODES codes were created"
 
 # The simulator's own call, signed once (APIG SDK-HMAC-SHA256, koogallery.md §2.7).
 SIM_PATH=/api/mkp-openapi-public/global/v1/license/heartbeat

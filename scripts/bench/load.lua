@@ -1,10 +1,9 @@
 -- wrk script for scripts/bench/http-load.sh. What each request is comes from the environment:
---   BENCH_MODE     healthz | sim | load | first | repeat | checkin
+--   BENCH_MODE     healthz | sim | first | repeat | checkin
 --   BENCH_THREADS  wrk's -t (code indices are dealt round-robin to threads)
---   BENCH_CODES    codes 0..N-1 exist (load creates them; first activates each once)
+--   BENCH_CODES    codes 0..N-1 exist in the simulator; first activates each once at most
 --   BENCH_POOL     repeat/checkin cycle over codes 0..POOL-1 (already activated)
 --   BENCH_PREFIX   code prefix
---   BENCH_EXPIRE   expire_time of loaded codes (yyyyMMddHHmmss)
 --   BENCH_AUTH, BENCH_SDK_DATE, BENCH_HOST, BENCH_SIM_PATH, BENCH_SIM_BODY: the signed call (sim)
 -- done() prints one line "RESULT key=value ..." for the shell script to parse.
 
@@ -17,7 +16,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, nthreads, codes, pool, prefix, expire
+local mode, nthreads, codes, pool, prefix
 local json = { ["Content-Type"] = "application/json" }
 local signed
 
@@ -27,7 +26,6 @@ function init(args)
   codes = tonumber(os.getenv("BENCH_CODES") or "0")
   pool = tonumber(os.getenv("BENCH_POOL") or "1")
   prefix = os.getenv("BENCH_PREFIX") or "BENCH"
-  expire = os.getenv("BENCH_EXPIRE") or "20991231000000"
   signed = {
     ["Content-Type"] = "application/json",
     ["Host"] = os.getenv("BENCH_HOST"),
@@ -35,7 +33,7 @@ function init(args)
     ["Authorization"] = os.getenv("BENCH_AUTH"),
   }
   -- Globals, read by done() through thread:get.
-  ok, bad, filler, quota, answered, last_bad = 0, 0, 0, 0, 0, ""
+  ok, bad, filler, quota, last_bad = 0, 0, 0, 0, ""
   nexti = id - 1
   for i = id - 1, codes - 1, nthreads do quota = quota + 1 end
 end
@@ -44,7 +42,7 @@ local function fingerprint(i)
   return string.format("02:42:AC:11:%02X:%02X|BENCH-DISK-%07d|BENCH-BOARD|BENCH-CPU", math.floor(i / 256) % 256, i % 256, i)
 end
 
--- The next code index of this thread for modes that walk all codes once; nil when done.
+-- The next code index of this thread for first activations; nil when its codes are used up.
 local function take()
   local i = nexti
   if i >= codes then return nil end
@@ -63,15 +61,9 @@ function request()
     return wrk.format("GET", "/healthz")
   elseif mode == "sim" then
     return wrk.format("POST", os.getenv("BENCH_SIM_PATH"), signed, os.getenv("BENCH_SIM_BODY"))
-  elseif mode == "load" then
-    local i = take()
-    if not i then filler = filler + 1; return wrk.format("GET", "/sim/codes/" .. prefix .. "-none") end
-    local body = string.format(
-      '{"code":"%s%d","status":"ALIVE","claimed":true,"expire_time":"%s","product_id":"OFFI-BENCH","order_id":"CS-BENCH-%d","amount":1}',
-      prefix, i, expire, i)
-    return wrk.format("POST", "/sim/codes", json, body)
   elseif mode == "first" then
     local i = take()
+    -- Used up (raise BENCH_CODES): keep the connection busy with something we can tell apart.
     if not i then filler = filler + 1; return wrk.format("GET", "/healthz") end
     local body = string.format('{"code":"%s%d","fingerprint":"%s","hostname":"bench-%d"}', prefix, i, fingerprint(i), i)
     return wrk.format("POST", "/v1/activate", json, body)
@@ -88,9 +80,8 @@ end
 
 function response(status, headers, body)
   local good
-  if mode == "load" or mode == "first" then
-    if answered >= quota then return end -- a filler's answer
-    answered = answered + 1
+  if mode == "first" then
+    if status == 200 then return end -- a filler's answer: a new binding is 201
     good = (status == 201)
   elseif mode == "sim" then
     good = status == 200 and body:find('"92020000"', 1, true) ~= nil
@@ -100,8 +91,6 @@ function response(status, headers, body)
     good = (status == 200)
   end
   if good then ok = ok + 1 else bad = bad + 1; last_bad = status .. " " .. body:sub(1, 160) end
-  -- Walk-once modes stop a thread once every one of its codes has been answered.
-  if (mode == "load" or mode == "first") and answered >= quota then wrk.thread:stop() end
 end
 
 function done(summary, latency, requests)

@@ -174,6 +174,19 @@ pub fn spawn_worker(
     actix_web::rt::spawn(async move {
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         let mut next_ensure = tokio::time::Instant::now();
+        let node = node_id.clone();
+        match db::run(&pool, move |conn| {
+            jobs::release_leases_of(conn, &node).map_err(JobError::from)
+        })
+        .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                jobs.released = n,
+                "re-queued jobs this node was running when it stopped"
+            ),
+            Err(e) => tracing::warn!(error = %e, "could not release this node's old leases"),
+        }
         tracing::info!(node.id = %node_id, "job worker started");
         loop {
             if tokio::time::Instant::now() >= next_ensure {

@@ -41,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/orders/{order_id}", web::get().to(orders::get_order))
             .route("/faults", web::post().to(records::add_fault))
             .route("/faults", web::get().to(records::list_faults))
+            .route("/faults", web::delete().to(records::clear_faults))
             .route("/calls", web::get().to(records::calls))
             .route("/uploads", web::get().to(records::uploads))
             .route("/usage", web::get().to(records::usage))

@@ -135,6 +135,12 @@ pub(super) async fn add_fault(sim: web::Data<Sim>, spec: web::Json<FaultSpec>) -
     HttpResponse::Created().json(json!({ "fault": fault }))
 }
 
+/// `DELETE /sim/faults`: the marketplace recovers; codes, orders and records stay.
+pub(super) async fn clear_faults(sim: web::Data<Sim>) -> HttpResponse {
+    let cleared = std::mem::take(&mut sim.lock().faults);
+    HttpResponse::Ok().json(json!({ "cleared": cleared.len() }))
+}
+
 pub(super) async fn list_faults(sim: web::Data<Sim>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "faults": sim.lock().faults }))
 }

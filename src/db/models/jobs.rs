@@ -176,6 +176,24 @@ pub fn requeue(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
 /// claiming `UPDATE` repeats the due condition, so of two nodes racing for a candidate only one
 /// changes a row (SQLite serialises writers; PostgreSQL re-checks the condition on the row
 /// version it waited for). The loser tries the next candidate.
+/// Gives back the leases `node_id` holds: called when a node starts, so jobs its previous
+/// incarnation was running when it died (kill -9, power loss) run again at once instead of after
+/// the lease expires. Returns how many were released.
+pub fn release_leases_of(conn: &mut DbConn, node_id: &str) -> QueryResult<usize> {
+    diesel::update(
+        jobs::table
+            .filter(jobs::status.eq(RUNNING))
+            .filter(jobs::locked_by.eq(node_id)),
+    )
+    .set((
+        jobs::status.eq(PENDING),
+        jobs::locked_by.eq(None::<String>),
+        jobs::locked_until.eq(None::<NaiveDateTime>),
+        jobs::run_at.eq(super::now()),
+    ))
+    .execute(conn)
+}
+
 pub fn claim_due(
     conn: &mut DbConn,
     node_id: &str,
