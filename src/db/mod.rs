@@ -127,6 +127,19 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(applied.iter().map(ToString::to_string).collect())
 }
 
+/// Reverts every migration of the connection's backend (each `down.sql`, newest first); the
+/// tests use it to prove the down migrations work. Returns the versions reverted.
+pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let reverted = match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => pg.revert_all_migrations(POSTGRES_MIGRATIONS),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(lite) => lite.revert_all_migrations(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| anyhow::anyhow!("reverting migrations failed: {e}"))?;
+    Ok(reverted.iter().map(ToString::to_string).collect())
+}
+
 impl DbConn {
     /// Runs `f` in a transaction that takes the write lock up front.
     ///

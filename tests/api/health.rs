@@ -44,3 +44,14 @@ both_backends!(openapi_document_is_served, |app: TestApp| async move {
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["openapi"].as_str().unwrap().starts_with("3."));
 });
+
+both_backends!(@backend migrations_revert_and_apply_again, |backend| async move {
+    let db = crate::helpers::TestDatabase::create(backend);
+    let mut conn = db.connect();
+    let applied = koolicense::db::run_migrations(&mut conn).unwrap();
+    assert!(!applied.is_empty());
+    let reverted = koolicense::db::revert_all_migrations(&mut conn).unwrap();
+    assert_eq!(reverted.len(), applied.len());
+    assert_eq!(koolicense::db::run_migrations(&mut conn).unwrap(), applied);
+    assert!(koolicense::db::run_migrations(&mut conn).unwrap().is_empty(), "nothing left to apply");
+});
