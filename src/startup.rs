@@ -115,6 +115,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(crate::metrics::record))
+            .wrap(middleware::from_fn(crate::telemetry::request_id_header))
             .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
             .app_data(state.clone())
             .app_data(metrics.clone())

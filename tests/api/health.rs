@@ -4,6 +4,13 @@ use crate::helpers::TestApp;
 both_backends!(healthz_answers_ok, |app: TestApp| async move {
     let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(request_id.len(), 36, "a UUID: {request_id}");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["status"], "ok");
 });
