@@ -24,7 +24,8 @@ fn at(h: u32) -> NaiveDateTime {
 }
 
 fn terms() -> LicenseTerms {
-    let fingerprint = Fingerprint::parse(FINGERPRINT).map_or_else(|_| "0".repeat(64), |f| f.sha256_hex());
+    let fingerprint =
+        Fingerprint::parse(FINGERPRINT).map_or_else(|_| "0".repeat(64), |f| f.sha256_hex());
     LicenseTerms {
         source: LicenseSource::Authcode,
         code: Some("PL0123456789ABCDEF".to_owned()),
@@ -50,8 +51,14 @@ fn crypto(c: &mut Criterion) {
         return;
     };
     let terms = terms();
-    let file = licensing::issue(&keys, "0197a0b0-0000-7000-8000-000000000000", 1, &terms, at(1))
-        .unwrap_or_default();
+    let file = licensing::issue(
+        &keys,
+        "0197a0b0-0000-7000-8000-000000000000",
+        1,
+        &terms,
+        at(1),
+    )
+    .unwrap_or_default();
 
     let mut group = c.benchmark_group("license");
     group.throughput(Throughput::Elements(1));
@@ -73,14 +80,20 @@ fn crypto(c: &mut Criterion) {
         });
     });
     group.bench_function("verify", |b| {
-        b.iter(|| license_file::verify(black_box(&file), &keys, Some(FINGERPRINT), at(2).and_utc()));
+        b.iter(|| {
+            license_file::verify(black_box(&file), &keys, Some(FINGERPRINT), at(2).and_utc())
+        });
     });
     group.bench_function("fingerprint_parse_hash", |b| {
         b.iter(|| Fingerprint::parse(black_box(FINGERPRINT)).map(|f| f.sha256_hex()));
     });
 
     let body = br#"{"activity":"newInstance","orderId":"CS2506010000ABCDE","orderLineId":"CS2506010000ABCDE-000001","productId":"OFFI863712345678901234","customerId":"68cbc86abc2018ab880d92f36422fa0e","customerName":"buyer","testFlag":"0","chargingMode":"1","periodType":"year","periodNumber":"1","provisionType":"2","expireTime":"20260601000000","amount":"3"}"#;
-    let (access_key, nonce, timestamp) = ("an-access-key-of-forty-characters-length", "0123456789abcdef", "1748739600000");
+    let (access_key, nonce, timestamp) = (
+        "an-access-key-of-forty-characters-length",
+        "0123456789abcdef",
+        "1748739600000",
+    );
     let payload = koolicense::koogallery::auth::canonical_payload(body).unwrap_or_default();
     let signature = scheme_b_signature(access_key, nonce, timestamp, &payload);
     let params = SchemeBParams {
@@ -89,7 +102,15 @@ fn crypto(c: &mut Criterion) {
         nonce: Some(nonce),
     };
     group.bench_function("scheme_b_verify", |b| {
-        b.iter(|| verify_scheme_b(access_key, black_box(&params), black_box(body), 1_748_739_601_000, 60_000));
+        b.iter(|| {
+            verify_scheme_b(
+                access_key,
+                black_box(&params),
+                black_box(body),
+                1_748_739_601_000,
+                60_000,
+            )
+        });
     });
     group.finish();
 }

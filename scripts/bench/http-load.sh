@@ -26,7 +26,8 @@
 # Environment: BENCH_DURATION (10), BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2),
 # BENCH_CODES (codes loaded, 100000: enough for 10 s at 10,000 first activations/s),
 # BENCH_POOL (codes repeat/checkin cycle over, 1000), BENCH_SKIP_CRITERION=1 (no ceilings from
-# criterion), BENCH_KEEP=1 (keep the temp dir), BENCH_OUT (Markdown output file,
+# criterion), BENCH_BIN (a koolicense binary to run instead of building one), BENCH_KEEP=1 (keep
+# the temp dir), BENCH_OUT (Markdown output file,
 # target/bench/http-load.md), server settings via the usual KOOLICENSE_* variables
 # (KOOLICENSE_HTTP_WORKERS, KOOLICENSE_DB_POOL_SIZE, ...).
 set -euo pipefail
@@ -86,9 +87,13 @@ free_port() {
 }
 
 # --- build once ----------------------------------------------------------------------------
-say "building the release binary"
-cargo build --release --bin koolicense >&2
-BIN="$TARGET_DIR/release/koolicense"
+if [[ -n "${BENCH_BIN:-}" ]]; then
+    BIN=$BENCH_BIN
+else
+    say "building the release binary"
+    cargo build --release --bin koolicense >&2
+    BIN="$TARGET_DIR/release/koolicense"
+fi
 [[ -x "$BIN" ]] || die "no binary at $BIN"
 
 # --- ceilings without HTTP -------------------------------------------------------------------
@@ -175,13 +180,31 @@ run_phase() {
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
     grep -q '^RESULT' "$WORK/$name.wrk" || { cat "$WORK/$name.wrk" >&2; die "no result from $name"; }
-    if grep -q '^LASTBAD' "$WORK/$name.wrk"; then
-        say "$name: some answers were not the expected ones: $(grep '^LASTBAD' "$WORK/$name.wrk")"
-    fi
     if [[ -n "$measure" ]]; then
+        if grep -q '^LASTBAD' "$WORK/$name.wrk"; then
+            say "$name: some answers were not the expected ones: $(grep '^LASTBAD' "$WORK/$name.wrk")"
+        fi
         grep '^RESULT' "$WORK/$name.wrk" >"$WORK/$name.result"
         say "$name: $(cut -d' ' -f2- "$WORK/$name.result"); peak RSS $(mb "$(cat "$WORK/$name.rss")") MB"
     fi
+}
+fingerprint() { # INDEX: as load.lua makes it
+    printf '02:42:AC:11:%02X:%02X|BENCH-DISK-%07d|BENCH-BOARD|BENCH-CPU' $(($1 / 256 % 256)) $(($1 % 256)) "$1"
+}
+# Repeat and check-in phases leave the answers to wrk (any 2xx/3xx passes): look at a few here.
+check_answers() {
+    local i status
+    for i in 1 $((POOL / 2)) $((POOL - 1)); do
+        status=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST "$URL/v1/activate" \
+            -H 'Content-Type: application/json' \
+            -d "{\"code\":\"$PREFIX$i\",\"fingerprint\":\"$(fingerprint "$i")\",\"hostname\":\"bench-$i\"}")
+        [[ "$status" == 200 ]] || die "a repeat activation of $PREFIX$i answered $status: $(head -c 300 "$WORK/answer.json")"
+        status=$(curl -s -o "$WORK/answer.json" -w '%{http_code}' -X POST "$URL/v1/check-in" \
+            -H 'Content-Type: application/json' \
+            -d "{\"code\":\"$PREFIX$i\",\"fingerprint\":\"$(fingerprint "$i")\"}")
+        [[ "$status" == 200 ]] && grep -q '"valid":true' "$WORK/answer.json" ||
+            die "a check-in of $PREFIX$i answered $status: $(head -c 300 "$WORK/answer.json")"
+    done
 }
 field() { # PHASE KEY
     tr ' ' '\n' <"$WORK/$1.result" | awk -F= -v k="$2" '$1 == k {print $2}'
@@ -237,8 +260,10 @@ FIRST_OK=$(field first ok)
 ((FIRST_OK >= CODES)) && say "warning: all $CODES codes were used before the phase ended: raise BENCH_CODES"
 ((FIRST_OK >= POOL)) || die "only $FIRST_OK first activations succeeded; repeat and checkin need $POOL"
 run_phase repeat-warm repeat "$URL" 2
+check_answers
 run_phase repeat repeat "$URL" "$DURATION" measure
 run_phase checkin-warm checkin "$URL" 3
+check_answers
 run_phase checkin checkin "$URL" "$DURATION" measure
 
 sleep 5

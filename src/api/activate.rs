@@ -8,7 +8,7 @@ use super::context::Client;
 use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
 use super::seats::{self, Bound, Known};
 use crate::db;
-use crate::db::models::code_usage::day_key;
+use crate::db::models::code_usage::{self, day_key};
 use crate::domain::times::rfc3339;
 use crate::error::ApiError;
 use crate::licensing::now_seconds;
@@ -67,28 +67,50 @@ pub async fn activate(
 }
 
 /// A repeat is answered from one read; anything else may activate the code with KooGallery
-/// first, then binds in one locked transaction.
+/// first, then binds in one locked transaction (a job of the group commit on SQLite, which also
+/// records what KooGallery said when it was just asked).
 async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bound, ApiError> {
     let now = now_seconds();
     let day = day_key(now.date());
     let known = {
         let (machine, day) = (machine.clone(), day.clone());
-        db::run(&state.pool, move |conn| {
+        db::read(&state.pool, move |conn| {
             seats::look(conn, &machine, &day, now)
         })
         .await?
     };
-    match known {
-        Known::Repeat(granted) => return Ok(Bound::Repeat(*granted)),
-        Known::NotActivated => {
-            code_sync::ensure_activated(state, client, &machine.code, &day, now).await?;
+    let activated = match known {
+        Known::Repeat { granted, uncounted } => {
+            if let Some(code_id) = uncounted {
+                let sha = machine.fingerprint.sha256_hex();
+                db::write(&state.pool, move |conn| {
+                    code_usage::record(conn, &code_id, &day, &sha, now).map_err(ApiError::from)
+                })
+                .await?;
+            }
+            return Ok(Bound::Repeat(*granted));
         }
-        Known::Unbound => {}
-    }
+        Known::NotActivated => {
+            Some(code_sync::ensure_activated(state, client, &machine.code, now).await?)
+        }
+        Known::Unbound => None,
+    };
+    let (gate, reported) = match activated {
+        Some(code_sync::Activated { gate, reported }) => (Some(gate), reported),
+        None => (None, None),
+    };
     let keys = std::sync::Arc::clone(&state.keys);
     let matching = state.settings.fingerprint_match;
-    db::run(&state.pool, move |conn| {
-        seats::bind(conn, &keys, matching, &machine, &day, now)
+    let bound = db::write(&state.pool, move |conn| {
+        // What KooGallery reported stays recorded even when the binding is refused: the binding
+        // rolls back to its own savepoint only.
+        if let Some(reported) = &reported {
+            code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
+        }
+        Ok::<_, ApiError>(seats::bind(conn, &keys, matching, &machine, &day, now))
     })
-    .await
+    .await?;
+    // Simultaneous first activations of the code waited on the gate until the code was recorded.
+    drop(gate);
+    bound
 }

@@ -3,13 +3,13 @@
 use actix_web::web;
 use serde_json::Value;
 
-use super::checks::{self, CheckedIn};
+use super::checks::{self, Change, CheckedIn, Look};
 use super::code_sync;
 use super::context::Client;
 use super::dto::{CheckInResponse, ErrorResponse, Machine, MachineRequest};
+use crate::config::FingerprintMatch;
 use crate::db;
-use crate::db::models::auth_codes;
-use crate::db::models::code_usage::day_key;
+use crate::db::models::code_usage::{self, day_key};
 use crate::domain::times::rfc3339;
 use crate::domain::validation::{Status, Validation};
 use crate::error::ApiError;
@@ -43,26 +43,42 @@ pub async fn check_in(
     tracing::Span::current().record("code.hint", machine.code.hint());
     let now = now_seconds();
     let day = day_key(now.date());
+    let matching = state.settings.fingerprint_match;
 
-    let wanted = machine.code.as_str().to_owned();
-    let row = db::run(&state.pool, move |conn| {
-        auth_codes::find_by_code(conn, &wanted).map_err(ApiError::from)
-    })
-    .await?;
-    match &row {
-        None => return unknown(&client),
-        Some(code) if code.activated && code.last_queried_on.as_deref() != Some(day.as_str()) => {
-            code_sync::daily_query(&state, &client, code, &day).await;
-        }
-        Some(_) => {}
+    let Some(mut look) = look(&state, matching, &machine, &day).await? else {
+        return unknown(&client);
+    };
+    if look.code.activated && look.code.last_queried_on.as_deref() != Some(day.as_str()) {
+        code_sync::daily_query(&state, &client, &look.code, &day).await;
+        // The query may have changed the code.
+        look = match self::look(&state, matching, &machine, &day).await? {
+            Some(look) => look,
+            None => return unknown(&client),
+        };
     }
 
-    let keys = std::sync::Arc::clone(&state.keys);
-    let matching = state.settings.fingerprint_match;
-    let checked = db::run(&state.pool, move |conn| {
-        checks::check_in(conn, &keys, matching, &machine, &day, now)
-    })
-    .await?;
+    let (validation, change) = checks::decide(&look, now);
+    let checked = if change == Change::None {
+        if let Some((code_id, sha)) = look.uncounted() {
+            let day = day.clone();
+            db::write(&state.pool, move |conn| {
+                code_usage::record(conn, &code_id, &day, &sha, now).map_err(ApiError::from)
+            })
+            .await?;
+        }
+        Some(CheckedIn {
+            validation,
+            expires_at: look.code.expires_at,
+            license: None,
+        })
+    } else {
+        let keys = std::sync::Arc::clone(&state.keys);
+        let code_id = look.code.id.clone();
+        db::write(&state.pool, move |conn| {
+            checks::change(conn, &keys, matching, &machine, &code_id, &day, now)
+        })
+        .await?
+    };
     let Some(CheckedIn {
         validation,
         expires_at,
@@ -77,6 +93,20 @@ pub async fn check_in(
         expires_at: expires_at.map(rfc3339),
         license,
     }))
+}
+
+/// One read of what we know of the machine ([`checks::look`]).
+async fn look(
+    state: &AppState,
+    matching: FingerprintMatch,
+    machine: &Machine,
+    day: &str,
+) -> Result<Option<Look>, ApiError> {
+    let (machine, day) = (machine.clone(), day.to_owned());
+    db::read(&state.pool, move |conn| {
+        checks::look(conn, matching, &machine, &day)
+    })
+    .await
 }
 
 /// A code nobody knows: counts toward the caller's unknown-code limit.

@@ -9,7 +9,6 @@
 //! taken again under the lock, so simultaneous check-ins add one revision, not several.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 use serde_json::json;
 
 use super::dto::Machine;
@@ -17,11 +16,11 @@ use super::issue;
 use super::seats;
 use crate::config::FingerprintMatch;
 use crate::db::DbConn;
-use crate::db::models::activations::{self, Activation};
+use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
-use crate::db::models::code_usage;
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
+use crate::db::models::{code_usage, machines};
 use crate::domain::validation::{Binding, Status, Validation, validate};
 use crate::error::ApiError;
 use crate::keys::KeyStore;
@@ -37,9 +36,11 @@ pub struct CheckedIn {
     pub license: Option<String>,
 }
 
-/// Everything the decision needs, read in one transaction.
-struct Look {
-    code: AuthCode,
+/// Everything the decision needs.
+#[derive(Debug)]
+pub struct Look {
+    /// The code's row.
+    pub code: AuthCode,
     /// This machine's live binding and its license.
     bound: Option<(Activation, License)>,
     /// No exact binding, but one of the same machine under an older fingerprint (`most`).
@@ -50,8 +51,23 @@ struct Look {
     counted: bool,
 }
 
+impl Look {
+    /// The code's id and the machine's fingerprint hash when the machine is bound but not
+    /// counted in the day's usage yet.
+    pub fn uncounted(&self) -> Option<(String, String)> {
+        match (&self.bound, self.counted) {
+            (Some((activation, _)), false) => {
+                Some((self.code.id.clone(), activation.fingerprint_sha256.clone()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether the check-in changes the license.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Change {
+pub enum Change {
+    /// Nothing to write (but the day's usage, once).
     None,
     /// A new revision with the code's current expiry.
     Renew,
@@ -59,38 +75,20 @@ enum Change {
     Move,
 }
 
-/// Checks the machine in. `Ok(None)`: we do not know the code at all.
-pub fn check_in(
+/// Brings the machine's license up to date (a [`Change`] other than `None` was decided on a
+/// read): under the code's lock, reads and decides again, so simultaneous check-ins add one
+/// revision, not several. `Ok(None)`: we do not know the code at all.
+pub fn change(
     conn: &mut DbConn,
     keys: &KeyStore,
     matching: FingerprintMatch,
     machine: &Machine,
+    code_id: &str,
     day: &str,
     now: NaiveDateTime,
 ) -> Result<Option<CheckedIn>, ApiError> {
-    let Some(first) = conn.transaction(|c| look(c, matching, machine, day))? else {
-        return Ok(None);
-    };
-    let (validation, change) = decide(&first, now);
-    if change == Change::None {
-        if let (Some((activation, _)), false) = (&first.bound, first.counted) {
-            code_usage::record(
-                conn,
-                &first.code.id,
-                day,
-                &activation.fingerprint_sha256,
-                now,
-            )?;
-        }
-        let expires_at = first.code.expires_at;
-        return Ok(Some(CheckedIn {
-            validation,
-            expires_at,
-            license: None,
-        }));
-    }
     conn.write_tx(|c| {
-        auth_codes::lock(c, &first.code.id, now)?;
+        auth_codes::lock(c, code_id, now)?;
         let Some(again) = look(c, matching, machine, day)? else {
             return Ok(None);
         };
@@ -128,45 +126,41 @@ pub fn check_in(
     })
 }
 
-fn look(
+/// What we know of the machine and its code, in one read ([`machines::view`]; with `most`
+/// matching and no exact binding, one more for the drifted one); `None` when we do not know the
+/// code at all.
+pub fn look(
     conn: &mut DbConn,
     matching: FingerprintMatch,
     machine: &Machine,
     day: &str,
 ) -> Result<Option<Look>, ApiError> {
-    let Some(code) = auth_codes::find_by_code(conn, machine.code.as_str())? else {
+    let sha = machine.fingerprint.sha256_hex();
+    let Some(view) = machines::view(conn, machine.code.as_str(), &sha, day)? else {
         return Ok(None);
     };
-    let sha = machine.fingerprint.sha256_hex();
-    let with_license = |conn: &mut DbConn, activation: Activation| -> Result<_, ApiError> {
-        Ok(licenses::find_for_activation(conn, &activation.id)?
-            .map(|license| (activation, license)))
-    };
-    let bound = match activations::find_live(conn, &code.id, &sha)? {
-        Some(activation) => with_license(conn, activation)?,
-        None => None,
-    };
+    let bound = view.activation.zip(view.license);
     let drifted = match (&bound, matching) {
         (None, FingerprintMatch::Most) => {
-            match seats::same_machine(conn, &code.id, &machine.fingerprint)? {
-                Some(activation) => with_license(conn, activation)?,
+            match seats::same_machine(conn, &view.code.id, &machine.fingerprint)? {
+                Some(activation) => licenses::find_for_activation(conn, &activation.id)?
+                    .map(|license| (activation, license)),
                 None => None,
             }
         }
         _ => None,
     };
-    let others = bound.is_some() || activations::count_live(conn, &code.id)? > 0;
-    let counted = bound.is_some() && code_usage::seen(conn, &code.id, day, &sha)?;
     Ok(Some(Look {
-        code,
+        others: bound.is_some() || view.used > 0,
+        counted: bound.is_some() && view.counted,
+        code: view.code,
         bound,
         drifted,
-        others,
-        counted,
     }))
 }
 
-fn decide(look: &Look, now: NaiveDateTime) -> (Validation, Change) {
+/// The verdict, and whether the license must change.
+pub fn decide(look: &Look, now: NaiveDateTime) -> (Validation, Change) {
     let facts = issue::code_facts(&look.code);
     let binding = match look.bound.as_ref().or(look.drifted.as_ref()) {
         Some((_, license)) => Binding::Bound(Some(issue::license_facts(license))),

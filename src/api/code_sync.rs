@@ -12,6 +12,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde_json::json;
+use tokio::sync::OwnedMutexGuard;
 
 use super::context::Client;
 use super::dto::AuthorizationCode;
@@ -27,7 +28,7 @@ use crate::startup::AppState;
 
 /// What KooGallery said about a code when it was activated.
 #[derive(Debug, Clone)]
-struct Reported {
+pub struct Reported {
     status: String,
     expires_at: Option<NaiveDateTime>,
     order_id: Option<String>,
@@ -50,24 +51,38 @@ impl Reported {
     }
 }
 
-/// Makes sure the code is activated with KooGallery and recorded, calling KooGallery's activate
-/// API if nobody has yet. Refuses a code we already know as released, frozen or expired without
-/// calling.
+/// A code that is activated with KooGallery, or about to be recorded as such.
+#[derive(Debug)]
+pub struct Activated {
+    /// The code's gate: hold it until `reported` is recorded ([`record`]), so that simultaneous
+    /// first activations of the code ask KooGallery once.
+    pub gate: OwnedMutexGuard<()>,
+    /// What KooGallery just reported, to [`record`]; `None` when the code was recorded already.
+    pub reported: Option<Reported>,
+}
+
+/// Makes sure the code is activated with KooGallery, calling KooGallery's activate API if nobody
+/// has yet; the caller records the answer ([`record`]) while it holds the gate. Refuses a code we
+/// already know as released, frozen or expired without calling.
 pub async fn ensure_activated(
     state: &AppState,
     client: &Client,
     code: &AuthorizationCode,
-    day: &str,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
-    let _gate = client.api.gate(code.as_str()).await;
+) -> Result<Activated, ApiError> {
+    let gate = client.api.gate(code.as_str()).await;
     let wanted = code.as_str().to_owned();
-    let row = db::run(&state.pool, move |conn| {
+    let row = db::read(&state.pool, move |conn| {
         auth_codes::find_by_code(conn, &wanted).map_err(ApiError::from)
     })
     .await?;
     match &row {
-        Some(known) if known.activated => return Ok(()),
+        Some(known) if known.activated => {
+            return Ok(Activated {
+                gate,
+                reported: None,
+            });
+        }
         Some(known) => {
             if let Some(status) = refusal(&issue::code_facts(known), None, now) {
                 return Err(issue::refused(status));
@@ -76,11 +91,10 @@ pub async fn ensure_activated(
         None => client.unknown_code_allowed()?,
     }
     let reported = ask_marketplace(state, client, code).await?;
-    let (code, day) = (code.as_str().to_owned(), day.to_owned());
-    db::run(&state.pool, move |conn| {
-        record(conn, &code, &reported, &day, now)
+    Ok(Activated {
+        gate,
+        reported: Some(reported),
     })
-    .await
 }
 
 async fn ask_marketplace(
@@ -138,7 +152,7 @@ fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {
 
 /// Records what KooGallery reported at activation. A row a callback created first keeps its
 /// `frozen` flag and, once released, its status.
-fn record(
+pub fn record(
     conn: &mut DbConn,
     code: &str,
     reported: &Reported,
@@ -174,7 +188,7 @@ fn record(
 pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day: &str) {
     let _gate = client.api.gate(&code.code).await;
     let (id, today) = (code.id.clone(), day.to_owned());
-    let claimed = db::run(&state.pool, move |conn| claim_day(conn, &id, &today)).await;
+    let claimed = db::write(&state.pool, move |conn| claim_day(conn, &id, &today)).await;
     match claimed {
         Ok(true) => {}
         Ok(false) => return,
@@ -188,7 +202,7 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
     let stored = match answer {
         Ok(QueryOutcome::Info(info)) => {
             let reported = Reported::from_query(info);
-            db::run(&state.pool, move |conn| apply_query(conn, &id, &reported)).await
+            db::write(&state.pool, move |conn| apply_query(conn, &id, &reported)).await
         }
         Ok(outcome) => {
             tracing::warn!(code.hint = %code.code_hint, outcome = ?outcome, "daily query: KooGallery does not know the code as active");
@@ -197,7 +211,7 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
         Err(e) => {
             tracing::warn!(code.hint = %code.code_hint, error = %e, "daily query failed; answering from local state");
             let today = day.to_owned();
-            db::run(&state.pool, move |conn| {
+            db::write(&state.pool, move |conn| {
                 unclaim_day(conn, &id, &today, previous)
             })
             .await

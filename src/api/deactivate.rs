@@ -39,7 +39,7 @@ pub async fn deactivate(
     let matching = state.settings.fingerprint_match;
     let limit = state.settings.deactivation_limit;
     let now = now_seconds();
-    let unbound = db::run(&state.pool, move |conn| {
+    let unbound = db::write(&state.pool, move |conn| {
         seats::unbind(conn, matching, &machine, limit, now)
     })
     .await?;

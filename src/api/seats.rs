@@ -9,7 +9,6 @@
 //! its license, and a repeat finds both.
 
 use chrono::{NaiveDateTime, TimeDelta};
-use diesel::Connection;
 use serde_json::json;
 
 use super::dto::Machine;
@@ -20,7 +19,7 @@ use crate::db::models::activations::{self, Activation, NewActivation, deactivate
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
-use crate::db::models::{code_usage, new_id};
+use crate::db::models::{code_usage, machines, new_id};
 use crate::domain::fingerprint::{Fingerprint, same_machine_most};
 use crate::domain::validation::refusal;
 use crate::error::ApiError;
@@ -61,12 +60,17 @@ pub enum Known {
     /// The code is activated but this machine is not bound (exactly) to it.
     Unbound,
     /// A repeat: the machine's license, to be returned as stored.
-    Repeat(Box<Granted>),
+    Repeat {
+        /// The license and seats.
+        granted: Box<Granted>,
+        /// The code's id when the machine is not counted in the day's usage yet.
+        uncounted: Option<String>,
+    },
 }
 
-/// The activation's first look, in one read transaction: a repeat is answered from here without
-/// taking any lock. The repeat counts the machine in the day's usage, writing only the first
-/// time that day.
+/// The activation's first look, one read ([`machines::view`]): a repeat is answered from here
+/// without taking any lock. The caller counts the machine in the day's usage when `uncounted`
+/// says it is not yet.
 pub fn look(
     conn: &mut DbConn,
     machine: &Machine,
@@ -74,38 +78,29 @@ pub fn look(
     now: NaiveDateTime,
 ) -> Result<Known, ApiError> {
     let sha = machine.fingerprint.sha256_hex();
-    let found = conn.transaction(|c| -> Result<_, ApiError> {
-        let code = match auth_codes::find_by_code(c, machine.code.as_str())? {
-            Some(code) if code.activated => code,
-            _ => return Ok((Known::NotActivated, None)),
-        };
-        let Some(activation) = activations::find_live(c, &code.id, &sha)? else {
-            return Ok((Known::Unbound, None));
-        };
-        let license = licenses::find_for_activation(c, &activation.id)?;
-        let facts = license.as_ref().map(issue::license_facts);
-        if let Some(status) = refusal(&issue::code_facts(&code), facts.as_ref(), now) {
-            return Err(issue::refused(status));
-        }
-        let Some(license) = license else {
-            return Ok((Known::Unbound, None));
-        };
-        let used = activations::count_live(c, &code.id)?;
-        let counted = code_usage::seen(c, &code.id, day, &sha)?;
-        let granted = Granted {
-            license,
-            used,
-            total: code.seats,
-        };
-        Ok((
-            Known::Repeat(Box::new(granted)),
-            (!counted).then_some(code.id),
-        ))
-    })?;
-    if let (_, Some(code_id)) = &found {
-        code_usage::record(conn, code_id, day, &sha, now)?;
+    let view = match machines::view(conn, machine.code.as_str(), &sha, day)? {
+        Some(view) if view.code.activated => view,
+        _ => return Ok(Known::NotActivated),
+    };
+    if view.activation.is_none() {
+        return Ok(Known::Unbound);
     }
-    Ok(found.0)
+    let facts = view.license.as_ref().map(issue::license_facts);
+    if let Some(status) = refusal(&issue::code_facts(&view.code), facts.as_ref(), now) {
+        return Err(issue::refused(status));
+    }
+    let Some(license) = view.license else {
+        return Ok(Known::Unbound);
+    };
+    let uncounted = (!view.counted).then(|| view.code.id.clone());
+    Ok(Known::Repeat {
+        granted: Box::new(Granted {
+            license,
+            used: view.used,
+            total: view.code.seats,
+        }),
+        uncounted,
+    })
 }
 
 /// Binds the machine to the (activated) code, or finds its binding, in one locked transaction.

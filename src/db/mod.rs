@@ -1,13 +1,20 @@
 //! Storage: one Diesel `MultiConnection` over SQLite and PostgreSQL, an r2d2 pool, embedded
-//! migrations, and the one place handlers go through to run blocking database work.
+//! migrations, and the places handlers go through to run blocking database work: [`run`] for
+//! anything, [`read`] for short reads and [`write`] for write transactions on the hot paths.
 //!
-//! Backend-specific SQL lives only in [`DbConn::write_tx`] and [`url::DatabaseUrl`]-driven setup;
-//! everything else is portable Diesel.
+//! Backend-specific SQL lives only in [`DbConn::write_tx`], the SQLite group commit of [`write`]
+//! and [`url::DatabaseUrl`]-driven setup; everything else is portable Diesel.
 
+#[cfg(feature = "sqlite")]
+mod group;
 pub mod models;
+#[cfg(feature = "sqlite")]
+mod reader;
 pub mod schema;
 mod url;
 
+#[cfg(feature = "sqlite")]
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -27,8 +34,57 @@ pub enum DbConn {
     Sqlite(diesel::SqliteConnection),
 }
 
-/// The connection pool every part of the server shares.
-pub type Pool = r2d2::Pool<ConnectionManager>;
+/// Runs `$body` with `$c` bound to the backend's own connection (`PgConnection` or
+/// `SqliteConnection`) inside `$conn: &mut DbConn`. For hot queries: Diesel then caches their
+/// prepared statements by the query's type, whereas through the `MultiConnection` it writes each
+/// query's SQL text out again every time. `$body` is compiled once per backend.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            #[cfg(feature = "postgres")]
+            $crate::db::DbConn::Postgres($c) => $body,
+            #[cfg(feature = "sqlite")]
+            $crate::db::DbConn::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// The connection pool every part of the server shares: an r2d2 pool, and on SQLite the
+/// database's group-commit writer ([`write`]) and its path for per-thread readers ([`read`]).
+/// Cheap to clone; the writer stops when the last clone is dropped.
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<ConnectionManager>,
+    #[cfg(feature = "sqlite")]
+    sqlite: Option<Arc<Sqlite>>,
+}
+
+/// What [`read`] and [`write`] need of an SQLite database.
+#[cfg(feature = "sqlite")]
+#[derive(Debug)]
+struct Sqlite {
+    path: String,
+    writer: group::Writer,
+}
+
+impl Pool {
+    /// Checks a connection out, waiting at most the pool's connection timeout.
+    ///
+    /// # Errors
+    /// When no connection becomes free (or can be opened) in time.
+    pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
+        self.inner.get()
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
 /// A connection checked out of [`Pool`].
 pub type PooledConn = r2d2::PooledConnection<ConnectionManager>;
 
@@ -41,12 +97,24 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 ///
 /// `synchronous = FULL`: in WAL mode `NORMAL` may lose the last commits on power loss, and a
 /// license we answered must survive a power cut, so every commit is fsynced. `foreign_keys` is off in
-/// SQLite unless each connection turns it on.
+/// SQLite unless each connection turns it on. `temp_store = MEMORY`: savepoints (every job of the
+/// group commit runs in one) journal the pages they change in a temporary file otherwise, a write
+/// system call per page; that journal only ever serves a rollback, never durability.
 #[cfg(feature = "sqlite")]
 const SQLITE_INIT: &str = "PRAGMA busy_timeout = 10000;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
-    PRAGMA foreign_keys = ON;";
+    PRAGMA foreign_keys = ON;
+    PRAGMA temp_store = MEMORY;";
+
+/// Opens an SQLite connection with [`SQLITE_INIT`] applied.
+#[cfg(feature = "sqlite")]
+fn connect_sqlite(path: &str) -> ConnectionResult<DbConn> {
+    let mut conn = diesel::SqliteConnection::establish(path)?;
+    conn.batch_execute(SQLITE_INIT)
+        .map_err(ConnectionError::CouldntSetupConfiguration)?;
+    Ok(DbConn::Sqlite(conn))
+}
 
 /// Creates connections from a parsed [`DatabaseUrl`] and prepares them for use.
 #[derive(Debug, Clone)]
@@ -68,12 +136,7 @@ impl ConnectionManager {
                 diesel::PgConnection::establish(url.expose()).map(DbConn::Postgres)
             }
             #[cfg(feature = "sqlite")]
-            DatabaseUrl::Sqlite(path) => {
-                let mut conn = diesel::SqliteConnection::establish(path)?;
-                conn.batch_execute(SQLITE_INIT)
-                    .map_err(ConnectionError::CouldntSetupConfiguration)?;
-                Ok(DbConn::Sqlite(conn))
-            }
+            DatabaseUrl::Sqlite(path) => connect_sqlite(path),
         }
     }
 }
@@ -105,11 +168,22 @@ pub fn build_pool(
     max_size: u32,
     connect_timeout: Duration,
 ) -> anyhow::Result<Pool> {
-    let pool = r2d2::Pool::builder()
+    let inner = r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(connect_timeout)
         .build(ConnectionManager::new(url.clone()))?;
-    Ok(pool)
+    Ok(Pool {
+        inner,
+        #[cfg(feature = "sqlite")]
+        sqlite: match url {
+            DatabaseUrl::Sqlite(path) => Some(Arc::new(Sqlite {
+                path: path.clone(),
+                writer: group::Writer::new(path),
+            })),
+            #[cfg(feature = "postgres")]
+            DatabaseUrl::Postgres(_) => None,
+        },
+    })
 }
 
 /// Applies pending migrations of the connection's backend; returns the versions applied.
@@ -144,8 +218,10 @@ impl DbConn {
     /// Runs `f` in a transaction that takes the write lock up front.
     ///
     /// SQLite: `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one failing
-    /// with `SQLITE_BUSY` when it upgrades a read lock. PostgreSQL: a plain transaction; callers
-    /// serialise on a row by updating it first (a row lock) where they need to.
+    /// with `SQLITE_BUSY` when it upgrades a read lock; inside a transaction already (a job of
+    /// [`write`]'s group commit), a savepoint of it, which holds the write lock already.
+    /// PostgreSQL: a plain transaction; callers serialise on a row by updating it first (a row
+    /// lock) where they need to.
     ///
     /// # Errors
     /// Whatever `f` returns, or the database's error; the transaction is rolled back on error.
@@ -159,6 +235,11 @@ impl DbConn {
             DbConn::Postgres(_) => self.transaction(f),
             #[cfg(feature = "sqlite")]
             DbConn::Sqlite(inner) => {
+                let depth = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                    .transaction_depth();
+                if depth?.is_some() {
+                    return self.transaction(f);
+                }
                 // Through Diesel's transaction manager, so nested `transaction` calls in `f`
                 // become savepoints.
                 AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
@@ -208,9 +289,13 @@ impl DbConn {
     }
 }
 
-/// Runs `f` with the savepoint-protected insert semantics both backends share: an insert that
-/// violates a unique constraint rolls back only the savepoint, so the caller can read the winner's
-/// row inside the same transaction (PostgreSQL would otherwise abort the whole transaction).
+/// Runs `f` with the insert semantics both backends share: an insert that violates a unique
+/// constraint undoes only itself, so the caller can read the winner's row inside the same
+/// transaction. PostgreSQL would otherwise abort the whole transaction, so there `f` runs in a
+/// savepoint; SQLite undoes just the failing statement by itself, so there it runs as is (a
+/// savepoint costs two more statements and a journal of every page the insert touches). So `f`
+/// must hit any unique violation on its first statement: one insert, or an insert and rows that
+/// hang off its new key.
 ///
 /// # Errors
 /// The database's error; a unique violation comes back as `Ok(None)`.
@@ -218,7 +303,12 @@ pub fn insert_or_lose<T, F>(conn: &mut DbConn, f: F) -> QueryResult<Option<T>>
 where
     F: FnOnce(&mut DbConn) -> QueryResult<T>,
 {
-    match conn.transaction(f) {
+    let result = if conn.is_sqlite() {
+        f(conn)
+    } else {
+        conn.transaction(f)
+    };
+    match result {
         Ok(value) => Ok(Some(value)),
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -255,4 +345,49 @@ where
     })
     .await
     .map_err(|e| E::from(Unavailable(e.to_string())))?
+}
+
+/// Runs a short read: on SQLite inline, on the calling thread, with a connection of that thread
+/// (see [`reader`]), which saves the two thread hand-overs and the pool checkout of [`run`]
+/// (most of the cost of a read that takes microseconds); elsewhere as [`run`] does.
+///
+/// Only for work that reads a handful of rows: it blocks the calling async worker meanwhile. The
+/// connection is read-only (`PRAGMA query_only`): a write fails.
+pub async fn read<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<Unavailable> + Send + 'static,
+{
+    #[cfg(feature = "sqlite")]
+    if let Some(sqlite) = &pool.sqlite {
+        return reader::with(&sqlite.path, f);
+    }
+    run(pool, f).await
+}
+
+/// Runs `f` in a write transaction ([`DbConn::write_tx`]) and returns once it is durable.
+///
+/// On SQLite the transaction is one job of a group commit (see [`group`]): every waiting write
+/// of the server commits in one transaction, one fsync, and each answer waits for it. `f` runs
+/// in a savepoint, on the writer's thread, after the jobs queued before it; it must not wait on
+/// anything but the database. On PostgreSQL, as `run(pool, |c| c.write_tx(f))`.
+pub async fn write<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
+{
+    #[cfg(feature = "sqlite")]
+    if let Some(sqlite) = &pool.sqlite {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let span = tracing::Span::current();
+        sqlite
+            .writer
+            .submit(Box::new(group::Call { f, reply, span }))?;
+        return answer
+            .await
+            .map_err(|_| E::from(Unavailable("the database writer dropped a job".into())))?;
+    }
+    run(pool, move |conn| conn.write_tx(f)).await
 }

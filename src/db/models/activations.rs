@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{activations, licenses};
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// Who freed a seat (`deactivated_by`).
 pub mod deactivated_by {
@@ -49,20 +49,20 @@ pub struct NewActivation<'a> {
 /// fingerprint (the unique index decided; the caller reads the winner).
 pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<bool> {
     insert_or_lose(conn, |c| {
-        diesel::insert_into(activations::table)
+        on_backend!(c, |c| diesel::insert_into(activations::table)
             .values(activation)
-            .execute(c)
+            .execute(c))
     })
     .map(|inserted| inserted.is_some())
 }
 
 /// The binding by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Activation>> {
-    activations::table
+    on_backend!(conn, |c| activations::table
         .find(id)
         .select(Activation::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// The live binding of the code to this fingerprint.
@@ -71,13 +71,13 @@ pub fn find_live(
     code_id: &str,
     fingerprint_sha256: &str,
 ) -> QueryResult<Option<Activation>> {
-    activations::table
+    on_backend!(conn, |c| activations::table
         .filter(activations::code_id.eq(code_id))
         .filter(activations::fingerprint_sha256.eq(fingerprint_sha256))
         .filter(activations::deactivated_at.is_null())
         .select(Activation::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// Every live binding of the code, oldest first.
@@ -101,11 +101,11 @@ pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>
 
 /// Seats in use: the code's live bindings.
 pub fn count_live(conn: &mut DbConn, code_id: &str) -> QueryResult<i64> {
-    activations::table
+    on_backend!(conn, |c| activations::table
         .filter(activations::code_id.eq(code_id))
         .filter(activations::deactivated_at.is_null())
         .count()
-        .get_result(conn)
+        .get_result(c))
 }
 
 /// Frees the seat; returns true when the binding was live.

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::auth_codes;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// Marketplace statuses of a code (`status` column); `frozen` is kept apart because KooGallery
 /// freezes and unfreezes independently of the lifecycle status.
@@ -41,20 +41,20 @@ pub struct AuthCode {
 
 /// The code's row.
 pub fn find_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCode>> {
-    auth_codes::table
+    on_backend!(conn, |c| auth_codes::table
         .filter(auth_codes::code.eq(code))
         .select(AuthCode::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// The code's row by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
-    auth_codes::table
+    on_backend!(conn, |c| auth_codes::table
         .find(id)
         .select(AuthCode::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// The code's row, created (not yet activated, `ALIVE`) when KooGallery tells us about a code
@@ -84,9 +84,9 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
 /// Locks the code's row for the rest of the transaction and returns it fresh (see
 /// [`super::instances::lock`] for why an `UPDATE`).
 pub fn lock(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<Option<AuthCode>> {
-    let touched = diesel::update(auth_codes::table.find(id))
+    let touched = on_backend!(conn, |c| diesel::update(auth_codes::table.find(id))
         .set(auth_codes::updated_at.eq(now))
-        .execute(conn)?;
+        .execute(c))?;
     if touched == 0 {
         return Ok(None);
     }

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::schema::code_usage;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// The `day` column's form of a UTC date: `YYYY-MM-DD`.
 pub fn day_key(day: NaiveDate) -> String {
@@ -14,13 +14,13 @@ pub fn day_key(day: NaiveDate) -> String {
 
 /// True when the client was already counted for the code on `day`.
 pub fn seen(conn: &mut DbConn, code_id: &str, day: &str, client_id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+    on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
         code_usage::table
             .filter(code_usage::code_id.eq(code_id))
             .filter(code_usage::day.eq(day))
             .filter(code_usage::client_id.eq(client_id)),
     ))
-    .get_result(conn)
+    .get_result(c))
 }
 
 /// Counts the client for the code on `day`; `Ok(false)` when it already was.
@@ -32,14 +32,14 @@ pub fn record(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     insert_or_lose(conn, |c| {
-        diesel::insert_into(code_usage::table)
+        on_backend!(c, |c| diesel::insert_into(code_usage::table)
             .values((
                 code_usage::code_id.eq(code_id),
                 code_usage::day.eq(day),
                 code_usage::client_id.eq(client_id),
                 code_usage::created_at.eq(now),
             ))
-            .execute(c)
+            .execute(c))
     })
     .map(|inserted| inserted.is_some())
 }

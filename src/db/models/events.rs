@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::events;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// One recorded event.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -64,7 +64,9 @@ impl NewEvent {
 /// Records `event`; `Ok(false)` when an event with the same dedupe key already exists.
 pub fn insert(conn: &mut DbConn, event: &NewEvent) -> QueryResult<bool> {
     insert_or_lose(conn, |c| {
-        diesel::insert_into(events::table).values(event).execute(c)
+        on_backend!(c, |c| diesel::insert_into(events::table)
+            .values(event)
+            .execute(c))
     })
     .map(|inserted| inserted.is_some())
 }

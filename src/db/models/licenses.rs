@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{license_revisions, licenses};
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// One license (its current revision).
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -65,9 +65,9 @@ pub struct LicenseRevision {
 /// fingerprint; or the same activation) already holds a license: the caller reads the winner.
 pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryResult<bool> {
     let inserted = insert_or_lose(conn, |c| {
-        diesel::insert_into(licenses::table)
+        on_backend!(c, |c| diesel::insert_into(licenses::table)
             .values(license)
-            .execute(c)?;
+            .execute(c))?;
         insert_revision(
             c,
             &license.id,
@@ -90,7 +90,7 @@ fn insert_revision(
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::insert_into(license_revisions::table)
+    on_backend!(conn, |c| diesel::insert_into(license_revisions::table)
         .values((
             license_revisions::id.eq(super::new_id()),
             license_revisions::license_id.eq(license_id),
@@ -100,7 +100,7 @@ fn insert_revision(
             license_revisions::reason.eq(reason),
             license_revisions::created_at.eq(now),
         ))
-        .execute(conn)
+        .execute(c))
 }
 
 /// Makes `file` the license's next revision.
@@ -127,11 +127,11 @@ pub fn add_revision(
 
 /// The license by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
-    licenses::table
+    on_backend!(conn, |c| licenses::table
         .find(id)
         .select(License::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// The license issued for this `getLicenseAsync` request.
@@ -152,11 +152,11 @@ pub fn find_for_event(
 
 /// The license of an activation.
 pub fn find_for_activation(conn: &mut DbConn, activation_id: &str) -> QueryResult<Option<License>> {
-    licenses::table
+    on_backend!(conn, |c| licenses::table
         .filter(licenses::activation_id.eq(activation_id))
         .select(License::as_select())
-        .first(conn)
-        .optional()
+        .first(c)
+        .optional())
 }
 
 /// Distinct devices holding an unrevoked license of the instance (its used quota).

@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use crate::db::DbConn;
 use crate::db::schema::marketplace_calls;
+use crate::db::{DbConn, on_backend};
 
 /// Which way the call went.
 pub const INBOUND: &str = "inbound";
@@ -68,10 +68,10 @@ impl NewMarketplaceCall {
 
 /// Records `call`.
 pub fn insert(conn: &mut DbConn, call: &NewMarketplaceCall) -> QueryResult<()> {
-    diesel::insert_into(marketplace_calls::table)
+    on_backend!(conn, |c| diesel::insert_into(marketplace_calls::table)
         .values(call)
-        .execute(conn)
-        .map(|_| ())
+        .execute(c))
+    .map(|_| ())
 }
 
 /// Filters for [`list`].

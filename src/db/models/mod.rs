@@ -9,6 +9,7 @@ pub mod events;
 pub mod instances;
 pub mod jobs;
 pub mod licenses;
+pub mod machines;
 pub mod marketplace_calls;
 pub mod nonces;
 pub mod orders;

@@ -1,0 +1,82 @@
+//! What the client API's hot paths (a repeat activation, a check-in) read about one machine of
+//! one code, in one read transaction of three indexed lookups.
+//!
+//! The queries run on the backend's own connection ([`crate::db::on_backend`]): Diesel then
+//! keys its prepared-statement cache on the query's type, where the `MultiConnection` would
+//! write the SQL text out again for every query.
+
+use diesel::dsl::exists;
+use diesel::prelude::*;
+
+use super::activations::Activation;
+use super::auth_codes::AuthCode;
+use super::licenses::License;
+use crate::db::schema::{activations, auth_codes, code_usage, licenses};
+use crate::db::{DbConn, on_backend};
+
+/// One machine of one code as stored.
+#[derive(Debug, Clone)]
+pub struct MachineView {
+    /// The code's row.
+    pub code: AuthCode,
+    /// The machine's live binding (exact fingerprint), if any.
+    pub activation: Option<Activation>,
+    /// That binding's license, if any.
+    pub license: Option<License>,
+    /// Live bindings of the code.
+    pub used: i64,
+    /// The machine is counted in `day`'s usage (false when it has no live binding).
+    pub counted: bool,
+}
+
+/// The code `code` and the machine whose normalised fingerprint hashes to `sha`; `None` when we
+/// do not know the code.
+pub fn view(
+    conn: &mut DbConn,
+    code: &str,
+    sha: &str,
+    day: &str,
+) -> QueryResult<Option<MachineView>> {
+    on_backend!(conn, |c| c.transaction(|c| {
+        let found = auth_codes::table
+            .left_join(
+                activations::table.on(activations::code_id
+                    .eq(auth_codes::id)
+                    // Owned: a join's `ON` clause only takes binds that live for `'static`.
+                    .and(activations::fingerprint_sha256.eq(sha.to_owned()))
+                    .and(activations::deactivated_at.is_null())),
+            )
+            .left_join(licenses::table.on(licenses::activation_id.eq(activations::id.nullable())))
+            .filter(auth_codes::code.eq(code))
+            .select((
+                AuthCode::as_select(),
+                Option::<Activation>::as_select(),
+                Option::<License>::as_select(),
+            ))
+            .first::<(AuthCode, Option<Activation>, Option<License>)>(c)
+            .optional()?;
+        let Some((code, activation, license)) = found else {
+            return Ok(None);
+        };
+        let used = activations::table
+            .filter(activations::code_id.eq(&code.id))
+            .filter(activations::deactivated_at.is_null())
+            .count()
+            .get_result::<i64>(c)?;
+        let counted = activation.is_some()
+            && diesel::select(exists(
+                code_usage::table
+                    .filter(code_usage::code_id.eq(&code.id))
+                    .filter(code_usage::day.eq(day))
+                    .filter(code_usage::client_id.eq(sha)),
+            ))
+            .get_result::<bool>(c)?;
+        Ok(Some(MachineView {
+            code,
+            activation,
+            license,
+            used,
+            counted,
+        }))
+    }))
+}
