@@ -10,13 +10,13 @@ mod helpers;
 mod marketplace;
 mod process;
 
+mod cli;
 mod health;
 mod legacy;
+mod no_secrets;
 mod outbound;
 mod production;
 mod sim;
 mod upgrade;
 mod uploads;
 mod zero_config;
-mod no_secrets;
-mod cli;
