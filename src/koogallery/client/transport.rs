@@ -126,16 +126,14 @@ impl MarketplaceClient {
 
     /// Journals on a blocking thread; a failure is logged and never fails the call.
     async fn write_journal(&self, row: NewMarketplaceCall) {
-        let pool = self.pool.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
-            marketplace_calls::insert(&mut conn, &row).map_err(|e| e.to_string())
+        // Through the group commit, so on SQLite the journal row shares its fsync with the other
+        // waiting writes instead of competing with them for the write lock.
+        let written = crate::db::write(&self.pool, move |conn| {
+            marketplace_calls::insert(conn, &row).map_err(anyhow::Error::from)
         })
         .await;
-        match written {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "could not journal a marketplace call"),
-            Err(e) => tracing::error!(error = %e, "journal task failed"),
+        if let Err(e) = written {
+            tracing::error!(error = %e, "could not journal a marketplace call");
         }
     }
 
