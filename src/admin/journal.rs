@@ -11,21 +11,14 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
 use super::common::{AdminError, Limit, Page, non_empty, parse_time, query, utc};
-use crate::db::models::marketplace_calls::{INBOUND, MarketplaceCall, OUTBOUND};
-use crate::db::schema::marketplace_calls as table;
+use crate::db::models::marketplace_calls::{
+    self, CallFilter, INBOUND, MarketplaceCall, OUTBOUND, ResultFilter,
+};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
-/// Result codes that mean the call worked: our `000000` (and `000004`, "being processed",
-/// KooGallery's asynchronous success), the license APIs' `92020000`, the order and gateway
-/// APIs' `MKT.0000`/`CBC.0000`, and `OK` for calls whose envelope carries no code.
-pub const SUCCESS_CODES: &[&str] = &["000000", "000004", "92020000", "MKT.0000", "CBC.0000", "OK"];
-
-/// True when `result_code` is a success.
-pub fn is_success(result_code: &str) -> bool {
-    SUCCESS_CODES.contains(&result_code)
-}
+pub use crate::db::models::marketplace_calls::{SUCCESS_CODES, is_success};
 
 /// Filters of the journal.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -134,39 +127,23 @@ impl Filter {
 }
 
 fn rows(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<MarketplaceCall>> {
-    let mut query = table::table.into_boxed();
-    if let Some(direction) = &f.direction {
-        query = query.filter(table::direction.eq(direction.clone()));
-    }
-    if let Some(activity) = &f.activity {
-        query = query.filter(table::activity.eq(activity.clone()));
-    }
-    match f.result.as_deref() {
-        Some("ok") => query = query.filter(table::result_code.eq_any(SUCCESS_CODES)),
-        Some("error") => query = query.filter(table::result_code.ne_all(SUCCESS_CODES)),
-        Some(code) => query = query.filter(table::result_code.eq(code.to_owned())),
-        None => {}
-    }
-    if let Some(since) = f.since {
-        query = query.filter(table::created_at.ge(since));
-    }
-    if let Some(until) = f.until {
-        query = query.filter(table::created_at.lt(until));
-    }
-    if let Some(order_id) = &f.order_id {
-        query = query.filter(table::order_id.eq(order_id.clone()));
-    }
-    if let Some(instance_id) = &f.instance_id {
-        query = query.filter(table::instance_id.eq(instance_id.clone()));
-    }
-    if let Some(cursor) = &f.cursor {
-        query = query.filter(table::id.lt(cursor.clone()));
-    }
-    query
-        .order(table::id.desc())
-        .limit(f.limit.fetch())
-        .select(MarketplaceCall::as_select())
-        .load(conn)
+    let result = f.result.as_deref().map(|r| match r {
+        "ok" => ResultFilter::Ok,
+        "error" => ResultFilter::Error,
+        code => ResultFilter::Code(code.to_owned()),
+    });
+    let filter = CallFilter {
+        direction: f.direction.clone(),
+        activity: f.activity.clone(),
+        result,
+        since: f.since,
+        until: f.until,
+        order_id: f.order_id.clone(),
+        instance_id: f.instance_id.clone(),
+        before_id: f.cursor.clone(),
+        limit: f.limit.fetch(),
+    };
+    marketplace_calls::list(conn, &filter)
 }
 
 /// The journal of marketplace calls, newest first.

@@ -74,13 +74,38 @@ pub fn insert(conn: &mut DbConn, call: &NewMarketplaceCall) -> QueryResult<()> {
     .map(|_| ())
 }
 
+/// Result codes that mean the call worked: our `000000` (and `000004`, "being processed",
+/// KooGallery's asynchronous success), the license APIs' `92020000`, the order and gateway
+/// APIs' `MKT.0000`/`CBC.0000`, and `OK` for calls whose envelope carries no code.
+pub const SUCCESS_CODES: &[&str] = &["000000", "000004", "92020000", "MKT.0000", "CBC.0000", "OK"];
+
+/// True when `result_code` is a success.
+pub fn is_success(result_code: &str) -> bool {
+    SUCCESS_CODES.contains(&result_code)
+}
+
+/// Which results [`list`] keeps.
+#[derive(Debug, Clone)]
+pub enum ResultFilter {
+    /// Any of [`SUCCESS_CODES`].
+    Ok,
+    /// None of [`SUCCESS_CODES`].
+    Error,
+    /// Exactly this code.
+    Code(String),
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Default, Clone)]
 pub struct CallFilter {
     pub direction: Option<String>,
     pub activity: Option<String>,
-    pub result_code: Option<String>,
+    pub result: Option<ResultFilter>,
     pub since: Option<NaiveDateTime>,
+    /// Only calls before this time.
+    pub until: Option<NaiveDateTime>,
+    pub order_id: Option<String>,
+    pub instance_id: Option<String>,
     /// Only calls older than this id (cursor pagination, newest first).
     pub before_id: Option<String>,
     pub limit: i64,
@@ -95,11 +120,29 @@ pub fn list(conn: &mut DbConn, filter: &CallFilter) -> QueryResult<Vec<Marketpla
     if let Some(activity) = &filter.activity {
         query = query.filter(marketplace_calls::activity.eq(activity.clone()));
     }
-    if let Some(result) = &filter.result_code {
-        query = query.filter(marketplace_calls::result_code.eq(result.clone()));
+    match &filter.result {
+        Some(ResultFilter::Ok) => {
+            query = query.filter(marketplace_calls::result_code.eq_any(SUCCESS_CODES));
+        }
+        Some(ResultFilter::Error) => {
+            query = query.filter(marketplace_calls::result_code.ne_all(SUCCESS_CODES));
+        }
+        Some(ResultFilter::Code(code)) => {
+            query = query.filter(marketplace_calls::result_code.eq(code.clone()));
+        }
+        None => {}
     }
     if let Some(since) = filter.since {
         query = query.filter(marketplace_calls::created_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(marketplace_calls::created_at.lt(until));
+    }
+    if let Some(order_id) = &filter.order_id {
+        query = query.filter(marketplace_calls::order_id.eq(order_id.clone()));
+    }
+    if let Some(instance_id) = &filter.instance_id {
+        query = query.filter(marketplace_calls::instance_id.eq(instance_id.clone()));
     }
     if let Some(before) = &filter.before_id {
         query = query.filter(marketplace_calls::id.lt(before.clone()));
