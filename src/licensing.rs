@@ -7,7 +7,7 @@ use crate::keys::KeyStore;
 use crate::license_file::{self, LicenseError, LicensePayload, LicenseSource, PAYLOAD_VERSION};
 
 /// What a license grants, before it is signed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LicenseTerms {
     /// Authcode or instance.
     pub source: LicenseSource,

@@ -1,6 +1,8 @@
 //! Tracing set-up in one place: `EnvFilter` (`RUST_LOG`), pretty or JSON output, and the HTTP
 //! request span carrying a request id.
 
+use std::io::IsTerminal;
+
 use tracing::Subscriber;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{EnvFilter, Registry, fmt};
@@ -29,7 +31,16 @@ where
                     .with_writer(sink),
             ),
         ),
-        LogFormat::Pretty => Box::new(registry.with(fmt::layer().compact().with_writer(sink))),
+        // Colours only for a terminal: escape codes in a log file or journald are noise (and
+        // cost time on every span).
+        LogFormat::Pretty => Box::new(
+            registry.with(
+                fmt::layer()
+                    .compact()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(sink),
+            ),
+        ),
     }
 }
 

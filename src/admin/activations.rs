@@ -111,7 +111,7 @@ pub async fn reset_binding(
             let row = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
             let now = models::now();
             // Serialises with activations of the same code, so the seat count below is exact.
-            let code = auth_codes::lock(conn, &row.code_id, now)?.ok_or(ApiError::NotFound("code"))?;
+            let code = auth_codes::lock(conn, &row.code_id)?.ok_or(ApiError::NotFound("code"))?;
             if !rows::deactivate(conn, &id, deactivated_by::SUPPORT, now)? {
                 return Err(ApiError::Conflict("the activation was already deactivated".into()));
             }

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::code_sync;
 use super::context::Client;
 use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
+use super::issue::Presigned;
 use super::seats::{self, Bound, Known};
 use crate::db;
 use crate::db::models::code_usage::{self, day_key};
@@ -36,7 +37,7 @@ use crate::startup::AppState;
         (status = 503, description = "MARKETPLACE_UNAVAILABLE: nothing was recorded; retry later", body = ErrorResponse),
     )
 )]
-#[tracing::instrument(name = "activate", skip_all, fields(code.hint = tracing::field::Empty))]
+#[tracing::instrument(name = "activate", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]
 pub async fn activate(
     client: Client,
     state: web::Data<AppState>,
@@ -79,7 +80,7 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
         })
         .await?
     };
-    let activated = match known {
+    let (activated, expected) = match known {
         Known::Repeat { granted, uncounted } => {
             if let Some(code_id) = uncounted {
                 let sha = machine.fingerprint.sha256_hex();
@@ -91,10 +92,19 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
             return Ok(Bound::Repeat(*granted));
         }
         Known::NotActivated => {
-            Some(code_sync::ensure_activated(state, client, &machine.code, now).await?)
+            let activated = code_sync::ensure_activated(state, client, &machine.code, now).await?;
+            let expected = activated
+                .reported
+                .as_ref()
+                .map(|reported| reported.code_terms(machine.code.as_str()));
+            (Some(activated), expected)
         }
-        Known::Unbound => None,
+        Known::Unbound(terms) => (None, Some(*terms)),
     };
+    // Signed here, on this worker, rather than on the database writer (see `Presigned`).
+    let presigned = expected.and_then(|terms| {
+        Presigned::sign(&state.keys, &terms, &machine.fingerprint.sha256_hex(), now)
+    });
     let (gate, reported) = match activated {
         Some(code_sync::Activated { gate, reported }) => (Some(gate), reported),
         None => (None, None),
@@ -107,7 +117,9 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
         if let Some(reported) = &reported {
             code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
         }
-        Ok::<_, ApiError>(seats::bind(conn, &keys, matching, &machine, &day, now))
+        Ok::<_, ApiError>(seats::bind(
+            conn, &keys, matching, &machine, &day, now, presigned,
+        ))
     })
     .await?;
     // Simultaneous first activations of the code waited on the gate until the code was recorded.

@@ -33,7 +33,7 @@ use crate::startup::AppState;
         (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorResponse),
     )
 )]
-#[tracing::instrument(name = "check_in", skip_all, fields(code.hint = tracing::field::Empty))]
+#[tracing::instrument(name = "check_in", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]
 pub async fn check_in(
     client: Client,
     state: web::Data<AppState>,

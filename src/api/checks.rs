@@ -88,7 +88,7 @@ pub fn change(
     now: NaiveDateTime,
 ) -> Result<Option<CheckedIn>, ApiError> {
     conn.write_tx(|c| {
-        auth_codes::lock(c, code_id, now)?;
+        auth_codes::lock(c, code_id)?;
         let Some(again) = look(c, matching, machine, day)? else {
             return Ok(None);
         };

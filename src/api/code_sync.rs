@@ -16,7 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::context::Client;
 use super::dto::AuthorizationCode;
-use super::issue;
+use super::issue::{self, CodeTerms};
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::schema::auth_codes as codes;
@@ -39,6 +39,19 @@ pub struct Reported {
 }
 
 impl Reported {
+    /// The terms `code` has once this is recorded (on a row of its own; a row a callback created
+    /// first may keep an order or product this answer lacks, and then the license is signed
+    /// again in the binding's transaction).
+    pub fn code_terms(&self, code: &str) -> CodeTerms {
+        CodeTerms {
+            code: code.to_owned(),
+            order_id: self.order_id.clone(),
+            product_id: self.product_id.clone(),
+            seats: self.seats.map_or(1, |n| n.max(1)),
+            expires_at: self.expires_at,
+        }
+    }
+
     fn from_query(info: LicenseInfo) -> Self {
         Self {
             status: info.status,
@@ -151,7 +164,7 @@ fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {
 }
 
 /// Records what KooGallery reported at activation. A row a callback created first keeps its
-/// `frozen` flag and, once released, its status.
+/// `frozen` flag and, once released, its status. Call inside a write transaction ([`db::write`]).
 pub fn record(
     conn: &mut DbConn,
     code: &str,
@@ -159,27 +172,36 @@ pub fn record(
     day: &str,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    conn.write_tx(|c| {
-        let row = auth_codes::find_or_create(c, code, now)?;
-        if row.activated {
-            return Ok(());
-        }
-        let changes = AuthCodeChangeset {
-            status: (row.status != status::RELEASED).then(|| reported.status.clone()),
-            activated: Some(true),
-            order_id: reported.order_id.clone().map(Some),
-            product_id: reported.product_id.clone().map(Some),
-            seats: reported.seats.map(|n| n.max(1)),
-            expires_at: reported.expires_at.map(Some),
-            last_queried_on: reported.queried.then(|| Some(day.to_owned())),
-            updated_at: Some(now),
-            ..AuthCodeChangeset::default()
-        };
-        auth_codes::update(c, &row.id, &changes)?;
-        let detail = json!({"seats": changes.seats, "via": if reported.queried { "query" } else { "activate" }});
-        events::insert(c, &NewEvent::new("code", &row.id, "activated", &detail))?;
-        Ok(())
-    })
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    if row.activated {
+        return Ok(());
+    }
+    let seats = reported.seats.map(|n| n.max(1));
+    let id = row.id.clone();
+    let activated = AuthCode {
+        status: if row.status == status::RELEASED {
+            row.status.clone()
+        } else {
+            reported.status.clone()
+        },
+        activated: true,
+        order_id: reported.order_id.clone().or(row.order_id),
+        product_id: reported.product_id.clone().or(row.product_id),
+        seats: seats.unwrap_or(row.seats),
+        expires_at: reported.expires_at.or(row.expires_at),
+        last_queried_on: if reported.queried {
+            Some(day.to_owned())
+        } else {
+            row.last_queried_on
+        },
+        updated_at: now,
+        ..row
+    };
+    auth_codes::store_state(conn, &activated)?;
+    let detail =
+        json!({"seats": seats, "via": if reported.queried { "query" } else { "activate" }});
+    events::insert(conn, &NewEvent::new("code", &id, "activated", &detail))?;
+    Ok(())
 }
 
 /// The first check-in of the day asks KooGallery for the code's state and records it. When

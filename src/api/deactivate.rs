@@ -28,7 +28,7 @@ use crate::startup::AppState;
         (status = 429, description = "DEACTIVATION_LIMIT_REACHED, or RATE_LIMITED with Retry-After", body = ErrorResponse),
     )
 )]
-#[tracing::instrument(name = "deactivate", skip_all, fields(code.hint = tracing::field::Empty))]
+#[tracing::instrument(name = "deactivate", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]
 pub async fn deactivate(
     client: Client,
     state: web::Data<AppState>,

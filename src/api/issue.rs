@@ -61,7 +61,32 @@ pub fn is_stale(code: &AuthCode, license: &License) -> bool {
     wanted != license.expires_at && wanted.is_none_or(|end| end >= license.not_before)
 }
 
-fn terms(code: &AuthCode, fingerprint_sha256: &str, not_before: NaiveDateTime) -> LicenseTerms {
+/// What of a code its licenses carry: a license is re-signed when any of it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeTerms {
+    /// The authorization code (only its SHA-256 is signed).
+    pub code: String,
+    pub order_id: Option<String>,
+    pub product_id: Option<String>,
+    /// Machines allowed.
+    pub seats: i64,
+    /// `None`: perpetual.
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+impl From<&AuthCode> for CodeTerms {
+    fn from(code: &AuthCode) -> Self {
+        Self {
+            code: code.code.clone(),
+            order_id: code.order_id.clone(),
+            product_id: code.product_id.clone(),
+            seats: code.seats,
+            expires_at: code.expires_at,
+        }
+    }
+}
+
+fn terms(code: &CodeTerms, fingerprint_sha256: &str, not_before: NaiveDateTime) -> LicenseTerms {
     LicenseTerms {
         source: LicenseSource::Authcode,
         code: Some(code.code.clone()),
@@ -71,7 +96,35 @@ fn terms(code: &AuthCode, fingerprint_sha256: &str, not_before: NaiveDateTime) -
         fingerprint_sha256: fingerprint_sha256.to_owned(),
         seats: code.seats,
         not_before,
-        expires_at: license_expiry(code),
+        expires_at: code.expires_at.map(whole_seconds),
+    }
+}
+
+/// Revision 1 of a new binding's license, signed before the binding's transaction with the
+/// terms the code is expected to have, so that the signature (the costliest step of an
+/// activation) is not made on SQLite's single writer thread. [`first`] uses it only when the
+/// locked code still has those terms, and signs afresh otherwise.
+#[derive(Debug, Clone)]
+pub struct Presigned {
+    id: String,
+    terms: LicenseTerms,
+    file: String,
+}
+
+impl Presigned {
+    /// Signs revision 1 for `code` as expected, the machine `fingerprint_sha256`, at `now`
+    /// (whole seconds, the binding's time). `None` when these terms cannot be signed (an expiry
+    /// already past): the transaction then refuses the code, or signs and reports the error.
+    pub fn sign(
+        keys: &KeyStore,
+        code: &CodeTerms,
+        fingerprint_sha256: &str,
+        now: NaiveDateTime,
+    ) -> Option<Self> {
+        let id = new_id();
+        let terms = terms(code, fingerprint_sha256, now);
+        let file = sign(keys, &id, 1, &terms, now).ok()?;
+        Some(Self { id, terms, file })
     }
 }
 
@@ -86,20 +139,20 @@ fn sign(
         .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a license")))
 }
 
-/// Signs and stores revision 1 of the license of a new binding; `now` is whole seconds and
-/// becomes `not_before`.
+/// Stores revision 1 of the license of a new binding: `presigned` when it carries the code's
+/// current terms, else signed now. `now` is whole seconds and becomes `not_before`.
 pub fn first(
     conn: &mut DbConn,
     keys: &KeyStore,
     code: &AuthCode,
     activation: &Activation,
+    presigned: Option<Presigned>,
     now: NaiveDateTime,
 ) -> Result<License, ApiError> {
-    let id = new_id();
-    let terms = terms(code, &activation.fingerprint_sha256, now);
-    let file = sign(keys, &id, 1, &terms, now)?;
+    let terms = terms(&CodeTerms::from(code), &activation.fingerprint_sha256, now);
+    let (id, file) = first_file(keys, presigned, &terms, now)?;
     let license = NewLicense {
-        id: id.clone(),
+        id,
         source: SOURCE_AUTHCODE.to_owned(),
         code_id: Some(code.id.clone()),
         instance_id: None,
@@ -119,7 +172,26 @@ pub fn first(
             "a new activation already had a license"
         )));
     }
-    found(conn, &id)
+    // Exactly the row just written: no need to read it back.
+    Ok(License::from(license))
+}
+
+/// The id and file of revision 1 with `terms`: the presigned ones when they carry exactly
+/// these terms, else freshly signed.
+fn first_file(
+    keys: &KeyStore,
+    presigned: Option<Presigned>,
+    terms: &LicenseTerms,
+    now: NaiveDateTime,
+) -> Result<(String, String), ApiError> {
+    match presigned {
+        Some(signed) if signed.terms == *terms => Ok((signed.id, signed.file)),
+        _ => {
+            let id = new_id();
+            let file = sign(keys, &id, 1, terms, now)?;
+            Ok((id, file))
+        }
+    }
 }
 
 /// Signs and stores the license's next revision with the code's current terms, for
@@ -133,7 +205,11 @@ pub fn next_revision(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<License, ApiError> {
-    let terms = terms(code, fingerprint_sha256, license.not_before);
+    let terms = terms(
+        &CodeTerms::from(code),
+        fingerprint_sha256,
+        license.not_before,
+    );
     let file = sign(keys, &license.id, license.revision + 1, &terms, now)?;
     licenses::add_revision(conn, license, &file, terms.expires_at, reason, now)?;
     found(conn, &license.id)
@@ -142,4 +218,60 @@ pub fn next_revision(
 fn found(conn: &mut DbConn, id: &str) -> Result<License, ApiError> {
     licenses::find(conn, id)?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("license {id} vanished")))
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::license_file::decode_unverified;
+
+    fn keys(dir: &tempfile::TempDir) -> KeyStore {
+        KeyStore::generate(dir.path()).unwrap();
+        KeyStore::load(dir.path()).unwrap()
+    }
+
+    fn code(expires_in_days: i64, now: NaiveDateTime) -> CodeTerms {
+        CodeTerms {
+            code: "PLPRESIGNED0001".into(),
+            order_id: Some("CS-1".into()),
+            product_id: Some("OFFI-1".into()),
+            seats: 2,
+            expires_at: Some(now + TimeDelta::days(expires_in_days)),
+        }
+    }
+
+    #[test]
+    fn a_presigned_license_is_used_only_while_the_code_keeps_its_terms() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys(&dir);
+        let now = crate::licensing::now_seconds();
+        let sha = "ab".repeat(32);
+        let signed = Presigned::sign(&keys, &code(30, now), &sha, now).unwrap();
+
+        let same = terms(&code(30, now), &sha, now);
+        let (id, file) = first_file(&keys, Some(signed.clone()), &same, now).unwrap();
+        assert_eq!(
+            (id.as_str(), file.as_str()),
+            (signed.id.as_str(), signed.file.as_str())
+        );
+
+        // Renewed between the signature and the transaction: signed again, with the new expiry.
+        let renewed = terms(&code(60, now), &sha, now);
+        let (id, file) = first_file(&keys, Some(signed.clone()), &renewed, now).unwrap();
+        assert_ne!(id, signed.id);
+        let (_, payload) = decode_unverified(&file).unwrap();
+        assert_eq!(payload.expires_at, renewed.expires_at.map(|t| t.and_utc()));
+        assert_eq!(payload.license_id, id);
+    }
+
+    #[test]
+    fn terms_that_cannot_be_signed_are_not_presigned() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys(&dir);
+        let now = crate::licensing::now_seconds();
+        assert!(Presigned::sign(&keys, &code(-1, now), &"cd".repeat(32), now).is_none());
+    }
 }

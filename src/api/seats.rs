@@ -12,7 +12,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
 
 use super::dto::Machine;
-use super::issue;
+use super::issue::{self, CodeTerms, Presigned};
 use crate::config::FingerprintMatch;
 use crate::db::DbConn;
 use crate::db::models::activations::{self, Activation, NewActivation, deactivated_by};
@@ -57,8 +57,9 @@ pub enum Bound {
 pub enum Known {
     /// We have not activated the code with KooGallery yet.
     NotActivated,
-    /// The code is activated but this machine is not bound (exactly) to it.
-    Unbound,
+    /// The code is activated but this machine is not bound (exactly) to it; the code's terms
+    /// as read, to sign the license ahead ([`issue::Presigned`]).
+    Unbound(Box<CodeTerms>),
     /// A repeat: the machine's license, to be returned as stored.
     Repeat {
         /// The license and seats.
@@ -83,14 +84,14 @@ pub fn look(
         _ => return Ok(Known::NotActivated),
     };
     if view.activation.is_none() {
-        return Ok(Known::Unbound);
+        return Ok(Known::Unbound(Box::new(CodeTerms::from(&view.code))));
     }
     let facts = view.license.as_ref().map(issue::license_facts);
     if let Some(status) = refusal(&issue::code_facts(&view.code), facts.as_ref(), now) {
         return Err(issue::refused(status));
     }
     let Some(license) = view.license else {
-        return Ok(Known::Unbound);
+        return Ok(Known::Unbound(Box::new(CodeTerms::from(&view.code))));
     };
     let uncounted = (!view.counted).then(|| view.code.id.clone());
     Ok(Known::Repeat {
@@ -104,7 +105,8 @@ pub fn look(
 }
 
 /// Binds the machine to the (activated) code, or finds its binding, in one locked transaction.
-/// `now` is whole seconds: it becomes the license's `not_before`.
+/// `now` is whole seconds: it becomes the license's `not_before`. A new binding's license is
+/// `presigned` when that still carries the code's terms.
 pub fn bind(
     conn: &mut DbConn,
     keys: &KeyStore,
@@ -112,10 +114,11 @@ pub fn bind(
     machine: &Machine,
     day: &str,
     now: NaiveDateTime,
+    presigned: Option<Presigned>,
 ) -> Result<Bound, ApiError> {
     let sha = machine.fingerprint.sha256_hex();
     conn.write_tx(|c| {
-        let code = locked_code(c, machine, now)?;
+        let code = locked_code(c, machine)?;
         let code_facts = issue::code_facts(&code);
         code_usage::record(c, &code.id, day, &sha, now)?;
         if let Some(activation) = activations::find_live(c, &code.id, &sha)? {
@@ -141,7 +144,8 @@ pub fn bind(
         if let Some(status) = refusal(&code_facts, None, now) {
             return Err(issue::refused(status));
         }
-        if activations::count_live(c, &code.id)? >= code.seats {
+        let used = activations::count_live(c, &code.id)?;
+        if used >= code.seats {
             return Err(ApiError::SeatLimitReached { total: code.seats });
         }
         let id = new_id();
@@ -159,13 +163,17 @@ pub fn bind(
                 "live binding appeared under the code lock"
             )));
         }
-        let activation = activations::find(c, &id)?
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("activation {id} vanished")))?;
-        let license = issue::first(c, keys, &code, &activation, now)?;
+        let activation = Activation::from(&new);
+        let license = issue::first(c, keys, &code, &activation, presigned, now)?;
         let detail =
             json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
         events::insert(c, &NewEvent::new("activation", &id, "activated", &detail))?;
-        granted(c, &code, license).map(Bound::New)
+        Ok(Bound::New(Granted {
+            license,
+            // The count under the lock, and this binding.
+            used: used + 1,
+            total: code.seats,
+        }))
     })
 }
 
@@ -193,10 +201,9 @@ pub fn unbind(
     now: NaiveDateTime,
 ) -> Result<Unbound, ApiError> {
     conn.write_tx(|c| {
-        let Some(code) = auth_codes::find_by_code(c, machine.code.as_str())? else {
+        let Some(code) = auth_codes::lock_by_code(c, machine.code.as_str())? else {
             return Ok(Unbound::UnknownCode);
         };
-        let code = auth_codes::lock(c, &code.id, now)?.ok_or(ApiError::ActivationNotFound)?;
         let sha = machine.fingerprint.sha256_hex();
         let activation = match activations::find_live(c, &code.id, &sha)? {
             Some(found) => found,
@@ -225,19 +232,13 @@ pub fn unbind(
 }
 
 /// The code's row, locked for the rest of the transaction.
-fn locked_code(
-    conn: &mut DbConn,
-    machine: &Machine,
-    now: NaiveDateTime,
-) -> Result<AuthCode, ApiError> {
-    let missing = || {
+fn locked_code(conn: &mut DbConn, machine: &Machine) -> Result<AuthCode, ApiError> {
+    auth_codes::lock_by_code(conn, machine.code.as_str())?.ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!(
             "the activated code {} vanished",
             machine.code.hint()
         ))
-    };
-    let code = auth_codes::find_by_code(conn, machine.code.as_str())?.ok_or_else(missing)?;
-    auth_codes::lock(conn, &code.id, now)?.ok_or_else(missing)
+    })
 }
 
 fn license_of(conn: &mut DbConn, activation: &Activation) -> Result<License, ApiError> {

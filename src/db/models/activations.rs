@@ -45,6 +45,22 @@ pub struct NewActivation<'a> {
     pub created_at: NaiveDateTime,
 }
 
+impl From<&NewActivation<'_>> for Activation {
+    /// The row as [`insert`] writes it.
+    fn from(new: &NewActivation<'_>) -> Self {
+        Self {
+            id: new.id.to_owned(),
+            code_id: new.code_id.to_owned(),
+            fingerprint: new.fingerprint.to_owned(),
+            fingerprint_sha256: new.fingerprint_sha256.to_owned(),
+            hostname: new.hostname.map(str::to_owned),
+            created_at: new.created_at,
+            deactivated_at: None,
+            deactivated_by: None,
+        }
+    }
+}
+
 /// Stores a live binding. `Ok(false)` when the code already has a live binding for this
 /// fingerprint (the unique index decided; the caller reads the winner).
 pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<bool> {

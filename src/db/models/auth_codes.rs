@@ -81,16 +81,53 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
     find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)
 }
 
-/// Locks the code's row for the rest of the transaction and returns it fresh (see
-/// [`super::instances::lock`] for why an `UPDATE`).
-pub fn lock(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<Option<AuthCode>> {
-    let touched = on_backend!(conn, |c| diesel::update(auth_codes::table.find(id))
-        .set(auth_codes::updated_at.eq(now))
-        .execute(c))?;
-    if touched == 0 {
-        return Ok(None);
+/// Locks the code's row for the rest of the transaction and returns it fresh.
+///
+/// PostgreSQL: `SELECT … FOR UPDATE`, a row lock that other transactions (other nodes too) wait
+/// on. SQLite: a plain read, since a write transaction (`BEGIN IMMEDIATE`, or the group commit's)
+/// already holds the database's write lock.
+pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
+    #[cfg(feature = "postgres")]
+    if let DbConn::Postgres(pg) = conn {
+        return auth_codes::table
+            .find(id)
+            .select(AuthCode::as_select())
+            .for_update()
+            .first(pg)
+            .optional();
     }
     find(conn, id)
+}
+
+/// Writes the code's marketplace state (status, activation, order, product, seats, expiry, day
+/// of the last query) from `code` in one statement of a fixed shape, which stays prepared.
+pub fn store_state(conn: &mut DbConn, code: &AuthCode) -> QueryResult<usize> {
+    on_backend!(conn, |c| diesel::update(auth_codes::table.find(&code.id))
+        .set((
+            auth_codes::status.eq(&code.status),
+            auth_codes::activated.eq(code.activated),
+            auth_codes::order_id.eq(&code.order_id),
+            auth_codes::product_id.eq(&code.product_id),
+            auth_codes::seats.eq(code.seats),
+            auth_codes::expires_at.eq(code.expires_at),
+            auth_codes::last_queried_on.eq(&code.last_queried_on),
+            auth_codes::updated_at.eq(code.updated_at),
+        ))
+        .execute(c))
+}
+
+/// [`lock`] by the code itself; `None` when we do not know the code.
+pub fn lock_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCode>> {
+    #[cfg(feature = "postgres")]
+    if let DbConn::Postgres(pg) = conn {
+        return auth_codes::table
+            .filter(auth_codes::code.eq(code))
+            .select(AuthCode::as_select())
+            .for_update()
+            .first(pg)
+            .optional();
+    }
+    find_by_code(conn, code)
 }
 
 /// What a marketplace answer or callback changes on a code.

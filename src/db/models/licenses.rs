@@ -61,6 +61,27 @@ pub struct LicenseRevision {
     pub created_at: NaiveDateTime,
 }
 
+impl From<NewLicense> for License {
+    fn from(new: NewLicense) -> Self {
+        Self {
+            id: new.id,
+            source: new.source,
+            code_id: new.code_id,
+            instance_id: new.instance_id,
+            activation_id: new.activation_id,
+            event_id: new.event_id,
+            fingerprint_sha256: new.fingerprint_sha256,
+            revision: new.revision,
+            file: new.file,
+            not_before: new.not_before,
+            expires_at: new.expires_at,
+            revoked: new.revoked,
+            created_at: new.created_at,
+            updated_at: new.updated_at,
+        }
+    }
+}
+
 /// Stores `license` as revision 1. `Ok(false)` when a unique index (the same instance, event and
 /// fingerprint; or the same activation) already holds a license: the caller reads the winner.
 pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryResult<bool> {

@@ -1,5 +1,5 @@
 //! What the client API's hot paths (a repeat activation, a check-in) read about one machine of
-//! one code, in one read transaction of three indexed lookups.
+//! one code, in one statement of three indexed lookups.
 //!
 //! The queries run on the backend's own connection ([`crate::db::on_backend`]): Diesel then
 //! keys its prepared-statement cache on the query's type, where the `MultiConnection` would
@@ -37,8 +37,22 @@ pub fn view(
     sha: &str,
     day: &str,
 ) -> QueryResult<Option<MachineView>> {
-    on_backend!(conn, |c| c.transaction(|c| {
-        let found = auth_codes::table
+    // One statement, so one read snapshot without BEGIN/COMMIT: the seat count and the day's
+    // usage are subqueries on the code's row.
+    diesel::alias!(activations as seat: Seat);
+    let used = seat
+        .filter(seat.field(activations::code_id).eq(auth_codes::id))
+        .filter(seat.field(activations::deactivated_at).is_null())
+        .count()
+        .single_value();
+    let in_usage = exists(
+        code_usage::table
+            .filter(code_usage::code_id.eq(auth_codes::id))
+            .filter(code_usage::day.eq(day.to_owned()))
+            .filter(code_usage::client_id.eq(sha.to_owned())),
+    );
+    let found = on_backend!(conn, |c| {
+        auth_codes::table
             .left_join(
                 activations::table.on(activations::code_id
                     .eq(auth_codes::id)
@@ -52,31 +66,25 @@ pub fn view(
                 AuthCode::as_select(),
                 Option::<Activation>::as_select(),
                 Option::<License>::as_select(),
+                used,
+                in_usage,
             ))
-            .first::<(AuthCode, Option<Activation>, Option<License>)>(c)
-            .optional()?;
-        let Some((code, activation, license)) = found else {
-            return Ok(None);
-        };
-        let used = activations::table
-            .filter(activations::code_id.eq(&code.id))
-            .filter(activations::deactivated_at.is_null())
-            .count()
-            .get_result::<i64>(c)?;
-        let counted = activation.is_some()
-            && diesel::select(exists(
-                code_usage::table
-                    .filter(code_usage::code_id.eq(&code.id))
-                    .filter(code_usage::day.eq(day))
-                    .filter(code_usage::client_id.eq(sha)),
-            ))
-            .get_result::<bool>(c)?;
-        Ok(Some(MachineView {
+            .first::<(
+                AuthCode,
+                Option<Activation>,
+                Option<License>,
+                Option<i64>,
+                bool,
+            )>(c)
+            .optional()?
+    });
+    Ok(
+        found.map(|(code, activation, license, used, in_usage)| MachineView {
+            counted: activation.is_some() && in_usage,
             code,
             activation,
             license,
-            used,
-            counted,
-        }))
-    }))
+            used: used.unwrap_or(0),
+        }),
+    )
 }

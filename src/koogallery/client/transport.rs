@@ -124,7 +124,7 @@ impl MarketplaceClient {
         result
     }
 
-    /// Journals on a blocking thread; a failure is logged and never fails the call.
+    /// Journals the call as a database write; a failure is logged and never fails the call.
     async fn write_journal(&self, row: NewMarketplaceCall) {
         // Through the group commit, so on SQLite the journal row shares its fsync with the other
         // waiting writes instead of competing with them for the write lock.
