@@ -49,6 +49,22 @@ impl Marketplace {
         );
     }
 
+    /// Injects a fault (`POST /sim/faults`), e.g. `{"api": "order", "kind": "delay_ms", …}`.
+    pub async fn add_fault(&self, fault: serde_json::Value) {
+        let response = self
+            .client
+            .post(format!("{}/sim/faults", self.url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{}",
+            response.text().await.unwrap()
+        );
+    }
+
     /// A control-API GET, as JSON.
     pub async fn get(&self, path: &str) -> serde_json::Value {
         self.client

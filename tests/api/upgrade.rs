@@ -40,6 +40,44 @@ both_backends!(@backend an_upgrade_raises_the_quota_for_the_very_next_license, |
     assert!(app.get_events("instance", "inst-up").contains(&"upgraded".to_owned()));
 });
 
+both_backends!(@backend a_late_base_order_fetch_does_not_undo_an_upgrade, |backend| async move {
+    let (app, sim) = spawn_with_marketplace(backend).await;
+    sim.add_order("CS-LATE", "PERIOD", 1, "20271101000000").await;
+    sim.add_order("CS-LATE-UP", "PERIOD", 3, "20271101000000").await;
+    // The background fetch of the base order (queued by newInstance) answers only after the
+    // upgrade has been applied.
+    sim.add_fault(json!({"api": "order", "kind": "delay_ms", "delay_ms": 1500})).await;
+    new_instance(&app, "CS-LATE", "inst-late").await;
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.callback(&upgrade("inst-late", "CS-LATE-UP")).await.code(), "000000");
+    wait_for_order_fetch(&app, "order:CS-LATE:CS-LATE-000001:inst-late").await;
+
+    for (event, fingerprint) in [("e1", "AA|1|1|1"), ("e2", "BB|2|2|2"), ("e3", "CC|3|3|3")] {
+        assert_eq!(app.callback(&license_async("inst-late", event, fingerprint)).await.code(), "000000");
+    }
+    assert_eq!(app.callback(&license_async("inst-late", "e4", "DD|4|4|4")).await.code(), "000900");
+});
+
+/// Waits until the background order query with this dedupe key has finished.
+async fn wait_for_order_fetch(app: &TestApp, key: &str) {
+    let mut conn = app.db.connect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let job = koolicense::db::models::jobs::find_by_dedupe_key(&mut conn, key).unwrap();
+        if job
+            .as_ref()
+            .is_some_and(|j| j.status == koolicense::db::models::jobs::DONE)
+        {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order query not done: {job:?}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 both_backends!(@backend repeated_and_simultaneous_upgrades_of_one_order_apply_once, |backend| async move {
     let (app, sim) = spawn_with_marketplace(backend).await;
     sim.add_order("CS-B2", "PERIOD", 1, "20271101000000").await;

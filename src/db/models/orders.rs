@@ -110,3 +110,37 @@ pub fn apply_to_instance(
         .set(&terms)
         .execute(conn)
 }
+
+diesel::define_sql_function! {
+    /// SQL `COALESCE` of two values: the first that is not null.
+    fn coalesce<T: diesel::sql_types::SqlType + diesel::sql_types::SingleValue>(
+        first: diesel::sql_types::Nullable<T>,
+        second: diesel::sql_types::Nullable<T>,
+    ) -> diesel::sql_types::Nullable<T>;
+}
+
+/// Gives instance `instance_id` the terms of its own (base) order line, but only those it does
+/// not know yet. A base-order fetch can finish after an upgrade or a renewal changed the instance
+/// (it runs in the background, and may be retried for hours); its older terms must not undo them.
+/// Returns the rows matched (0 for an unknown instance).
+pub fn fill_instance(
+    conn: &mut DbConn,
+    instance_id: &str,
+    record: &OrderRecord,
+) -> QueryResult<usize> {
+    diesel::update(instances::table.find(instance_id))
+        .set((
+            instances::product_id.eq(coalesce(
+                instances::product_id,
+                record.product_id.as_deref(),
+            )),
+            instances::quantity.eq(coalesce(instances::quantity, record.quantity)),
+            instances::charging_mode.eq(coalesce(
+                instances::charging_mode,
+                record.charging_mode.as_deref(),
+            )),
+            instances::expires_at.eq(coalesce(instances::expires_at, record.expires_at)),
+            instances::updated_at.eq(super::now()),
+        ))
+        .execute(conn)
+}

@@ -134,16 +134,15 @@ fn apply(
             instance_id,
             order_id,
         } => instances::release_instance(conn, instance_id, order_id.as_deref(), now)?,
-        Callback::UpgradeInstance { instance_id, .. } => match upgrade_order {
+        Callback::UpgradeInstance {
+            instance_id,
+            order_id,
+            ..
+        } => match upgrade_order {
             Some(order) => instances::upgrade_instance(conn, instance_id, order, now)?,
-            // Already applied (the prefetch found the dedupe event), or the instance is unknown.
-            None => match instance_rows::find(conn, instance_id)? {
-                Some(_) => Reply::success().with_instance(instance_id.clone()),
-                None => Reply::new(
-                    ResultCode::NotFound,
-                    format!("instance {instance_id} does not exist."),
-                ),
-            },
+            // No order fetched: the prefetch found the upgrade applied or the instance unknown.
+            // Both are checked again here, under the transaction, rather than trusted.
+            None => upgrade_without_order(conn, instance_id, order_id)?,
         },
         Callback::QueryInstance { instance_ids } => instances::query_instance(conn, instance_ids)?,
         Callback::GetLicenseAsync {
@@ -187,6 +186,29 @@ fn apply(
         }
     };
     Ok(reply)
+}
+
+/// `upgradeInstance` when the prefetch fetched no order. Success only if this upgrade is on
+/// record; an instance that exists without it (it appeared after the prefetch looked) answers
+/// `000004`, so KooGallery repeats the call and the next one fetches the order.
+fn upgrade_without_order(
+    conn: &mut DbConn,
+    instance_id: &str,
+    order_id: &str,
+) -> Result<Reply, CallbackError> {
+    if instance_rows::find(conn, instance_id)?.is_none() {
+        return Ok(Reply::new(
+            ResultCode::NotFound,
+            format!("instance {instance_id} does not exist."),
+        ));
+    }
+    if events::seen(conn, &instances::upgrade_key(instance_id, order_id))? {
+        return Ok(Reply::success().with_instance(instance_id));
+    }
+    Ok(Reply::new(
+        ResultCode::Processing,
+        "the upgrade order is being fetched; ask again.",
+    ))
 }
 
 fn test_reply(request: &Request) -> Reply {
@@ -240,7 +262,7 @@ async fn prefetch(
                 db::run(&state.pool, move |conn| {
                     conn.write_tx(|conn| -> Result<(), CallbackError> {
                         orders::upsert(conn, &order)?;
-                        orders::apply_to_instance(conn, &id, &order)?;
+                        orders::fill_instance(conn, &id, &order)?;
                         Ok(())
                     })
                 })

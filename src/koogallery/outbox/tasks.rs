@@ -122,7 +122,7 @@ async fn query_order(
             for record in &records {
                 orders::upsert(conn, record)?;
             }
-            if orders::apply_to_instance(conn, &task.instance_id, &mine)? == 0 {
+            if orders::fill_instance(conn, &task.instance_id, &mine)? == 0 {
                 tracing::warn!(instance.id = %task.instance_id, "order fetched for an unknown instance");
             }
             Ok::<_, JobError>(())
