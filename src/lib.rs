@@ -11,6 +11,7 @@ pub mod keys;
 pub mod koogallery;
 pub mod license_file;
 pub mod licensing;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;

@@ -1,5 +1,7 @@
 //! Prometheus metrics: request counts and latencies by route, method and status.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use actix_web::body::MessageBody;
@@ -16,6 +18,8 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Requests answered, all routes together: how [`crate::memory`] tells the server is idle.
+    answered: Arc<AtomicU64>,
 }
 
 impl Metrics {
@@ -41,6 +45,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            answered: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -57,7 +62,13 @@ impl Metrics {
         String::from_utf8_lossy(&buffer).into_owned()
     }
 
+    /// Requests answered since start.
+    pub fn answered(&self) -> u64 {
+        self.answered.load(Ordering::Relaxed)
+    }
+
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.answered.fetch_add(1, Ordering::Relaxed);
         let status = status.to_string();
         let labels = [route, method, status.as_str()];
         self.requests.with_label_values(&labels).inc();

@@ -110,7 +110,12 @@ impl Application {
 }
 
 fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
-    let metrics = web::Data::new(Metrics::new()?);
+    let metrics = Metrics::new()?;
+    actix_web::rt::spawn(crate::memory::release_when_idle(
+        state.pool.clone(),
+        metrics.clone(),
+    ));
+    let metrics = web::Data::new(metrics);
     let workers = state.settings.http_workers;
     let server = HttpServer::new(move || {
         App::new()

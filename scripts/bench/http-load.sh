@@ -282,7 +282,8 @@ run_phase checkin-warm checkin "$URL" 3
 check_answers
 run_phase checkin checkin "$URL" "$DURATION" measure
 
-sleep 5
+# The server gives memory back after 5–10 s without requests (src/memory.rs).
+sleep 12
 IDLE_AFTER_KB=$(rss_kb)
 IDLE_AFTER_SPLIT=$(rss_split)
 HWM_KB=$(hwm_kb)

@@ -13,11 +13,12 @@
 //!   for company.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use diesel::Connection;
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 
 use super::{DbConn, Unavailable};
 
@@ -140,9 +141,14 @@ fn gone<T>(_: mpsc::SendError<T>) -> Unavailable {
     Unavailable("the database writer stopped".into())
 }
 
+/// How long the writer waits without work before it gives back its page cache.
+const RELEASE_AFTER: Duration = Duration::from_secs(5);
+
 /// The writer thread: a group per turn, until every sender is gone.
 fn serve(mut conn: DbConn, path: &str, jobs: &Receiver<Box<dyn Job>>) {
-    while let Ok(first) = jobs.recv() {
+    let mut cached = false;
+    while let Some(first) = next_job(&mut conn, jobs, &mut cached) {
+        cached = true;
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -158,6 +164,29 @@ fn serve(mut conn: DbConn, path: &str, jobs: &Receiver<Box<dyn Job>>) {
             }
         }
     }
+}
+
+/// Waits for the next job; `None` when every sender is gone. After a pause of [`RELEASE_AFTER`]
+/// with pages `cached`, frees the connection's page cache and the allocator's free pages first.
+fn next_job(
+    conn: &mut DbConn,
+    jobs: &Receiver<Box<dyn Job>>,
+    cached: &mut bool,
+) -> Option<Box<dyn Job>> {
+    if *cached {
+        match jobs.recv_timeout(RELEASE_AFTER) {
+            Ok(job) => return Some(job),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.batch_execute("PRAGMA shrink_memory;") {
+                    tracing::debug!(error = %e, "the writer could not release its cache");
+                }
+                crate::memory::trim_allocator();
+                *cached = false;
+            }
+        }
+    }
+    jobs.recv().ok()
 }
 
 /// Runs one group in one transaction and answers its jobs. False when the connection should be

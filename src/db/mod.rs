@@ -51,7 +51,7 @@ macro_rules! on_backend {
 pub(crate) use on_backend;
 
 /// The connection pool every part of the server shares: an r2d2 pool, and on SQLite the
-/// database's group-commit writer ([`write`]) and its path for per-thread readers ([`read`]).
+/// database's group-commit writer ([`write`]) and its read-only connections ([`read`]).
 /// Cheap to clone; the writer stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct Pool {
@@ -64,7 +64,7 @@ pub struct Pool {
 #[cfg(feature = "sqlite")]
 #[derive(Debug)]
 struct Sqlite {
-    path: String,
+    readers: reader::Readers,
     writer: group::Writer,
 }
 
@@ -75,6 +75,16 @@ impl Pool {
     /// When no connection becomes free (or can be opened) in time.
     pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
         self.inner.get()
+    }
+
+    /// Frees what idle SQLite readers cache; they refill on use. For a server that went quiet
+    /// (see [`crate::memory`]); pool connections close by themselves when idle, and the writer
+    /// releases its own cache.
+    pub fn release_memory(&self) {
+        #[cfg(feature = "sqlite")]
+        if let Some(sqlite) = &self.sqlite {
+            sqlite.readers.release_memory();
+        }
     }
 }
 
@@ -168,8 +178,12 @@ pub fn build_pool(
     max_size: u32,
     connect_timeout: Duration,
 ) -> anyhow::Result<Pool> {
+    // Connections beyond the first two open on demand and close after a minute unused, so an
+    // idle server holds neither their memory nor, on PostgreSQL, the database's slots.
     let inner = r2d2::Pool::builder()
         .max_size(max_size)
+        .min_idle(Some(max_size.min(2)))
+        .idle_timeout(Some(Duration::from_secs(60)))
         .connection_timeout(connect_timeout)
         .build(ConnectionManager::new(url.clone()))?;
     Ok(Pool {
@@ -177,7 +191,7 @@ pub fn build_pool(
         #[cfg(feature = "sqlite")]
         sqlite: match url {
             DatabaseUrl::Sqlite(path) => Some(Arc::new(Sqlite {
-                path: path.clone(),
+                readers: reader::Readers::new(path),
                 writer: group::Writer::new(path),
             })),
             #[cfg(feature = "postgres")]
@@ -347,7 +361,7 @@ where
     .map_err(|e| E::from(Unavailable(e.to_string())))?
 }
 
-/// Runs a short read: on SQLite inline, on the calling thread, with a connection of that thread
+/// Runs a short read: on SQLite inline, on the calling thread, with an idle reader connection
 /// (see [`reader`]), which saves the two thread hand-overs and the pool checkout of [`run`]
 /// (most of the cost of a read that takes microseconds); elsewhere as [`run`] does.
 ///
@@ -361,7 +375,7 @@ where
 {
     #[cfg(feature = "sqlite")]
     if let Some(sqlite) = &pool.sqlite {
-        return reader::with(&sqlite.path, f);
+        return sqlite.readers.with(f);
     }
     run(pool, f).await
 }

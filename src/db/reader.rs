@@ -1,64 +1,75 @@
-//! Read-only SQLite connections kept per thread, for [`super::read`].
+//! Read-only SQLite connections for [`super::read`], kept per database and used in place.
 //!
 //! A read of a few indexed rows takes microseconds; handing it to the blocking pool and back
-//! costs more than that (two thread wake-ups and a pool checkout). So each thread that reads
-//! keeps its own connection per database, opened on first use with the server's pragmas plus
-//! `query_only`, and reads in place. In WAL mode a reader never waits for the writer.
-//!
-//! An async worker thread owns a few of these at most (one per database it serves); they close
-//! when the thread ends.
+//! costs more than that (two thread wake-ups and a pool checkout). So the calling thread takes an
+//! idle reader from a small stack, reads, and puts it back: as many readers exist as reads ever
+//! ran at once (about one per async worker). Each is opened on first need with the server's
+//! pragmas plus `query_only`. In WAL mode a reader never waits for the writer.
 
-use std::cell::RefCell;
+use std::sync::{Mutex, PoisonError};
 
 use diesel::connection::SimpleConnection;
 
 use super::{DbConn, Unavailable};
 
-/// Databases one thread keeps a reader for; the oldest goes first (tests run many servers).
-const MAX_PER_THREAD: usize = 4;
-
-thread_local! {
-    static READERS: RefCell<Vec<(String, DbConn)>> = const { RefCell::new(Vec::new()) };
+/// The readers of one database.
+pub(super) struct Readers {
+    path: String,
+    idle: Mutex<Vec<DbConn>>,
 }
 
-fn open(path: &str) -> Result<DbConn, Unavailable> {
-    let mut conn = super::connect_sqlite(path).map_err(|e| Unavailable(e.to_string()))?;
-    conn.batch_execute("PRAGMA query_only = ON;")
-        .map_err(|e| Unavailable(e.to_string()))?;
-    Ok(conn)
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("path", &self.path)
+            .field("idle", &self.stack().len())
+            .finish()
+    }
 }
 
-/// Runs `f` with this thread's reader of the database at `path`.
-pub(super) fn with<T, E, F>(path: &str, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, E>,
-    E: From<Unavailable>,
-{
-    let mut f = Some(f);
-    let kept = READERS.try_with(|cell| -> Option<Result<T, E>> {
-        // Already borrowed cannot happen (`f` gets a connection, not a way back here); a
-        // fresh connection below would do if it did.
-        let mut readers = cell.try_borrow_mut().ok()?;
-        let at = if let Some(at) = readers.iter().position(|(p, _)| p == path) {
-            at
-        } else {
-            let conn = match open(path) {
-                Ok(conn) => conn,
-                Err(e) => return Some(Err(E::from(e))),
-            };
-            if readers.len() >= MAX_PER_THREAD {
-                readers.remove(0);
-            }
-            readers.push((path.to_owned(), conn));
-            readers.len() - 1
+impl Readers {
+    pub(super) fn new(path: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` with an idle reader, or a new one when all are busy.
+    pub(super) fn with<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<Unavailable>,
+    {
+        let idle = self.stack().pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
         };
-        let f = f.take()?;
-        Some(f(&mut readers[at].1))
-    });
-    match (kept, f) {
-        (Ok(Some(result)), _) => result,
-        // The thread is shutting down: a connection for this read alone.
-        (_, Some(f)) => f(&mut open(path)?),
-        (_, None) => Err(E::from(Unavailable("no reader connection".into()))),
+        // A panic in `f` drops the connection instead of returning it: its state is unknown.
+        let result = f(&mut conn);
+        self.stack().push(conn);
+        result
+    }
+
+    /// Frees the page caches of the idle readers (`PRAGMA shrink_memory`); they refill on use.
+    pub(super) fn release_memory(&self) {
+        for conn in self.stack().iter_mut() {
+            if let Err(e) = conn.batch_execute("PRAGMA shrink_memory;") {
+                tracing::debug!(error = %e, "a reader could not release its cache");
+            }
+        }
+    }
+
+    fn stack(&self) -> std::sync::MutexGuard<'_, Vec<DbConn>> {
+        // The stack is only pushed and popped: a panic elsewhere cannot leave it inconsistent.
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn open(&self) -> Result<DbConn, Unavailable> {
+        let mut conn = super::connect_sqlite(&self.path).map_err(|e| Unavailable(e.to_string()))?;
+        conn.batch_execute("PRAGMA query_only = ON;")
+            .map_err(|e| Unavailable(e.to_string()))?;
+        Ok(conn)
     }
 }

@@ -1,0 +1,56 @@
+//! Giving memory back to the operating system once a burst of load is over.
+//!
+//! glibc keeps what a thread freed in that thread's arena, and each SQLite connection keeps its
+//! page cache full; left alone, a server stays at its peak RSS for as long as it runs. So when no
+//! request has come in for a while after some did, the idle readers drop their page caches and
+//! the allocator returns its free pages. Everything refills on the next request: the cost is a
+//! few cold reads, once per burst.
+
+use std::time::Duration;
+
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+/// How long without a request counts as idle (checked at this period, so 1–2 periods).
+const IDLE_PERIOD: Duration = Duration::from_secs(5);
+
+/// Releases memory each time the server goes idle after answering requests. Runs until the
+/// runtime stops.
+pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
+    let mut ticks = tokio::time::interval(IDLE_PERIOD);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = metrics.answered();
+    let mut released = true;
+    loop {
+        ticks.tick().await;
+        let answered = metrics.answered();
+        if answered != seen {
+            (seen, released) = (answered, false);
+        } else if !released {
+            released = true;
+            let pool = pool.clone();
+            // Shrinking caches and walking the arenas take milliseconds: not on an async worker.
+            let _ = actix_web::web::block(move || {
+                pool.release_memory();
+                trim_allocator();
+            })
+            .await;
+        }
+    }
+}
+
+/// Asks the allocator to return its free pages to the OS: glibc's `malloc_trim`, which walks and
+/// briefly locks every arena, so call it only when the process is quiet. Elsewhere a no-op (musl
+/// and other allocators do not hold pages this way).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "malloc_trim is a C function")]
+pub fn trim_allocator() {
+    // SAFETY: malloc_trim takes a plain integer and has no preconditions; glibc serialises it
+    // with every other allocator call.
+    let released = unsafe { libc::malloc_trim(0) } != 0;
+    tracing::debug!(released, "allocator trimmed");
+}
+
+/// See the glibc version above.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim_allocator() {}
