@@ -2,9 +2,10 @@
 //!
 //! glibc keeps what a thread freed in that thread's arena, and each SQLite connection keeps its
 //! page cache full; left alone, a server stays at its peak RSS for as long as it runs. So when no
-//! request has come in for a while after some did, the idle readers drop their page caches and
-//! the allocator returns its free pages. Everything refills on the next request: the cost is a
-//! few cold reads, once per burst.
+//! request has come in for a while after some did (probes and scrapes of the operations endpoints
+//! do not count), the idle readers drop their page caches and the allocator returns its free
+//! pages. Everything refills on the next request: the cost is a few cold reads, once per burst.
+//! `koolicense_memory_releases_total` counts the releases.
 
 use std::time::Duration;
 
@@ -19,13 +20,13 @@ const IDLE_PERIOD: Duration = Duration::from_secs(5);
 pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
     let mut ticks = tokio::time::interval(IDLE_PERIOD);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut seen = metrics.answered();
+    let mut seen = metrics.served();
     let mut released = true;
     loop {
         ticks.tick().await;
-        let answered = metrics.answered();
-        if answered != seen {
-            (seen, released) = (answered, false);
+        let served = metrics.served();
+        if served != seen {
+            (seen, released) = (served, false);
         } else if !released {
             released = true;
             let pool = pool.clone();
@@ -35,6 +36,7 @@ pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
                 trim_allocator();
             })
             .await;
+            metrics.count_memory_release();
         }
     }
 }

@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 /// The process's metric registry and the HTTP metrics in it.
@@ -18,9 +18,14 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
-    /// Requests answered, all routes together: how [`crate::memory`] tells the server is idle.
-    answered: Arc<AtomicU64>,
+    /// Requests answered on every route but the operations ones: how [`crate::memory`] tells
+    /// the server is idle (a load balancer's probes or a scraper do not keep it busy).
+    served: Arc<AtomicU64>,
+    memory_releases: IntCounter,
 }
+
+/// Routes that do not count as work ([`Metrics::served`]).
+const OPERATIONS_ROUTES: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
 impl Metrics {
     /// A fresh registry with the HTTP metrics registered.
@@ -39,13 +44,19 @@ impl Metrics {
             ),
             &labels,
         )?;
+        let memory_releases = IntCounter::new(
+            "memory_releases_total",
+            "Times the server gave memory back to the OS after going idle",
+        )?;
         registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(memory_releases.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
-            answered: Arc::new(AtomicU64::new(0)),
+            served: Arc::new(AtomicU64::new(0)),
+            memory_releases,
         })
     }
 
@@ -62,13 +73,20 @@ impl Metrics {
         String::from_utf8_lossy(&buffer).into_owned()
     }
 
-    /// Requests answered since start.
-    pub fn answered(&self) -> u64 {
-        self.answered.load(Ordering::Relaxed)
+    /// Requests answered since start, operations endpoints left out.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Counts one release of memory after going idle.
+    pub fn count_memory_release(&self) {
+        self.memory_releases.inc();
     }
 
     fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        self.answered.fetch_add(1, Ordering::Relaxed);
+        if !OPERATIONS_ROUTES.contains(&route) {
+            self.served.fetch_add(1, Ordering::Relaxed);
+        }
         let status = status.to_string();
         let labels = [route, method, status.as_str()];
         self.requests.with_label_values(&labels).inc();

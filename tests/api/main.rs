@@ -17,6 +17,7 @@ mod no_secrets;
 mod outbound;
 mod production;
 mod sim;
+mod storage;
 mod upgrade;
 mod uploads;
 mod zero_config;
