@@ -25,6 +25,8 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     /// KooGallery's open APIs.
     pub marketplace: Arc<MarketplaceClient>,
+    /// The client API's limits and per-code gates, shared by all workers.
+    pub client_api: Arc<crate::api::ClientApi>,
 }
 
 /// A bound, ready-to-run server.
@@ -83,7 +85,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
+        let client_api = Arc::new(crate::api::ClientApi::new(&settings));
         let state = web::Data::new(AppState {
+            client_api,
             pool,
             settings: Arc::new(settings),
             keys: Arc::new(keys),

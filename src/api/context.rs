@@ -1,27 +1,22 @@
 //! What the client API keeps in memory per server, and the [`Client`] extractor that hands it to
 //! handlers together with the caller's address.
 //!
-//! actix builds the routes once per worker thread, but limits and the coalescing of first
-//! activations must be shared by all workers of a server. So each server's [`ClientApi`] lives in
-//! a small process-wide registry keyed by the server's [`AppState`], and each worker caches its
-//! handle in a [`Slot`] on the `/v1` scope.
+//! Limits and the coalescing of first activations are shared by all workers of a server, so the
+//! server builds its [`ClientApi`] once, in [`AppState`].
 
 use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use tokio::sync::OwnedMutexGuard;
 
 use super::rate_limit::{Limits, client_ip};
+use crate::config::Settings;
 use crate::error::ApiError;
 use crate::startup::AppState;
-
-/// Servers of this process and their client-API state; a server that is gone is dropped from it
-/// on the next registration.
-static REGISTRY: Mutex<Vec<(Weak<AppState>, Arc<ClientApi>)>> = Mutex::new(Vec::new());
 
 /// In-memory state of one server's client API.
 #[derive(Debug)]
@@ -33,20 +28,19 @@ pub struct ClientApi {
 }
 
 impl ClientApi {
+    /// Fresh state for a server with these settings.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            limits: Limits::new(settings),
+            gates: Gates::default(),
+        }
+    }
+
     /// The state of the server handling `req`.
     pub fn of(req: &HttpRequest) -> Result<Arc<Self>, ApiError> {
-        let slot = req.app_data::<web::Data<Slot>>();
-        if let Some(api) = slot.and_then(|s| s.0.get()) {
-            return Ok(Arc::clone(api));
-        }
-        let state = req
-            .app_data::<web::Data<AppState>>()
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))?;
-        let api = registered(&state.clone().into_inner());
-        if let Some(slot) = slot {
-            let _ = slot.0.set(Arc::clone(&api));
-        }
-        Ok(api)
+        req.app_data::<web::Data<AppState>>()
+            .map(|state| Arc::clone(&state.client_api))
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
     }
 
     /// Waits until no other request of this server is inside the gate of `code`, and holds it
@@ -57,31 +51,6 @@ impl ClientApi {
         self.gates.enter(code).await
     }
 }
-
-fn registered(state: &Arc<AppState>) -> Arc<ClientApi> {
-    // A poisoned registry only means another thread panicked while holding it; the list is
-    // still consistent (every change is a single push or retain).
-    let mut registry = REGISTRY
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, api)) = registry
-        .iter()
-        .find(|(server, _)| std::ptr::eq(server.as_ptr(), Arc::as_ptr(state)))
-    {
-        return Arc::clone(api);
-    }
-    registry.retain(|(server, _)| server.strong_count() > 0);
-    let api = Arc::new(ClientApi {
-        limits: Limits::new(&state.settings),
-        gates: Gates::default(),
-    });
-    registry.push((Arc::downgrade(state), Arc::clone(&api)));
-    api
-}
-
-/// A worker's cached handle on its server's [`ClientApi`], registered on the `/v1` scope.
-#[derive(Debug, Default)]
-pub struct Slot(OnceLock<Arc<ClientApi>>);
 
 /// Keyed async mutexes; an entry lives while someone holds or waits for it.
 #[derive(Debug, Default)]

@@ -19,6 +19,8 @@ mod keys;
 mod rate_limit;
 mod seats;
 
+pub use self::context::ClientApi;
+
 use actix_web::{middleware, web};
 use utoipa::OpenApi;
 
@@ -52,8 +54,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/v1")
             .app_data(json)
-            // Built per worker; each caches the server-wide state on first use.
-            .app_data(web::Data::new(context::Slot::default()))
             .wrap(middleware::from_fn(rate_limit::per_ip))
             .route("/activate", web::post().to(activate::activate))
             .route("/check-in", web::post().to(check_in::check_in))
