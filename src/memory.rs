@@ -42,9 +42,9 @@ pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
 }
 
 /// Asks the allocator to return its free pages to the OS: glibc's `malloc_trim`, which walks and
-/// briefly locks every arena, so it is called
-/// only after a pause: here, and by the SQLite writer after 5 s without writes. Elsewhere a no-op
-/// (musl and other allocators do not hold pages this way).
+/// briefly locks every arena, so it is called only after a pause: here, and by the SQLite writer
+/// after 5 s without writes. Elsewhere a no-op (musl and other allocators do not hold pages this
+/// way).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "malloc_trim is a C function")]
 pub fn trim_allocator() {
