@@ -126,6 +126,19 @@ fn connect_sqlite(path: &str) -> ConnectionResult<DbConn> {
     Ok(DbConn::Sqlite(conn))
 }
 
+/// Opens a PostgreSQL connection; every one goes through here.
+///
+/// libpq's TLS is the `OpenSSL` compiled into this binary, and `OpenSSL` by default frees its
+/// tables in an exit handler: a process that exits while another thread is inside a TLS call (a
+/// pool thread opening a connection) then crashes (openssl/openssl#6214). So `OpenSSL` is
+/// initialised first without that handler (`openssl_sys::init`, once per process); the OS
+/// reclaims its memory at exit anyway.
+#[cfg(feature = "postgres")]
+pub fn establish_postgres(url: &str) -> ConnectionResult<diesel::PgConnection> {
+    openssl_sys::init();
+    diesel::PgConnection::establish(url)
+}
+
 /// Creates connections from a parsed [`DatabaseUrl`] and prepares them for use.
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
@@ -142,9 +155,7 @@ impl ConnectionManager {
     fn connect(&self) -> ConnectionResult<DbConn> {
         match &self.url {
             #[cfg(feature = "postgres")]
-            DatabaseUrl::Postgres(url) => {
-                diesel::PgConnection::establish(url.expose()).map(DbConn::Postgres)
-            }
+            DatabaseUrl::Postgres(url) => establish_postgres(url.expose()).map(DbConn::Postgres),
             #[cfg(feature = "sqlite")]
             DatabaseUrl::Sqlite(path) => connect_sqlite(path),
         }

@@ -89,7 +89,7 @@ impl TestDatabase {
             Backend::Postgres => {
                 let name = format!("kl_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = postgres_admin_url();
-                let mut conn = PgConnection::establish(&admin)
+                let mut conn = koolicense::db::establish_postgres(&admin)
                     .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for tests: {e}"));
                 diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
                     .execute(&mut conn)
@@ -112,7 +112,7 @@ impl TestDatabase {
         use koolicense::db::{DatabaseUrl, DbConn};
         match DatabaseUrl::parse(&self.url).unwrap() {
             DatabaseUrl::Postgres(pg) => {
-                DbConn::Postgres(PgConnection::establish(pg.expose()).unwrap())
+                DbConn::Postgres(koolicense::db::establish_postgres(pg.expose()).unwrap())
             }
             DatabaseUrl::Sqlite(path) => {
                 let mut conn = SqliteConnection::establish(&path).unwrap();
@@ -126,7 +126,7 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some(name) = &self.pg_name {
-            if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+            if let Ok(mut conn) = koolicense::db::establish_postgres(&postgres_admin_url()) {
                 let _ =
                     diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                         .execute(&mut conn);
