@@ -135,16 +135,7 @@ impl Client {
 
     /// A simulator control-API POST that must succeed.
     pub async fn sim_post(&self, path: &str, body: &Value) -> Value {
-        let response = self
-            .sim
-            .client
-            .post(format!("{}{path}", self.sim.url))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{path} {body}");
-        response.json().await.unwrap()
+        self.sim.post(path, body).await
     }
 
     /// A claimed, alive code that allows `amount` machines and expires in a year; returns its

@@ -35,34 +35,22 @@ impl Marketplace {
         let body = json!({"orderId": order, "orderType": "NEW", "lines": [{
             "orderLineId": format!("{order}-000001"), "chargingMode": charging_mode,
             "expireTime": expire, "productId": "prod-1", "quantity": quantity}]});
-        let response = self
-            .client
-            .post(format!("{}/sim/orders", self.url))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{}",
-            response.text().await.unwrap()
-        );
+        self.post("/sim/orders", &body).await;
     }
 
-    /// Injects a fault (`POST /sim/faults`), e.g. `{"api": "order", "kind": "delay_ms", …}`.
-    pub async fn add_fault(&self, fault: serde_json::Value) {
+    /// A control-API POST (`/sim/orders`, `/sim/faults`, ...) that must succeed; its answer.
+    pub async fn post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
         let response = self
             .client
-            .post(format!("{}/sim/faults", self.url))
-            .json(&fault)
+            .post(format!("{}{path}", self.url))
+            .json(body)
             .send()
             .await
             .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{}",
-            response.text().await.unwrap()
-        );
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{path} {body}: {status} {text}");
+        serde_json::from_str(&text).unwrap()
     }
 
     /// A control-API GET, as JSON.

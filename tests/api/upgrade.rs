@@ -46,7 +46,7 @@ both_backends!(@backend a_late_base_order_fetch_does_not_undo_an_upgrade, |backe
     sim.add_order("CS-LATE-UP", "PERIOD", 3, "20271101000000").await;
     // The background fetch of the base order (queued by newInstance) answers only after the
     // upgrade has been applied.
-    sim.add_fault(json!({"api": "order", "kind": "delay_ms", "delay_ms": 1500})).await;
+    sim.post("/sim/faults", &json!({"api": "order", "kind": "delay_ms", "delay_ms": 1500})).await;
     new_instance(&app, "CS-LATE", "inst-late").await;
     actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.callback(&upgrade("inst-late", "CS-LATE-UP")).await.code(), "000000");

@@ -58,7 +58,7 @@ async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i6
 both_backends!(@backend uploads_arrive_despite_injected_failures_and_repeat_on_request, |backend| async move {
     let (app, sim) = spawn_with_marketplace(backend).await;
     let instance = new_instance_to(&app.address, &sim, "CS-UPL", 2).await;
-    sim.add_fault(json!({"api": "upload", "kind": "http500", "count": 2})).await;
+    sim.post("/sim/faults", &json!({"api": "upload", "kind": "http500", "count": 2})).await;
     assert_eq!(app.callback(&license_async(&instance, "evt-upl", "AA|1|2|3")).await.code(), "000000");
     let uploads = wait_for_uploads(&sim, "evt-upl", 1).await;
     let stored = app.licenses_of(&instance).pop().unwrap();
@@ -153,7 +153,7 @@ both_backends!(@backend queued_uploads_survive_a_kill_9_and_a_restart, |backend|
     let mut server = ServerProcess::start(port, &env, &log).await;
     let instance = new_instance_to(&server.url, &sim, "CS-KILL", 5).await;
     // The marketplace refuses uploads for now: every event is queued, none delivered.
-    sim.add_fault(json!({"api": "upload", "kind": "http500", "count": 1000})).await;
+    sim.post("/sim/faults", &json!({"api": "upload", "kind": "http500", "count": 1000})).await;
     for i in 0..5 {
         let answer = callback_to(&server.url, &license_async(&instance, &format!("evt-k{i}"), &format!("M{i}|D|B|C"))).await;
         assert_eq!(answer["resultCode"], "000000");

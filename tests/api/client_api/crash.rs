@@ -63,11 +63,10 @@ both_backends!(@backend a_kill_mid_burst_loses_no_answered_activation, |backend|
     let sim = Marketplace::start().await;
     for i in 0..CODES {
         let body = json!({"code": format!("PLCRASH{i:07}"), "amount": SEATS, "expire_time": compact_in(365)});
-        let response = sim.client.post(format!("{}/sim/codes", sim.url)).json(&body).send().await.unwrap();
-        assert!(response.status().is_success());
+        sim.post("/sim/codes", &body).await;
     }
     let fault = json!({"api": "activate", "kind": "delay_ms", "delay_ms": 400, "count": 2});
-    sim.client.post(format!("{}/sim/faults", sim.url)).json(&fault).send().await.unwrap();
+    sim.post("/sim/faults", &fault).await;
     let db = TestDatabase::create(backend);
     let keys = tempfile::tempdir().unwrap();
     let log = keys.path().join("serve.log");
