@@ -227,3 +227,28 @@ fn commands_on_postgres_exit_cleanly_every_time() {
         );
     }
 }
+
+#[test]
+fn a_config_file_syntax_error_names_the_place_but_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("koolicense.toml");
+    std::fs::write(
+        &config,
+        "log_format = \"json\"\naccess_key = \"SECRET-ACCESS-KEY\nlegacy_key = \"SECRET-LEGACY\"\n",
+    )
+    .unwrap();
+
+    let out = koolicense(&["--config", config.to_str().unwrap(), "migrate"], &[]);
+
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "config file {}: line 2, column ",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+}
