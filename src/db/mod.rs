@@ -154,8 +154,11 @@ impl ConnectionManager {
 
     fn connect(&self) -> ConnectionResult<DbConn> {
         match &self.url {
+            // libpq's errors may quote the URL (a malformed one whole), and they reach logs.
             #[cfg(feature = "postgres")]
-            DatabaseUrl::Postgres(url) => establish_postgres(url.expose()).map(DbConn::Postgres),
+            DatabaseUrl::Postgres(url) => establish_postgres(url.expose())
+                .map(DbConn::Postgres)
+                .map_err(|e| ConnectionError::BadConnection(url.scrub(&e.to_string()))),
             #[cfg(feature = "sqlite")]
             DatabaseUrl::Sqlite(path) => connect_sqlite(path),
         }
