@@ -12,6 +12,7 @@ mod process;
 
 mod cli;
 mod clock_skew;
+mod file_modes;
 mod health;
 mod legacy;
 mod no_secrets;
