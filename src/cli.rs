@@ -153,8 +153,13 @@ fn keys(settings: &Settings, action: &KeysAction) -> anyhow::Result<i32> {
         KeysAction::Generate => println!("{}", KeyStore::generate(dir)?),
         KeysAction::Rotate => println!("{}", KeyStore::rotate(dir)?),
         KeysAction::List => {
-            for key in KeyStore::list(dir)? {
+            let (keys, warnings) = KeyStore::list_with_warnings(dir)?;
+            for key in keys {
                 println!("{}\t{}\t{}", key.kid, key.status, key.public_key_b64);
+            }
+            // On stderr, so the listing on stdout stays machine-readable.
+            for warning in warnings {
+                eprintln!("warning: {warning}");
             }
         }
     }

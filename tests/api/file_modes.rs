@@ -1,5 +1,6 @@
 //! What `koolicense serve` leaves on disk is for its owner alone: the SQLite database and its
-//! `-wal`/`-shm` files (full codes, fingerprints, licenses) are 0600 whatever the umask.
+//! `-wal`/`-shm` files (full codes, fingerprints, licenses) are 0600 whatever the umask, and a
+//! private key file others can read is reported, by name.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -117,4 +118,33 @@ async fn a_readable_sqlite_database_is_tightened_with_a_warning() {
         output.contains("the SQLite file had mode 0644") && output.contains("koolicense.db"),
         "{output}"
     );
+}
+
+#[actix_web::test]
+async fn a_private_key_others_can_read_is_reported_at_start_up() {
+    // Arrange
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let kid = koolicense::keys::KeyStore::generate(&keys).unwrap();
+    let key_file = keys.join(format!("{kid}.key"));
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // Act
+    let keys_dir = keys.display().to_string();
+    let server = Server::start(dir.path(), &[("KOOLICENSE_KEYS_DIR", &keys_dir)]).await;
+
+    // Assert
+    let output = server.output();
+    let line = output
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains(&key_file.display().to_string()))
+        .unwrap_or_else(|| panic!("no warning naming {}: {output}", key_file.display()));
+    assert!(
+        line.contains("mode 0644") && line.contains("chmod 600"),
+        "{line}"
+    );
+    let seed = std::fs::read_to_string(&key_file).unwrap();
+    assert!(!output.contains(seed.trim()), "the key leaked");
+    // Reported, not refused, and left as it was.
+    assert_eq!(mode(&key_file), "644");
 }
