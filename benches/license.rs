@@ -81,7 +81,14 @@ fn crypto(c: &mut Criterion) {
     });
     group.bench_function("verify", |b| {
         b.iter(|| {
-            license_file::verify(black_box(&file), &keys, Some(FINGERPRINT), at(2).and_utc())
+            let tolerance = license_file::DEFAULT_CLOCK_TOLERANCE;
+            license_file::verify(
+                black_box(&file),
+                &keys,
+                Some(FINGERPRINT),
+                at(2).and_utc(),
+                tolerance,
+            )
         });
     });
     group.bench_function("fingerprint_parse_hash", |b| {

@@ -1,12 +1,14 @@
 //! The command line: `serve`, `migrate`, `keys`, `verify`, `fingerprint`, `admin`, `sim`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::config::Settings;
 use crate::keys::KeyStore;
+use crate::license_file::DEFAULT_CLOCK_TOLERANCE;
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -52,6 +54,9 @@ pub enum Command {
         /// The fingerprint the license must be bound to.
         #[arg(long, value_name = "FP")]
         fingerprint: Option<String>,
+        /// How many seconds this clock may be behind the license's `not_before`.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_CLOCK_TOLERANCE.as_secs())]
+        clock_tolerance_secs: u64,
     },
     /// Print this machine's fingerprint in KooGallery's `MAC|disk|board|cpu` form.
     Fingerprint,
@@ -118,12 +123,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             public_key,
             keys_url,
             fingerprint,
+            clock_tolerance_secs,
         } => {
             verify(
                 license,
                 public_key.as_deref(),
                 keys_url.as_deref(),
                 fingerprint.as_deref(),
+                Duration::from_secs(*clock_tolerance_secs),
             )
             .await
         }
@@ -146,8 +153,13 @@ fn keys(settings: &Settings, action: &KeysAction) -> anyhow::Result<i32> {
         KeysAction::Generate => println!("{}", KeyStore::generate(dir)?),
         KeysAction::Rotate => println!("{}", KeyStore::rotate(dir)?),
         KeysAction::List => {
-            for key in KeyStore::list(dir)? {
+            let (keys, warnings) = KeyStore::list_with_warnings(dir)?;
+            for key in keys {
                 println!("{}\t{}\t{}", key.kid, key.status, key.public_key_b64);
+            }
+            // On stderr, so the listing on stdout stays machine-readable.
+            for warning in warnings {
+                eprintln!("warning: {warning}");
             }
         }
     }
@@ -159,6 +171,7 @@ async fn verify(
     public_key: Option<&std::path::Path>,
     keys_url: Option<&str>,
     fingerprint: Option<&str>,
+    clock_tolerance: Duration,
 ) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(license)
         .with_context(|| format!("cannot read {}", license.display()))?;
@@ -175,7 +188,13 @@ async fn verify(
         }
         (None, None) => anyhow::bail!("give --public-key FILE or --keys-url URL"),
     };
-    match crate::license_file::verify(&text, &verifier, fingerprint, chrono::Utc::now()) {
+    match crate::license_file::verify(
+        &text,
+        &verifier,
+        fingerprint,
+        chrono::Utc::now(),
+        clock_tolerance,
+    ) {
         Ok(payload) => {
             println!(
                 "valid: license {} revision {}",

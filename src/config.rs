@@ -178,13 +178,39 @@ fn toml_scalar(value: &toml::Value) -> String {
     }
 }
 
+/// Where and what the TOML error is, on one line, without the file's text: toml's own
+/// rendering quotes the offending line, and serde's messages quote the offending value, either
+/// of which may be a secret (`access_key = "..."`).
+fn toml_error_reason(text: &str, error: &toml::de::Error) -> String {
+    let mut problem = error.message().lines().collect::<Vec<_>>().join("; ");
+    for kind in ["invalid type", "invalid value", "invalid length"] {
+        if problem.starts_with(kind) {
+            // "invalid type: integer `12345`, expected a string": keep what was expected.
+            let expected = problem.find(", expected").map_or("", |i| &problem[i..]);
+            problem = format!("{kind}{expected}");
+            break;
+        }
+    }
+    let Some(mut start) = error.span().map(|span| span.start.min(text.len())) else {
+        return problem;
+    };
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let before = &text[..start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {problem}")
+}
+
 fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
         path: path.to_owned(),
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let parsed: FileSettings = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let parsed: FileSettings =
+        toml::from_str(&text).map_err(|e| file_error(toml_error_reason(&text, &e)))?;
     let mut map = HashMap::new();
     let mut put = |var: &'static str, value: Option<String>| {
         if let Some(v) = value {

@@ -337,6 +337,12 @@ impl KeyStore {
 
     /// Every key of `dir`, active first, then by id. Fails on a corrupt key file.
     pub fn list(dir: &Path) -> Result<Vec<KeyInfo>, KeyError> {
+        Self::list_with_warnings(dir).map(|(infos, _)| infos)
+    }
+
+    /// As [`KeyStore::list`], with the problems found on the way that do not stop the listing
+    /// (see [`KeyStore::warnings`]).
+    pub fn list_with_warnings(dir: &Path) -> Result<(Vec<KeyInfo>, Vec<String>), KeyError> {
         let scan = scan(dir)?;
         let mut infos: Vec<KeyInfo> = scan
             .keys
@@ -349,7 +355,7 @@ impl KeyStore {
             })
             .collect();
         infos.sort_by_key(|info| info.status != KeyStatus::Active);
-        Ok(infos)
+        Ok((infos, scan.warnings))
     }
 }
 
@@ -526,12 +532,15 @@ fn read_private_key_file(path: &Path) -> Result<SigningKey, KeyError> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-/// A warning when a private key file is readable or writable by group or others.
+/// A warning, naming the file (never its content), when a private key file is readable or
+/// writable by group or others. Only a warning: secret mounts of container platforms are
+/// commonly 0640 or 0444 and read-only, and refusing them would stop the server outright.
 fn permission_warning(path: &Path) -> Option<String> {
     let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o077 != 0).then(|| {
         format!(
-            "private key file {} has mode {mode:04o}; it should be 0600 (chmod 600)",
+            "private key file {} has mode {mode:04o}: users other than its owner can read or \
+             replace it, and whoever reads it can sign licenses; chmod 600 it",
             path.display()
         )
     })

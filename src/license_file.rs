@@ -17,6 +17,8 @@
 //! and Ed25519 is deterministic, so the same payload and key always give the same file, byte for
 //! byte, which the idempotent license endpoints rely on.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -37,6 +39,11 @@ pub const END: &str = "-----END KOOLICENSE LICENSE-----";
 pub const SIGNING_CONTEXT: &str = "koolicense/license/v1.";
 /// The payload format version this module writes and accepts.
 pub const PAYLOAD_VERSION: u8 = 1;
+
+/// How far a verifying clock may run behind `not_before` by default: client clocks are minutes
+/// off in the field, and a license just issued must verify on them (`client.md` §4,
+/// `clock_tolerance_s`).
+pub const DEFAULT_CLOCK_TOLERANCE: Duration = Duration::from_secs(300);
 
 /// Width of the base64 lines in the armour.
 const LINE_LEN: usize = 64;
@@ -139,9 +146,22 @@ pub enum VerifyError {
     /// Issued for another machine.
     #[error("license is bound to another machine fingerprint")]
     FingerprintMismatch,
-    /// `now` is before `not_before`.
-    #[error("license is not valid before {}", .0.format(TIME_FORMAT))]
-    NotYetValid(DateTime<Utc>),
+    /// `now` is before `not_before` by more than the clock tolerance: the license is not valid
+    /// yet, or this clock is behind.
+    #[error(
+        "license is not valid before {}; this clock reads {}, more than {tolerance_secs} s \
+         earlier",
+        .not_before.format(TIME_FORMAT),
+        .now.format(TIME_FORMAT)
+    )]
+    NotYetValid {
+        /// The license's `not_before`.
+        not_before: DateTime<Utc>,
+        /// The verifying clock.
+        now: DateTime<Utc>,
+        /// The tolerance that was allowed, in seconds.
+        tolerance_secs: u64,
+    },
     /// `now` is after `expires_at`.
     #[error("license expired at {}", .0.format(TIME_FORMAT))]
     Expired(DateTime<Utc>),
@@ -211,13 +231,15 @@ pub fn sign(payload: &LicensePayload, keys: &KeyStore) -> Result<String, License
 }
 
 /// Verifies a license file: armour, key by `kid`, signature, then (when given) the fingerprint,
-/// then `not_before <= now <= expires_at` (no upper bound when `expires_at` is null). Returns the
-/// payload.
+/// then `not_before - clock_tolerance <= now <= expires_at` (no upper bound when `expires_at` is
+/// null). The tolerance covers a clock running behind; expiry gets none, since a clock ahead
+/// only shortens the license. Returns the payload.
 pub fn verify(
     text: &str,
     keys: &(impl VerifyingKeys + ?Sized),
     fingerprint: Option<&str>,
     now: DateTime<Utc>,
+    clock_tolerance: Duration,
 ) -> Result<LicensePayload, VerifyError> {
     let envelope = decode_envelope(text)?;
     if envelope.alg != ALG {
@@ -251,8 +273,14 @@ pub fn verify(
             return Err(VerifyError::FingerprintMismatch);
         }
     }
-    if now < payload.not_before {
-        return Err(VerifyError::NotYetValid(payload.not_before));
+    // Compared as a difference: `not_before - tolerance` could leave chrono's range.
+    let tolerance = chrono::TimeDelta::from_std(clock_tolerance).unwrap_or(chrono::TimeDelta::MAX);
+    if payload.not_before - now > tolerance {
+        return Err(VerifyError::NotYetValid {
+            not_before: payload.not_before,
+            now,
+            tolerance_secs: clock_tolerance.as_secs(),
+        });
     }
     if let Some(expires_at) = payload.expires_at.filter(|end| now > *end) {
         return Err(VerifyError::Expired(expires_at));

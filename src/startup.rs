@@ -73,6 +73,9 @@ pub fn load_keys(settings: &Settings) -> anyhow::Result<KeyStore> {
              `koolicense keys generate`"
         );
     }
+    for warning in keys.warnings() {
+        tracing::warn!(keys.dir = %settings.keys_dir.display(), "{warning}");
+    }
     Ok(keys)
 }
 

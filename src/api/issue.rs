@@ -5,7 +5,7 @@
 //! whole seconds, the same values that are signed, so a stored license compares equal to the
 //! code it was issued from.
 
-use chrono::NaiveDateTime;
+use chrono::{NaiveDateTime, TimeDelta};
 
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
@@ -20,6 +20,17 @@ use crate::licensing::{self, LicenseTerms, whole_seconds};
 
 /// `licenses.source` of authorization-code licenses.
 pub const SOURCE_AUTHCODE: &str = "authcode";
+
+/// How long before its issuing second an authcode license starts: client clocks are minutes
+/// off, and a verifier with no tolerance (a strict reading of api.md §5) must still accept a
+/// license just issued on a clock a few minutes behind. (`getLicenseAsync` licenses start at
+/// the marketplace's `effectiveTime` instead.)
+pub const NOT_BEFORE_LEEWAY: TimeDelta = TimeDelta::seconds(300);
+
+/// The `not_before` of a binding's first license issued at `now` (whole seconds).
+pub fn first_not_before(now: NaiveDateTime) -> NaiveDateTime {
+    now - NOT_BEFORE_LEEWAY
+}
 
 /// The code as the license decision sees it.
 pub fn code_facts(code: &AuthCode) -> CodeFacts {
@@ -122,7 +133,7 @@ impl Presigned {
         now: NaiveDateTime,
     ) -> Option<Self> {
         let id = new_id();
-        let terms = terms(code, fingerprint_sha256, now);
+        let terms = terms(code, fingerprint_sha256, first_not_before(now));
         let file = sign(keys, &id, 1, &terms, now).ok()?;
         Some(Self { id, terms, file })
     }
@@ -140,7 +151,8 @@ fn sign(
 }
 
 /// Stores revision 1 of the license of a new binding: `presigned` when it carries the code's
-/// current terms, else signed now. `now` is whole seconds and becomes `not_before`.
+/// current terms, else signed now. `now` is whole seconds; `not_before` is
+/// [`first_not_before`] of it, and later revisions keep that.
 pub fn first(
     conn: &mut DbConn,
     keys: &KeyStore,
@@ -149,7 +161,11 @@ pub fn first(
     presigned: Option<Presigned>,
     now: NaiveDateTime,
 ) -> Result<License, ApiError> {
-    let terms = terms(&CodeTerms::from(code), &activation.fingerprint_sha256, now);
+    let terms = terms(
+        &CodeTerms::from(code),
+        &activation.fingerprint_sha256,
+        first_not_before(now),
+    );
     let (id, file) = first_file(keys, presigned, &terms, now)?;
     let license = NewLicense {
         id,
@@ -161,7 +177,7 @@ pub fn first(
         fingerprint_sha256: activation.fingerprint_sha256.clone(),
         revision: 1,
         file,
-        not_before: now,
+        not_before: terms.not_before,
         expires_at: terms.expires_at,
         revoked: false,
         created_at: now,
@@ -251,7 +267,7 @@ mod tests {
         let sha = "ab".repeat(32);
         let signed = Presigned::sign(&keys, &code(30, now), &sha, now).unwrap();
 
-        let same = terms(&code(30, now), &sha, now);
+        let same = terms(&code(30, now), &sha, first_not_before(now));
         let (id, file) = first_file(&keys, Some(signed.clone()), &same, now).unwrap();
         assert_eq!(
             (id.as_str(), file.as_str()),
@@ -259,12 +275,23 @@ mod tests {
         );
 
         // Renewed between the signature and the transaction: signed again, with the new expiry.
-        let renewed = terms(&code(60, now), &sha, now);
+        let renewed = terms(&code(60, now), &sha, first_not_before(now));
         let (id, file) = first_file(&keys, Some(signed.clone()), &renewed, now).unwrap();
         assert_ne!(id, signed.id);
         let (_, payload) = decode_unverified(&file).unwrap();
         assert_eq!(payload.expires_at, renewed.expires_at.map(|t| t.and_utc()));
         assert_eq!(payload.license_id, id);
+    }
+
+    #[test]
+    fn a_first_license_starts_five_minutes_before_it_is_issued() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = keys(&dir);
+        let now = crate::licensing::now_seconds();
+        let signed = Presigned::sign(&keys, &code(30, now), &"ef".repeat(32), now).unwrap();
+        let (_, payload) = decode_unverified(&signed.file).unwrap();
+        assert_eq!(payload.issued_at, now.and_utc());
+        assert_eq!(payload.not_before, now.and_utc() - TimeDelta::seconds(300));
     }
 
     #[test]

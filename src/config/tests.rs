@@ -92,3 +92,43 @@ fn the_shipped_example_config_loads() {
     assert_eq!(s.log_format, LogFormat::Json);
     assert_eq!(s.keys_dir.to_str(), Some("/var/lib/koolicense/keys"));
 }
+
+#[test]
+fn a_toml_error_names_the_place_and_the_problem_but_never_the_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    for (text, reason) in [
+        (
+            "listen = \"127.0.0.1:9000\"\naccess_key = \"SECRET-AK\n",
+            "line 2, column 24: invalid basic string",
+        ),
+        (
+            "access_key = \"SECRET-AK\" oops\n",
+            "line 1, column 26: expected newline, `#`",
+        ),
+        (
+            "access_key = SECRET-AK\n",
+            "line 1, column 14: invalid string; expected `\"`, `'`",
+        ),
+        (
+            "legacy_key = 4242SECRET\n",
+            "line 1, column 18: expected newline, `#`",
+        ),
+        (
+            "apig_sk = 424242\n",
+            "line 1, column 11: invalid type, expected a string",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = Settings::from_sources(HashMap::new(), Some(&path)).unwrap_err();
+        let shown = err.to_string();
+        assert_eq!(
+            shown,
+            format!("config file {}: {reason}", path.display()),
+            "{text:?}"
+        );
+        for secret in ["SECRET", "424242"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+}

@@ -11,6 +11,8 @@ pub mod models;
 #[cfg(feature = "sqlite")]
 mod reader;
 pub mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite_files;
 mod url;
 
 #[cfg(feature = "sqlite")]
@@ -154,8 +156,11 @@ impl ConnectionManager {
 
     fn connect(&self) -> ConnectionResult<DbConn> {
         match &self.url {
+            // libpq's errors may quote the URL (a malformed one whole), and they reach logs.
             #[cfg(feature = "postgres")]
-            DatabaseUrl::Postgres(url) => establish_postgres(url.expose()).map(DbConn::Postgres),
+            DatabaseUrl::Postgres(url) => establish_postgres(url.expose())
+                .map(DbConn::Postgres)
+                .map_err(|e| ConnectionError::BadConnection(url.scrub(&e.to_string()))),
             #[cfg(feature = "sqlite")]
             DatabaseUrl::Sqlite(path) => connect_sqlite(path),
         }
@@ -180,7 +185,8 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 }
 
-/// Builds the pool; fails with the connection error when the database cannot be reached.
+/// Builds the pool; fails with the connection error when the database cannot be reached. An
+/// SQLite database's files are made the owner's alone first (see [`sqlite_files`]).
 ///
 /// # Errors
 /// When no connection can be established within `connect_timeout`.
@@ -189,6 +195,12 @@ pub fn build_pool(
     max_size: u32,
     connect_timeout: Duration,
 ) -> anyhow::Result<Pool> {
+    // Before SQLite first opens it: the files it creates take the database file's mode.
+    #[cfg(feature = "sqlite")]
+    if let DatabaseUrl::Sqlite(path) = url {
+        sqlite_files::protect(path)
+            .map_err(|e| anyhow::anyhow!("cannot create the SQLite file {path}: {e}"))?;
+    }
     // Connections beyond the first two open on demand and close after a minute unused, so an
     // idle server holds neither their memory nor, on PostgreSQL, the database's slots.
     let inner = r2d2::Pool::builder()

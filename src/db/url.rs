@@ -1,5 +1,8 @@
 //! Parsing `KOOLICENSE_DATABASE_URL` into the backend it names.
 
+#[cfg(feature = "postgres")]
+mod redact;
+
 use std::path::Path;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +27,20 @@ impl PostgresUrl {
     #[must_use]
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+
+    /// The URL with every password (userinfo, `password=` and `sslpassword=` parameters)
+    /// replaced by `****`, fit for logs.
+    #[must_use]
+    pub fn redacted(&self) -> String {
+        redact::Passwords::of(self.expose()).redacted()
+    }
+
+    /// `text` with every password of the URL, as written and percent-decoded, replaced by
+    /// `****`: for libpq's errors, which may quote the URL or parts of it.
+    #[must_use]
+    pub fn scrub(&self, text: &str) -> String {
+        redact::Passwords::of(self.expose()).scrub(text)
     }
 }
 
@@ -90,15 +107,7 @@ impl DatabaseUrl {
     pub fn redacted(&self) -> String {
         match self {
             #[cfg(feature = "postgres")]
-            Self::Postgres(url) => match ::url::Url::parse(url.expose()) {
-                Ok(mut parsed) => {
-                    if parsed.password().is_some() {
-                        let _ = parsed.set_password(Some("****"));
-                    }
-                    parsed.to_string()
-                }
-                Err(_) => "postgres://(unparseable)".to_owned(),
-            },
+            Self::Postgres(url) => url.redacted(),
             #[cfg(feature = "sqlite")]
             Self::Sqlite(path) => format!("sqlite://{path}"),
         }
@@ -153,5 +162,37 @@ mod tests {
     fn passwords_never_reach_the_redacted_form() {
         let url = DatabaseUrl::parse("postgres://app:hunter2@db:5432/k").map(|u| u.redacted());
         assert_eq!(url.as_deref(), Ok("postgres://app:****@db:5432/k"));
+        let url = DatabaseUrl::parse("postgres://u@db/k?PASSWORD=hunter2").map(|u| u.redacted());
+        assert_eq!(url.as_deref(), Ok("postgres://u@db/k?PASSWORD=****"));
+        assert!(!format!("{url:?}").contains("hunter2"));
+    }
+
+    /// libpq quotes the offending part of a malformed URL in its error (a password with a
+    /// space or a bad `%` escape, the whole URL for an unclosed `IPv6` bracket): the errors of
+    /// our connections, which reach logs, must not carry it.
+    #[cfg(feature = "postgres")]
+    #[test]
+    #[expect(clippy::unwrap_used, reason = "tests fail loudly")]
+    fn connection_errors_carry_no_password() {
+        for url in [
+            "postgres://u@127.0.0.1:1/db?password=hunter2",
+            "postgres://u:hunter2@127.0.0.1:1/db",
+            "postgres://u:hun ter2@127.0.0.1:1/db",
+            "postgres://u:hunter2%zz@127.0.0.1:1/db",
+            "postgres://u@127.0.0.1:1/db?password=hunter2%zz",
+            "postgres://u@127.0.0.1:1/db?password=hun ter2",
+            "postgres://u@127.0.0.1:1/db?PASSWORD=hunter2",
+            "postgres://u:hunter2@[::1/db",
+        ] {
+            let manager = crate::db::ConnectionManager::new(DatabaseUrl::parse(url).unwrap());
+            let Err(error) = manager.connect() else {
+                panic!("{url} connected");
+            };
+            let text = error.to_string();
+            assert!(!text.is_empty(), "{url}");
+            for secret in ["hunter2", "hun ter2", "hunter2%zz"] {
+                assert!(!text.contains(secret), "{url}: {text}");
+            }
+        }
     }
 }

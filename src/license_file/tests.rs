@@ -3,6 +3,7 @@ use crate::keys::{Verifier, verifier_from_keys_json};
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 const FINGERPRINT: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672";
 const SEED: [u8; 32] = [9; 32];
@@ -104,12 +105,28 @@ fn lines_are_64_characters_and_the_file_ends_with_a_newline() {
 
 #[test]
 fn a_valid_license_verifies_and_returns_its_payload() {
-    let verified = verify(&LICENSE, &*STORE, Some(FINGERPRINT), valid_time()).unwrap();
+    let verified = verify(
+        &LICENSE,
+        &*STORE,
+        Some(FINGERPRINT),
+        valid_time(),
+        Duration::ZERO,
+    )
+    .unwrap();
     assert_eq!(verified, payload());
     // The fingerprint is compared after trimming and upper-casing.
     let lower = format!("  {}\n", FINGERPRINT.to_lowercase());
-    assert!(verify(&LICENSE, &*STORE, Some(&lower), valid_time()).is_ok());
-    assert!(verify(&LICENSE, &*STORE, None, valid_time()).is_ok());
+    assert!(
+        verify(
+            &LICENSE,
+            &*STORE,
+            Some(&lower),
+            valid_time(),
+            Duration::ZERO
+        )
+        .is_ok()
+    );
+    assert!(verify(&LICENSE, &*STORE, None, valid_time(), Duration::ZERO).is_ok());
 }
 
 #[test]
@@ -126,19 +143,37 @@ fn the_same_payload_gives_the_same_bytes() {
 #[test]
 fn crlf_and_surrounding_whitespace_are_tolerated() {
     let crlf = format!("\r\n  {}  \r\n\r\n", LICENSE.replace('\n', "\r\n"));
-    assert!(verify(&crlf, &*STORE, Some(FINGERPRINT), valid_time()).is_ok());
+    assert!(
+        verify(
+            &crlf,
+            &*STORE,
+            Some(FINGERPRINT),
+            valid_time(),
+            Duration::ZERO
+        )
+        .is_ok()
+    );
     let indented = LICENSE
         .lines()
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(verify(&indented, &*STORE, Some(FINGERPRINT), valid_time()).is_ok());
+    assert!(
+        verify(
+            &indented,
+            &*STORE,
+            Some(FINGERPRINT),
+            valid_time(),
+            Duration::ZERO
+        )
+        .is_ok()
+    );
 }
 
 #[test]
 fn fingerprint_mismatch_is_reported() {
     let other = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090673";
-    let error = verify(&LICENSE, &*STORE, Some(other), valid_time()).unwrap_err();
+    let error = verify(&LICENSE, &*STORE, Some(other), valid_time(), Duration::ZERO).unwrap_err();
     assert_eq!(error, VerifyError::FingerprintMismatch);
     assert_eq!(
         error.to_string(),
@@ -148,18 +183,74 @@ fn fingerprint_mismatch_is_reported() {
 
 #[test]
 fn validity_bounds_are_inclusive() {
-    let check = |now: &str| verify(&LICENSE, &*STORE, None, at(now));
+    let check = |now: &str| verify(&LICENSE, &*STORE, None, at(now), Duration::ZERO);
     assert!(check("2026-01-01T08:00:00Z").is_ok());
     assert!(check("2027-01-01T08:00:00Z").is_ok());
     let early = check("2026-01-01T07:59:59Z").unwrap_err();
-    assert_eq!(early, VerifyError::NotYetValid(at("2026-01-01T08:00:00Z")));
+    assert_eq!(
+        early,
+        VerifyError::NotYetValid {
+            not_before: at("2026-01-01T08:00:00Z"),
+            now: at("2026-01-01T07:59:59Z"),
+            tolerance_secs: 0,
+        }
+    );
     assert_eq!(
         early.to_string(),
-        "license is not valid before 2026-01-01T08:00:00Z"
+        "license is not valid before 2026-01-01T08:00:00Z; this clock reads \
+         2026-01-01T07:59:59Z, more than 0 s earlier"
     );
     let late = check("2027-01-01T08:00:01Z").unwrap_err();
     assert_eq!(late, VerifyError::Expired(at("2027-01-01T08:00:00Z")));
     assert_eq!(late.to_string(), "license expired at 2027-01-01T08:00:00Z");
+}
+
+#[test]
+fn a_clock_behind_by_at_most_the_tolerance_still_verifies() {
+    let tolerance = DEFAULT_CLOCK_TOLERANCE;
+    let check = |now: &str| verify(&LICENSE, &*STORE, Some(FINGERPRINT), at(now), tolerance);
+    // not_before is 08:00:00; 300 s of tolerance reach back to 07:55:00.
+    assert!(check("2026-01-01T07:59:00Z").is_ok(), "60 s behind");
+    assert!(check("2026-01-01T07:55:10Z").is_ok(), "290 s behind");
+    assert!(
+        check("2026-01-01T07:55:00Z").is_ok(),
+        "exactly the tolerance"
+    );
+    let early = check("2026-01-01T07:54:59Z").unwrap_err();
+    assert!(matches!(
+        early,
+        VerifyError::NotYetValid {
+            tolerance_secs: 300,
+            ..
+        }
+    ));
+    let ten_minutes = check("2026-01-01T07:50:00Z").unwrap_err();
+    assert_eq!(
+        ten_minutes.to_string(),
+        "license is not valid before 2026-01-01T08:00:00Z; this clock reads \
+         2026-01-01T07:50:00Z, more than 300 s earlier"
+    );
+    // The tolerance is for a clock behind only: expiry stays exact.
+    assert!(matches!(
+        check("2027-01-01T08:00:01Z"),
+        Err(VerifyError::Expired(_))
+    ));
+}
+
+#[test]
+fn a_huge_tolerance_does_not_overflow() {
+    let early = at("0001-01-01T00:00:00Z");
+    assert!(verify(&LICENSE, &*STORE, None, early, Duration::MAX).is_ok());
+    assert!(
+        verify(
+            &LICENSE,
+            &*STORE,
+            None,
+            early,
+            Duration::from_secs(u64::MAX / 2)
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -174,7 +265,16 @@ fn a_perpetual_license_has_null_expiry_and_no_upper_bound() {
 
     assert!(json.contains(r#""expires_at":null,"#), "{json}");
     assert_eq!(decoded.expires_at, None);
-    assert!(verify(&text, &*STORE, None, at("9999-12-31T23:59:59Z")).is_ok());
+    assert!(
+        verify(
+            &text,
+            &*STORE,
+            None,
+            at("9999-12-31T23:59:59Z"),
+            Duration::ZERO
+        )
+        .is_ok()
+    );
 }
 
 #[test]
@@ -190,7 +290,7 @@ fn instance_licenses_carry_instance_id_and_omit_code_sha256() {
     assert!(!json.contains("code_sha256"));
     let text = sign(&instance, &STORE).unwrap();
     assert_eq!(
-        verify(&text, &*STORE, None, valid_time()).unwrap(),
+        verify(&text, &*STORE, None, valid_time(), Duration::ZERO).unwrap(),
         instance
     );
 }
@@ -231,19 +331,26 @@ fn a_retired_key_still_verifies_its_licenses() {
     let store = KeyStore::load(dir.path()).unwrap();
     let new_license = sign(&payload(), &store).unwrap();
 
-    assert!(verify(&old_license, &store, None, valid_time()).is_ok());
+    assert!(verify(&old_license, &store, None, valid_time(), Duration::ZERO).is_ok());
     assert_eq!(decode_unverified(&new_license).unwrap().0.kid, new_kid);
     let doc = serde_json::to_string(&store.keys_document()).unwrap();
     let verifier = verifier_from_keys_json(&doc).unwrap();
-    assert!(verify(&old_license, &verifier, None, valid_time()).is_ok());
-    assert!(verify(&new_license, &verifier, None, valid_time()).is_ok());
+    assert!(verify(&old_license, &verifier, None, valid_time(), Duration::ZERO).is_ok());
+    assert!(verify(&new_license, &verifier, None, valid_time(), Duration::ZERO).is_ok());
 }
 
 #[test]
 fn an_unknown_or_tampered_kid_is_rejected() {
     let (mut envelope, _) = decode_unverified(&LICENSE).unwrap();
     envelope.kid = "k20990101-ffffff".into();
-    let error = verify(&rearmour(&envelope), &*STORE, None, valid_time()).unwrap_err();
+    let error = verify(
+        &rearmour(&envelope),
+        &*STORE,
+        None,
+        valid_time(),
+        Duration::ZERO,
+    )
+    .unwrap_err();
     assert_eq!(error, VerifyError::UnknownKey("k20990101-ffffff".into()));
 
     // Pointing the kid at another known key breaks the signature.
@@ -253,7 +360,14 @@ fn an_unknown_or_tampered_kid_is_rejected() {
         ("other".to_owned(), other),
     ]);
     envelope.kid = "other".into();
-    let error = verify(&rearmour(&envelope), &verifier, None, valid_time()).unwrap_err();
+    let error = verify(
+        &rearmour(&envelope),
+        &verifier,
+        None,
+        valid_time(),
+        Duration::ZERO,
+    )
+    .unwrap_err();
     assert_eq!(error, VerifyError::BadSignature);
 }
 
@@ -261,7 +375,14 @@ fn an_unknown_or_tampered_kid_is_rejected() {
 fn other_algorithms_and_malformed_texts_are_rejected() {
     let (mut envelope, _) = decode_unverified(&LICENSE).unwrap();
     envelope.alg = "rs256".into();
-    let error = verify(&rearmour(&envelope), &*STORE, None, valid_time()).unwrap_err();
+    let error = verify(
+        &rearmour(&envelope),
+        &*STORE,
+        None,
+        valid_time(),
+        Duration::ZERO,
+    )
+    .unwrap_err();
     assert_eq!(error, VerifyError::UnsupportedAlg("rs256".into()));
 
     let body_only: String = LICENSE
@@ -287,7 +408,7 @@ fn other_algorithms_and_malformed_texts_are_rejected() {
         &no_body,
         &newline_key,
     ] {
-        let error = verify(text, &*STORE, None, valid_time()).unwrap_err();
+        let error = verify(text, &*STORE, None, valid_time(), Duration::ZERO).unwrap_err();
         assert!(
             matches!(error, VerifyError::Malformed(_)),
             "{text:?}: {error}"
@@ -295,10 +416,10 @@ fn other_algorithms_and_malformed_texts_are_rejected() {
         assert!(!error.to_string().contains('\n'));
     }
     // Blank lines inside the body are only whitespace: still the same file.
-    assert!(verify(&spaced, &*STORE, None, valid_time()).is_ok());
+    assert!(verify(&spaced, &*STORE, None, valid_time(), Duration::ZERO).is_ok());
     let huge = "A".repeat(MAX_TEXT_LEN + 1);
     assert!(matches!(
-        verify(&huge, &*STORE, None, valid_time()),
+        verify(&huge, &*STORE, None, valid_time(), Duration::ZERO),
         Err(VerifyError::Malformed(_))
     ));
 }
@@ -308,7 +429,7 @@ fn a_non_canonical_envelope_is_rejected() {
     let (envelope, _) = decode_unverified(&LICENSE).unwrap();
     let mut json = serde_json::to_vec(&envelope).unwrap();
     json.push(b' ');
-    let error = verify(&armour(&json), &*STORE, None, valid_time()).unwrap_err();
+    let error = verify(&armour(&json), &*STORE, None, valid_time(), Duration::ZERO).unwrap_err();
     assert_eq!(error, malformed("envelope is not in canonical form"));
 }
 
@@ -344,7 +465,7 @@ proptest! {
         let mut bytes = LICENSE.as_bytes().to_vec();
         bytes[at_index] = mutated_char(bytes[at_index], pick);
         let text = String::from_utf8(bytes).unwrap();
-        prop_assert!(verify(&text, &*STORE, Some(FINGERPRINT), valid_time()).is_err());
+        prop_assert!(verify(&text, &*STORE, Some(FINGERPRINT), valid_time(), Duration::ZERO).is_err());
     }
 
     #[test]
@@ -359,7 +480,7 @@ proptest! {
         let i = index.index(bytes.len());
         bytes[i] ^= flip;
         *field = URL_SAFE_NO_PAD.encode(&bytes);
-        let result = verify(&rearmour(&envelope), &*STORE, None, valid_time());
+        let result = verify(&rearmour(&envelope), &*STORE, None, valid_time(), Duration::ZERO);
         prop_assert_eq!(result, Err(VerifyError::BadSignature));
     }
 
@@ -397,7 +518,7 @@ proptest! {
         let text = sign(&original, &STORE).unwrap();
 
         prop_assert_eq!(&sign(&reordered, &STORE).unwrap(), &text);
-        let verified = verify(&text, &*STORE, Some(&fingerprint), not_before).unwrap();
+        let verified = verify(&text, &*STORE, Some(&fingerprint), not_before, Duration::ZERO).unwrap();
         prop_assert_eq!(verified, original);
     }
 }

@@ -162,12 +162,14 @@ impl TestApp {
     }
 
     /// Verifies a license with the server's published keys (`GET /v1/keys` equivalent: the key
-    /// directory) and returns its payload as JSON.
+    /// directory), as strictly as api.md §5 reads (no clock tolerance), and returns its payload
+    /// as JSON.
     pub fn verify_license(&self, file: &str, fingerprint: Option<&str>) -> Value {
         let keys = koolicense::keys::KeyStore::load(self.keys_dir.path()).unwrap();
-        let payload =
-            koolicense::license_file::verify(file, &keys, fingerprint, chrono::Utc::now())
-                .unwrap_or_else(|e| panic!("license does not verify: {e}"));
+        let now = chrono::Utc::now();
+        let strict = std::time::Duration::ZERO;
+        let payload = koolicense::license_file::verify(file, &keys, fingerprint, now, strict)
+            .unwrap_or_else(|e| panic!("license does not verify: {e}"));
         serde_json::to_value(payload).unwrap()
     }
 }

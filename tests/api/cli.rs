@@ -227,3 +227,58 @@ fn commands_on_postgres_exit_cleanly_every_time() {
         );
     }
 }
+
+#[test]
+fn keys_list_warns_about_a_private_key_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let env = [("KOOLICENSE_KEYS_DIR", keys_dir.to_str().unwrap())];
+    let kid = stdout(&koolicense(&["keys", "generate"], &env))
+        .trim()
+        .to_owned();
+    let key_file = keys_dir.join(format!("{kid}.key"));
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    let out = koolicense(&["keys", "list"], &env);
+
+    assert!(out.status.success());
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "the listing stays one line a key"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("warning: private key file {}", key_file.display()))
+            && stderr.contains("mode 0640"),
+        "{stderr}"
+    );
+    let seed = std::fs::read_to_string(&key_file).unwrap();
+    assert!(!stderr.contains(seed.trim()), "the key leaked");
+}
+
+#[test]
+fn a_config_file_syntax_error_names_the_place_but_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("koolicense.toml");
+    std::fs::write(
+        &config,
+        "log_format = \"json\"\naccess_key = \"SECRET-ACCESS-KEY\nlegacy_key = \"SECRET-LEGACY\"\n",
+    )
+    .unwrap();
+
+    let out = koolicense(&["--config", config.to_str().unwrap(), "migrate"], &[]);
+
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "config file {}: line 2, column ",
+            config.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("SECRET"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+}

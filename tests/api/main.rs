@@ -11,6 +11,8 @@ mod marketplace;
 mod process;
 
 mod cli;
+mod clock_skew;
+mod file_modes;
 mod health;
 mod legacy;
 mod no_secrets;

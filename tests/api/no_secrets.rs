@@ -138,3 +138,65 @@ async fn logs_hold_no_codes_fingerprints_tokens_or_keys() {
         );
     }
 }
+
+/// A PostgreSQL password, in the userinfo or as a `password=` parameter in any spelling, never
+/// reaches the output of a server that cannot connect (or of `migrate`), logs at debug
+/// included: the URL is shown with `****`, and libpq's error quotes none of it.
+#[actix_web::test]
+async fn a_postgres_password_never_reaches_the_output() {
+    let urls = [
+        "postgres://u@127.0.0.1:1/db?password=hunter2",
+        "postgres://u:hunter2@127.0.0.1:1/db",
+        "postgres://u@127.0.0.1:1/db?sslmode=disable&PassWord=hunter2",
+        "postgres://u@127.0.0.1:1/db?pass%77ord=hunter%32",
+        "postgres://u:hunter2@[::1/db",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys").display().to_string();
+    let mut runs = Vec::new();
+    for url in urls {
+        for (command, format) in [("serve", "json"), ("serve", "pretty"), ("migrate", "json")] {
+            let child = std::process::Command::new(env!("CARGO_BIN_EXE_koolicense"))
+                .arg(command)
+                .env("KOOLICENSE_DATABASE_URL", url)
+                .env("KOOLICENSE_KEYS_DIR", &keys)
+                .env("KOOLICENSE_LISTEN", format!("127.0.0.1:{}", free_port()))
+                .env("KOOLICENSE_LOG_FORMAT", format)
+                .env("RUST_LOG", "debug")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            runs.push((format!("{command} ({format}) with {url}"), child));
+        }
+    }
+    // All at once: each waits out the pool's 10 s connect timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while runs
+        .iter_mut()
+        .any(|(_, c)| c.try_wait().unwrap().is_none())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a command did not give up"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for (what, child) in runs {
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(2), "{what}: {text}");
+        assert!(
+            text.contains("cannot open the database postgres://"),
+            "{what}: {text}"
+        );
+        for secret in ["hunter2", "hunter%32"] {
+            assert!(!text.contains(secret), "{what}: {text}");
+        }
+    }
+}
