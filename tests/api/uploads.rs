@@ -12,7 +12,7 @@ use crate::helpers::{Backend, TestDatabase, spawn_app_with};
 use crate::marketplace::{Marketplace, SIM_AK, SIM_SK, spawn_with_marketplace};
 use crate::process::{ServerProcess, free_port};
 
-fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
+pub fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
     json!({"activity": "getLicenseAsync", "instanceId": instance, "eventId": event,
            "effectiveTime": "2026-11-01 00:00:00 z", "expireTime": "2027-06-01 00:00:00 z",
            "deviceFingerprint": fingerprint})
@@ -32,7 +32,7 @@ async fn wait_for_uploads(sim: &Marketplace, event: &str, deliveries: u64) -> Ve
 }
 
 /// Posts a signed callback to a server by URL (for child-process servers).
-async fn callback_to(url: &str, body: &Value) -> Value {
+pub async fn callback_to(url: &str, body: &Value) -> Value {
     let call = SignedCall::new(body);
     reqwest::Client::new()
         .post(format!("{url}/koogallery/license?{}", call.query()))
@@ -45,7 +45,7 @@ async fn callback_to(url: &str, body: &Value) -> Value {
         .unwrap()
 }
 
-async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
+pub async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
     sim.add_order(order, "PERIOD", quantity, "20271101000000")
         .await;
     let instance = format!("inst-{order}");
