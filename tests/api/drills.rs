@@ -3,8 +3,10 @@
 //! and checks from the outside what a user would: answers, the simulator's records, the database.
 //! The kill drill runs a few rounds here and its full length from `scripts/drills/kill.sh`.
 
+mod kill;
 mod sigterm;
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use koolicense::db::models::jobs::{self, Job};
@@ -90,6 +92,40 @@ pub async fn wait_drained(db: &TestDatabase) {
         assert!(Instant::now() < deadline, "jobs never finished: {left:#?}");
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Every upload job by its `eventId`, with its status.
+pub fn upload_jobs(db: &TestDatabase) -> HashMap<String, String> {
+    let mut conn = db.connect();
+    jobs::list(&mut conn, Some(UPLOAD_LICENSE), None, None, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|job| {
+            let payload: Value = serde_json::from_str(&job.payload).unwrap();
+            (payload["event_id"].as_str().unwrap().to_owned(), job.status)
+        })
+        .collect()
+}
+
+/// What the simulator accepted per `eventId`: the contents, in delivery order.
+pub async fn deliveries(sim: &Marketplace) -> HashMap<String, Vec<String>> {
+    let answer = sim.get("/sim/uploads").await;
+    let mut by_event: HashMap<String, Vec<(u64, String)>> = HashMap::new();
+    for upload in answer["uploads"].as_array().unwrap() {
+        let event = upload["event_id"].as_str().unwrap().to_owned();
+        let content = upload["content"].as_str().unwrap().to_owned();
+        by_event
+            .entry(event)
+            .or_default()
+            .push((upload["delivery"].as_u64().unwrap(), content));
+    }
+    by_event
+        .into_iter()
+        .map(|(event, mut uploads)| {
+            uploads.sort();
+            (event, uploads.into_iter().map(|(_, c)| c).collect())
+        })
+        .collect()
 }
 
 /// How many times the simulator accepted an upload for `event`.
