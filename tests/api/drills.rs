@@ -5,6 +5,7 @@
 
 mod kill;
 mod sigterm;
+mod two_nodes;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
