@@ -111,6 +111,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
 
     // Act
     server.terminate();
+    let stopping = Instant::now();
 
     // Assert: the in-flight requests got their normal answers.
     let Some((status, license)) = activation.await.unwrap() else { panic!("the activation was cut off: {}", std::fs::read_to_string(&log).unwrap()) };
@@ -120,6 +121,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
     assert_eq!(answer["resultCode"], "000000", "{answer}");
     // The process stops by itself, cleanly.
     let exit = server.wait_exit(Duration::from_secs(25)).await;
+    let stopped_after = stopping.elapsed();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(exit.is_some_and(|s| s.success()), "exit {exit:?}: {logged}");
     assert!(logged.contains("job worker stopped"), "{logged}");
@@ -151,4 +153,11 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
     }
     let again = try_activate(&http, &restarted.url, "PLTERM0000001", &machine(99)).await.unwrap();
     assert_eq!(again, (200, license), "the activation answered during the stop is kept");
+    println!(
+        "sigterm drill ({backend:?}): 2 requests in flight answered, exit 0 after {:.1} s, \
+         {HELD} running uploads finished and delivered once, {} queued uploads delivered once after \
+         the restart, lost 0",
+        stopped_after.as_secs_f64(),
+        QUEUED + 1,
+    );
 });
