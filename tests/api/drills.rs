@@ -1,7 +1,7 @@
 //! Drills (README "Drills"): `kill -9` over and over in the middle of bursts, two nodes on one
 //! PostgreSQL, and SIGTERM. Each runs real `koolicense serve` processes against the simulator
 //! and checks from the outside what a user would: answers, the simulator's records, the database.
-//! The kill drill runs a few rounds here and its full length from `scripts/drills/kill.sh`.
+//! The kill drill runs a few rounds here and its full length from `scripts/drills/run.sh`.
 
 mod kill;
 mod sigterm;

@@ -5,7 +5,7 @@
 //! each queued upload reaches the simulator exactly once — or, when the kill cut its round trip
 //! (KooGallery took it, the kill came before it was marked done), once more with the same bytes.
 //!
-//! `KOOLICENSE_DRILL_ROUNDS` sets the rounds per backend (3 here, 20 in `scripts/drills/kill.sh`).
+//! `KOOLICENSE_DRILL_ROUNDS` sets the rounds per backend (3 here, 20 in `scripts/drills/run.sh`).
 
 mod burst;
 mod checks;
@@ -173,6 +173,7 @@ both_backends!(@backend kill_9_in_a_row_loses_nothing_answered_or_queued, |backe
         check_repeats(&http, &server.url, &db, &sim, &answered, &mut tally).await;
         check_seats(&db, SEATS, QUOTA);
     }
+    // Reached only when every check of every round passed: nothing was lost.
     println!(
         "kill drill ({backend:?}): {rounds} rounds, {rounds} kills -9, {} burst requests ({} answered \
          before a kill, {} cut off or unsent), {} marketplace delays hit, {} repeats answered the same, \
