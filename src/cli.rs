@@ -95,6 +95,29 @@ fn init_logs(settings: &Settings) {
     ));
 }
 
+/// Resolves on the first SIGTERM or SIGINT with its name: both stop `serve` gracefully.
+#[cfg(unix)]
+fn stop_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        }
+    })
+}
+
+/// Resolves on the first Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> anyhow::Result<impl Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
+}
+
 /// Runs the command; the `Ok` value is the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match &cli.command {
@@ -107,7 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "starting koolicense"
             );
             let app = Application::build(settings)?;
-            app.run_until_stopped().await?;
+            app.run_until(stop_signal()?).await?;
             Ok(0)
         }
         Command::Migrate => {

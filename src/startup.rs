@@ -1,5 +1,7 @@
 //! One constructor builds the application, for `serve` and for the tests alike.
 
+mod in_flight;
+
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +11,18 @@ use actix_web::{App, HttpServer, middleware, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use self::in_flight::InFlight;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::keys::KeyStore;
 use crate::koogallery::client::MarketplaceClient;
+use crate::koogallery::outbox::{self, Stopped, Worker};
 use crate::metrics::Metrics;
+
+/// How long in-flight requests get to finish once a stop is asked for: callbacks answer within
+/// KooGallery's 5 s and client calls sooner, and supervisors (Kubernetes, most systemd units)
+/// send SIGKILL 30 s after SIGTERM.
+const HTTP_GRACE: Duration = Duration::from_secs(20);
 
 /// What every handler shares.
 pub struct AppState {
@@ -29,10 +38,12 @@ pub struct AppState {
     pub client_api: Arc<crate::api::ClientApi>,
 }
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server, with this node's job worker when it has one.
 pub struct Application {
     port: u16,
     server: Server,
+    in_flight: web::Data<InFlight>,
+    worker: Option<Worker>,
 }
 
 /// Opens the database (creating and migrating it as needed) and returns the pool.
@@ -96,13 +107,19 @@ impl Application {
             keys: Arc::new(keys),
             marketplace,
         });
-        let server = run(listener, state.clone())?;
-        if state.settings.worker_enabled {
-            // Background work with KooGallery (uploads, order queries, usage reports).
+        let in_flight = web::Data::new(InFlight::default());
+        let server = run(listener, state.clone(), in_flight.clone())?;
+        // Background work with KooGallery (uploads, order queries, usage reports).
+        let worker = state.settings.worker_enabled.then(|| {
             let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));
-            crate::koogallery::outbox::spawn_worker(pool, client, state.settings.node_id.clone());
-        }
-        Ok(Self { port, server })
+            outbox::spawn_worker(pool, client, state.settings.node_id.clone())
+        });
+        Ok(Self {
+            port,
+            server,
+            in_flight,
+            worker,
+        })
     }
 
     /// The port the server listens on.
@@ -110,13 +127,73 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the server is stopped from outside (tests); the worker runs as long.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Self { server, worker, .. } = self;
+        let served = server.await;
+        drop(worker);
+        served
+    }
+
+    /// Serves until `stop` resolves with what asked for it (`"SIGTERM"`), then stops gracefully:
+    /// no new connections, in-flight requests finish (for up to 20 s) and close their
+    /// connections, and at the same time the worker claims no more jobs while its running ones
+    /// finish or give their leases back ([`outbox::SHUTDOWN_GRACE`]). Queued jobs stay queued
+    /// for the next start of any node.
+    pub async fn run_until(self, stop: impl Future<Output = &'static str>) -> std::io::Result<()> {
+        let Self {
+            mut server,
+            in_flight,
+            worker,
+            ..
+        } = self;
+        let asked = tokio::select! {
+            served = &mut server => return served,
+            asked = stop => asked,
+        };
+        tracing::info!(
+            signal = asked,
+            http.requests = in_flight.count(),
+            "stopping: in-flight requests and running jobs finish first"
+        );
+        let handle = server.handle();
+        let requests = async move {
+            in_flight.stop();
+            handle.pause().await;
+            if tokio::time::timeout(HTTP_GRACE, in_flight.idle())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    http.requests = in_flight.count(),
+                    "cutting off requests still in flight after 20 s"
+                );
+            }
+            // Answered now, though maybe not yet written out: the graceful stop returns once
+            // the workers have closed their connections, each after writing its last answer.
+            handle.stop(true).await;
+        };
+        let jobs = async move {
+            match worker {
+                Some(worker) => worker.shutdown(outbox::SHUTDOWN_GRACE).await,
+                None => Stopped::default(),
+            }
+        };
+        let (served, (), stopped) = tokio::join!(server, requests, jobs);
+        tracing::info!(
+            jobs.finished = stopped.finished,
+            jobs.released = stopped.released,
+            "koolicense stopped"
+        );
+        served
     }
 }
 
-fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    in_flight: web::Data<InFlight>,
+) -> anyhow::Result<Server> {
     let metrics = Metrics::new()?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
@@ -129,11 +206,18 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .wrap(middleware::from_fn(crate::metrics::record))
             .wrap(middleware::from_fn(crate::telemetry::request_id_header))
             .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
+            .wrap(middleware::from_fn(in_flight::track))
+            .app_data(in_flight.clone())
             .app_data(state.clone())
             .app_data(metrics.clone())
             .configure(configure)
     })
     .workers(workers)
+    // `Application::run_until` handles the signals, so the worker stops along with the server.
+    .disable_signals()
+    // Only idle keep-alive connections are left when the workers are stopped (requests in
+    // flight are waited for first), so they need no long grace.
+    .shutdown_timeout(1)
     .listen(listener)?
     .run();
     Ok(server)

@@ -3,25 +3,26 @@
 //!
 //! Callbacks enqueue inside their own transaction, so a job exists exactly when the change that
 //! needs it was committed. A worker per node claims due jobs with a lease; a node killed with
-//! `kill -9` leaves its job `running` until the lease expires, then any node re-claims it. All
+//! `kill -9` leaves its job `running` until the lease expires, then any node re-claims it (the
+//! same node, restarted with the same `KOOLICENSE_NODE_ID`, at once). A node stopped with SIGTERM
+//! claims nothing more and lets its running jobs finish or gives their leases back. All
 //! jobs are idempotent on the marketplace's side (an upload replaces, a usage total is a total),
 //! so a lease that runs out under a slow call costs at most a repeated call.
 
 mod tasks;
+mod worker;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime, SubsecRound, TimeDelta, Utc};
+use chrono::{NaiveDate, NaiveDateTime, SubsecRound, TimeDelta};
 use diesel::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
-use self::tasks::{JobError, perform};
-use crate::db::models::jobs::{self, Job};
-use crate::db::{self, DbConn, Pool};
-use crate::koogallery::client::MarketplaceClient;
+pub use self::worker::{Stopped, Worker, run_one, spawn_worker};
+use crate::db::models::jobs;
+use crate::db::{self, DbConn};
 
 /// Job kind: upload a `getLicenseAsync` license, payload [`UploadLicense`].
 pub const UPLOAD_LICENSE: &str = "upload_license";
@@ -36,6 +37,11 @@ pub const LEASE: Duration = Duration::from_secs(60);
 const IDLE_POLL: Duration = Duration::from_millis(250);
 /// Jobs one node runs at once.
 const CONCURRENCY: usize = 4;
+/// How long a stopping worker lets its running jobs finish before it gives their leases back.
+/// A job's calls give up after `KOOLICENSE_MARKETPLACE_TIMEOUT_MS` per host (3 s, 6 s with the
+/// fallback), so a job nearly always finishes; it stays well inside the 30 s that Kubernetes
+/// and most supervisors allow between SIGTERM and SIGKILL.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How often the worker makes sure the usage-report jobs exist.
 const ENSURE_EVERY: Duration = Duration::from_secs(3600);
 /// First retry delay; doubles per attempt.
@@ -162,142 +168,6 @@ pub fn next_run_at(now: NaiveDateTime, attempts: i64) -> NaiveDateTime {
     now.checked_add_signed(delay)
         .unwrap_or(NaiveDateTime::MAX)
         .trunc_subsecs(6)
-}
-
-/// Starts this node's worker on the current actix system: it claims and runs due jobs (up to
-/// four at once) and, once an hour, makes sure yesterday's and today's usage reports are queued.
-pub fn spawn_worker(
-    pool: Pool,
-    client: Arc<MarketplaceClient>,
-    node_id: String,
-) -> tokio::task::JoinHandle<()> {
-    actix_web::rt::spawn(async move {
-        let slots = Arc::new(Semaphore::new(CONCURRENCY));
-        let mut next_ensure = tokio::time::Instant::now();
-        let node = node_id.clone();
-        match db::run(&pool, move |conn| {
-            jobs::release_leases_of(conn, &node).map_err(JobError::from)
-        })
-        .await
-        {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                jobs.released = n,
-                "re-queued jobs this node was running when it stopped"
-            ),
-            Err(e) => tracing::warn!(error = %e, "could not release this node's old leases"),
-        }
-        tracing::info!(node.id = %node_id, "job worker started");
-        loop {
-            if tokio::time::Instant::now() >= next_ensure {
-                next_ensure += ENSURE_EVERY;
-                let today = Utc::now().date_naive();
-                let ensured = db::run(&pool, move |conn| -> Result<(), JobError> {
-                    ensure_usage_report(conn, today - TimeDelta::days(1))?;
-                    ensure_usage_report(conn, today)?;
-                    Ok(())
-                })
-                .await;
-                if let Err(e) = ensured {
-                    tracing::warn!(error = %e, "could not queue the usage reports");
-                }
-            }
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
-                return;
-            };
-            match claim(&pool, &node_id).await {
-                Ok(Some(job)) => {
-                    let (pool, client, node_id) =
-                        (pool.clone(), Arc::clone(&client), node_id.clone());
-                    actix_web::rt::spawn(async move {
-                        execute(&pool, &client, &node_id, job).await;
-                        drop(slot);
-                    });
-                }
-                Ok(None) => {
-                    drop(slot);
-                    let _ = tokio::time::timeout(IDLE_POLL, WAKE.notified()).await;
-                }
-                Err(e) => {
-                    drop(slot);
-                    tracing::warn!(error = %e, "could not claim a job");
-                    tokio::time::sleep(IDLE_POLL * 4).await;
-                }
-            }
-        }
-    })
-}
-
-/// Claims one due job and runs it to its next state; returns the job as it stands afterwards,
-/// or `None` when nothing was due. The worker's step, exposed for tests and tools.
-pub async fn run_one(
-    pool: &Pool,
-    client: &MarketplaceClient,
-    node_id: &str,
-) -> Result<Option<Job>, db::Unavailable> {
-    let Some(job) = claim(pool, node_id)
-        .await
-        .map_err(|e| db::Unavailable(e.to_string()))?
-    else {
-        return Ok(None);
-    };
-    let id = job.id.clone();
-    execute(pool, client, node_id, job).await;
-    db::run(pool, move |conn| {
-        jobs::find(conn, &id).map_err(JobError::from)
-    })
-    .await
-    .map_err(|e| db::Unavailable(e.to_string()))
-}
-
-async fn claim(pool: &Pool, node_id: &str) -> Result<Option<Job>, JobError> {
-    let node = node_id.to_owned();
-    db::run(pool, move |conn| {
-        jobs::claim_due(conn, &node, LEASE, db::models::now()).map_err(JobError::from)
-    })
-    .await
-}
-
-/// Runs `job` and records the outcome (done, retry later, or failed), inside a span naming it.
-async fn execute(pool: &Pool, client: &MarketplaceClient, node_id: &str, job: Job) {
-    let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempts);
-    tracing::Instrument::instrument(execute_in_span(pool, client, node_id, job), span).await;
-}
-
-async fn execute_in_span(pool: &Pool, client: &MarketplaceClient, node_id: &str, job: Job) {
-    let result = perform(pool, client, &job).await;
-    let (id, node, attempts) = (job.id, node_id.to_owned(), job.attempts);
-    let recorded = match &result {
-        Ok(()) => {
-            db::run(pool, move |conn| {
-                jobs::complete(conn, &id, &node)
-                    .map(|_| None)
-                    .map_err(JobError::from)
-            })
-            .await
-        }
-        Err(e) => {
-            let next = match e {
-                JobError::Permanent(_) => None,
-                _ => Some(next_run_at(db::models::now(), attempts)),
-            };
-            let error = e.to_string();
-            db::run(pool, move |conn| {
-                jobs::fail(conn, &id, &node, &error, next).map_err(JobError::from)
-            })
-            .await
-        }
-    };
-    match (result, recorded) {
-        (_, Err(e)) => tracing::error!(error = %e, "could not record a job's outcome"),
-        (Ok(()), Ok(_)) => tracing::info!("job done"),
-        (Err(e), Ok(Some(status))) => {
-            tracing::warn!(error = %e, job.status = status, "job attempt failed");
-        }
-        (Err(e), Ok(None)) => {
-            tracing::warn!(error = %e, "job attempt failed after its lease ended");
-        }
-    }
 }
 
 fn to_json<T: Serialize>(payload: &T) -> serde_json::Value {

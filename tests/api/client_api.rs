@@ -1,10 +1,10 @@
 //! The client API (api.md §4) against `koolicense sim` as the marketplace, on both backends:
-//! activation, check-in, deactivation, limits, and a crash in the middle of a burst.
+//! activation, check-in, deactivation and limits. (`kill -9` in the middle of bursts is the
+//! kill drill, `drills::kill`.)
 
 mod abuse;
 mod activation;
 mod check_in;
-mod crash;
 mod deactivation;
 mod idle;
 

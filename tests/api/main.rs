@@ -12,6 +12,7 @@ mod process;
 
 mod cli;
 mod clock_skew;
+mod drills;
 mod file_modes;
 mod health;
 mod legacy;

@@ -4,6 +4,7 @@
 
 mod market;
 mod outbox;
+mod shutdown;
 
 use std::net::TcpListener;
 use std::time::Duration;

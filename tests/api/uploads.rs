@@ -1,6 +1,6 @@
 //! License uploads to KooGallery through the durable outbox, against the simulator: injected
-//! failures, a kill -9 in the middle, the fallback host, a wrong AK/SK, and two nodes on one
-//! PostgreSQL delivering each upload exactly once.
+//! failures, a kill -9 in the middle, the fallback host and a wrong AK/SK. (Two nodes sharing
+//! the uploads are in `drills::two_nodes`.)
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use crate::helpers::{Backend, TestDatabase, spawn_app_with};
 use crate::marketplace::{Marketplace, SIM_AK, SIM_SK, spawn_with_marketplace};
 use crate::process::{ServerProcess, free_port};
 
-fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
+pub fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
     json!({"activity": "getLicenseAsync", "instanceId": instance, "eventId": event,
            "effectiveTime": "2026-11-01 00:00:00 z", "expireTime": "2027-06-01 00:00:00 z",
            "deviceFingerprint": fingerprint})
@@ -32,7 +32,7 @@ async fn wait_for_uploads(sim: &Marketplace, event: &str, deliveries: u64) -> Ve
 }
 
 /// Posts a signed callback to a server by URL (for child-process servers).
-async fn callback_to(url: &str, body: &Value) -> Value {
+pub async fn callback_to(url: &str, body: &Value) -> Value {
     let call = SignedCall::new(body);
     reqwest::Client::new()
         .post(format!("{url}/koogallery/license?{}", call.query()))
@@ -45,7 +45,7 @@ async fn callback_to(url: &str, body: &Value) -> Value {
         .unwrap()
 }
 
-async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
+pub async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
     sim.add_order(order, "PERIOD", quantity, "20271101000000")
         .await;
     let instance = format!("inst-{order}");
@@ -179,47 +179,6 @@ async fn reset_faults(sim: &Marketplace) {
         assert!(
             response.status().is_success(),
             "the simulator needs DELETE /sim/faults"
-        );
-    }
-}
-
-#[actix_web::test]
-async fn two_nodes_on_one_postgres_deliver_each_upload_exactly_once() {
-    let sim = Marketplace::start().await;
-    let db = TestDatabase::create(Backend::Postgres);
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys").display().to_string();
-    let log = dir.path().join("server.log");
-    let env_a = node_env(&db, &keys, &sim.url, "node-a");
-    let env_b = node_env(&db, &keys, &sim.url, "node-b");
-    let node_a = ServerProcess::start(free_port(), &env_a, &log).await;
-    let node_b = ServerProcess::start(free_port(), &env_b, &log).await;
-    let instance = new_instance_to(&node_a.url, &sim, "CS-TWO", 40).await;
-    let events: Vec<String> = (0..30).map(|i| format!("evt-two-{i}")).collect();
-    let calls = events.iter().enumerate().map(|(i, event)| {
-        let url = if i % 2 == 0 {
-            node_a.url.clone()
-        } else {
-            node_b.url.clone()
-        };
-        let body = license_async(&instance, event, &format!("M{i}|D|B|C"));
-        async move { callback_to(&url, &body).await }
-    });
-    let answers = futures_util::future::join_all(calls).await;
-    assert!(
-        answers.iter().all(|a| a["resultCode"] == "000000"),
-        "{answers:?}"
-    );
-    for event in &events {
-        wait_for_uploads(&sim, event, 1).await;
-    }
-    // Give a duplicate every chance to show up before counting.
-    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
-    for event in &events {
-        let answer = sim.get(&format!("/sim/uploads?event_id={event}")).await;
-        assert_eq!(
-            answer["deliveries"], 1,
-            "{event} delivered more than once: {answer}"
         );
     }
 }

@@ -288,7 +288,7 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
     assert_eq!(reports[0].payload, r#"{"day":"2024-02-29"}"#);
 });
 
-fn insert_license(conn: &mut DbConn, id: &str, file: &str) {
+pub(super) fn insert_license(conn: &mut DbConn, id: &str, file: &str) {
     let t = now();
     diesel::insert_into(licenses::table)
         .values((
