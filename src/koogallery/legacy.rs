@@ -206,6 +206,28 @@ fn get_license(
     amount: i64,
     now: NaiveDateTime,
 ) -> Result<Reply, CallbackError> {
+    let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
+    // A license that is over before it is issued cannot be signed, and KooGallery would retry
+    // the `000005` for hours: the field is refused, before anything is created, unless the
+    // order already has its license (a repeat gets it, as always).
+    if expire.is_some_and(|t| t <= now) {
+        let issued = match instances::find_by_order(conn, order_id, LEGACY_ORDER_LINE)? {
+            Some(known) => licenses::find_for_event(
+                conn,
+                &known.instance_id,
+                "getLicense",
+                &fingerprint_sha256,
+            )?
+            .is_some(),
+            None => false,
+        };
+        if !issued {
+            return Ok(Reply::new(
+                ResultCode::InvalidParam,
+                "invalid parameter expireTime: must lie in the future",
+            ));
+        }
+    }
     let Some((instance, created)) =
         instances::create_or_find(conn, business_id, order_id, LEGACY_ORDER_LINE, now)?
     else {
@@ -214,7 +236,6 @@ fn get_license(
             "invalid parameter businessId: already used",
         ));
     };
-    let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
     if let Some(existing) = licenses::find_for_event(
         conn,
         &instance.instance_id,
