@@ -1,17 +1,20 @@
 //! `POST /koogallery/license`: KooGallery's calls to us. Authenticate (Scheme B), parse, dispatch,
 //! and answer HTTP 200 with a JSON result code, signed with `Body-Sign` when the legacy key is set.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{NaiveDateTime, TimeDelta};
+use diesel::QueryResult;
 use secrecy::ExposeSecret;
 
 use super::auth::{self, SchemeBParams};
 use super::callbacks::reply::{Reply, ResultCode};
-use super::callbacks::{self, Inbound, request};
+use super::callbacks::{self, CallbackError, request};
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::db::models::nonces;
-use crate::db::{self, Unavailable};
+use crate::db::{self, DbConn};
 use crate::startup::AppState;
 
 /// Bodies above this size are refused with HTTP 413 before they are read.
@@ -34,29 +37,57 @@ async fn post_callback(
 ) -> HttpResponse {
     let started = Instant::now();
     let reply = match authenticate(&req, &body, &state) {
-        Err(reply) => {
-            record_rejection(&state, &body, &reply, started, None).await;
-            reply
-        }
-        Ok(nonce) => match request::parse(&body) {
-            Err(bad) => {
-                let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
-                record_rejection(&state, &body, &reply, started, Some(nonce)).await
-            }
-            Ok(parsed) => {
-                callbacks::handle(
-                    &state,
-                    parsed,
-                    Inbound {
-                        nonce: Some(nonce),
-                        started,
-                    },
-                )
-                .await
-            }
+        Err(reply) => record_rejection(&state, &body, reply, started).await,
+        // The nonce is spent before anything else happens, whatever the answer will be, so a
+        // replay is refused on every node and never reaches the marketplace (order queries).
+        Ok(nonce) => match spend_nonce(&state, nonce).await {
+            Err(reply) => record_rejection(&state, &body, reply, started).await,
+            Ok(()) => match request::parse(&body) {
+                Err(bad) => {
+                    let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
+                    record_rejection(&state, &body, reply, started).await
+                }
+                Ok(parsed) => callbacks::handle(&state, parsed, started).await,
+            },
         },
     };
     respond(&state, &reply)
+}
+
+/// Remembers a verified call's nonce in its own transaction; `Err` is the answer instead:
+/// `000001` for a nonce already seen, `000005` when the database cannot say.
+async fn spend_nonce(state: &AppState, nonce: String) -> Result<(), Reply> {
+    let keep = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
+    let fresh = db::write(&state.pool, move |conn| -> Result<bool, CallbackError> {
+        let now = crate::licensing::now_seconds();
+        let fresh = nonces::remember(conn, &nonce, now)?;
+        if fresh {
+            purge_now_and_then(conn, now, keep)?;
+        }
+        Ok(fresh)
+    })
+    .await;
+    match fresh {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Reply::new(ResultCode::AuthFailed, "nonce already used.")),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot remember a marketplace nonce");
+            Err(Reply::new(
+                ResultCode::Internal,
+                "internal error; please retry.",
+            ))
+        }
+    }
+}
+
+fn purge_now_and_then(conn: &mut DbConn, now: NaiveDateTime, keep: TimeDelta) -> QueryResult<()> {
+    static CALLS: AtomicU32 = AtomicU32::new(0);
+    // Old nonces are useless (their timestamps fail the window); clearing them every 256th call
+    // keeps the table small without a timer.
+    if CALLS.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+        nonces::purge(conn, now, keep)?;
+    }
+    Ok(())
 }
 
 /// Scheme B: signature, timestamp inside the window, well-formed nonce. Returns the nonce, which
@@ -96,43 +127,24 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Stri
         })
 }
 
-/// Journals a call answered before any callback ran (authentication or validation failed). An
-/// authenticated call also spends its nonce, in the same transaction; a replay answers `000001`.
-async fn record_rejection(
-    state: &AppState,
-    body: &[u8],
-    reply: &Reply,
-    started: Instant,
-    nonce: Option<String>,
-) -> Reply {
-    let activity = activity_of(body);
-    let test = test_flag_of(body);
-    let mut answer = reply.clone();
+/// Journals a call answered before any callback ran (authentication or validation failed).
+async fn record_rejection(state: &AppState, body: &[u8], reply: Reply, started: Instant) -> Reply {
+    let mut call = NewMarketplaceCall::new(
+        INBOUND,
+        &activity_of(body),
+        reply.code.as_str(),
+        callbacks::elapsed_ms(started),
+    );
+    call.test_flag = test_flag_of(body);
+    call.detail = Some(reply.message.clone());
     let outcome = db::run(&state.pool, move |conn| {
-        conn.write_tx(|conn| -> Result<Reply, diesel::result::Error> {
-            if let Some(nonce) = &nonce {
-                if !nonces::remember(conn, nonce, crate::licensing::now_seconds())? {
-                    answer = Reply::new(ResultCode::AuthFailed, "nonce already used.");
-                }
-            }
-            let mut call = NewMarketplaceCall::new(
-                INBOUND,
-                &activity,
-                answer.code.as_str(),
-                callbacks::elapsed_ms(started),
-            );
-            call.test_flag = test;
-            call.detail = Some(answer.message.clone());
-            marketplace_calls::insert(conn, &call)?;
-            Ok(answer)
-        })
-        .map_err(|e| Unavailable(e.to_string()))
+        marketplace_calls::insert(conn, &call).map_err(CallbackError::from)
     })
     .await;
-    outcome.unwrap_or_else(|e| {
+    if let Err(e) = outcome {
         tracing::warn!(error = %e, "journal write failed");
-        reply.clone()
-    })
+    }
+    reply
 }
 
 /// The `activity` of a body that failed validation, if it names a known one.

@@ -15,6 +15,7 @@ mod cli;
 mod health;
 mod legacy;
 mod no_secrets;
+mod nonces;
 mod outbound;
 mod production;
 mod sim;
