@@ -4,10 +4,13 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{NaiveDateTime, TimeDelta};
 use diesel::QueryResult;
 use secrecy::ExposeSecret;
+
+mod body;
 
 use super::auth::{self, SchemeBParams};
 use super::callbacks::reply::{Reply, ResultCode};
@@ -17,14 +20,13 @@ use crate::db::models::nonces;
 use crate::db::{self, DbConn};
 use crate::startup::AppState;
 
-/// Bodies above this size are refused with HTTP 413 before they are read.
+/// Bodies above this size are refused with HTTP 413, never read further than this.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Registers the production interface.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/koogallery/license")
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route(web::post().to(post_callback))
             .route(web::get().to(super::legacy::get_callback)),
     );
@@ -32,10 +34,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn post_callback(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let body = match body::read(&req, payload, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(body::Refused::TooLarge) => {
+            let reply = Reply::new(
+                ResultCode::InvalidParam,
+                format!("invalid parameter body: larger than {MAX_BODY_BYTES} bytes."),
+            );
+            return respond_with(&state, StatusCode::PAYLOAD_TOO_LARGE, &reply);
+        }
+        Err(body::Refused::Unreadable) => {
+            let reply = Reply::new(
+                ResultCode::InvalidParam,
+                "invalid parameter body: could not be read.",
+            );
+            return respond(&state, &reply);
+        }
+    };
     let reply = match authenticate(&req, &body, &state) {
         Err(reply) => record_rejection(&state, &body, reply, started).await,
         // The nonce is spent before anything else happens, whatever the answer will be, so a
@@ -168,8 +187,13 @@ fn test_flag_of(body: &[u8]) -> bool {
 
 /// HTTP 200 with the reply's exact bytes, and `Body-Sign` over them when the legacy key is set.
 pub fn respond(state: &AppState, reply: &Reply) -> HttpResponse {
+    respond_with(state, StatusCode::OK, reply)
+}
+
+/// [`respond`] with another status: the body and its `Body-Sign` stay the same as ever.
+fn respond_with(state: &AppState, status: StatusCode, reply: &Reply) -> HttpResponse {
     let body = reply.to_bytes();
-    let mut response = HttpResponse::Ok();
+    let mut response = HttpResponse::build(status);
     response.content_type("application/json;charset=UTF-8");
     if let Some(key) = &state.settings.legacy_key {
         response.insert_header((

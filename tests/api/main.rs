@@ -10,6 +10,7 @@ mod helpers;
 mod marketplace;
 mod process;
 
+mod body_limit;
 mod callback_times;
 mod cli;
 mod health;

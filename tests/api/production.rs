@@ -237,18 +237,6 @@ both_backends!(
 );
 
 both_backends!(
-    bodies_over_64_kib_are_refused_with_413,
-    |app: TestApp| async move {
-        let big = json!({"activity": "newInstance", "pad": "x".repeat(70 * 1024)});
-        let call = SignedCall::new(&big);
-        let answer = app
-            .raw_callback(&call.query(), serde_json::to_vec(&big).unwrap())
-            .await;
-        assert_eq!(answer.status, 413);
-    }
-);
-
-both_backends!(
     license_code_callbacks_record_unseen_codes_and_repeat_as_success,
     |app: TestApp| async move {
         let refresh = json!({"activity": "refreshLicenseCode", "scene": "RENEWAL", "orderId": "CS-R",
