@@ -27,6 +27,8 @@ pub struct AppState {
     pub marketplace: Arc<MarketplaceClient>,
     /// The client API's limits and per-code gates, shared by all workers.
     pub client_api: Arc<crate::api::ClientApi>,
+    /// Marketplace calls refused before authentication, counted until the next flush.
+    pub rejections: Arc<crate::koogallery::callbacks::rejections::Rejections>,
 }
 
 /// A bound, ready-to-run server.
@@ -87,6 +89,7 @@ impl Application {
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
         let client_api = Arc::new(crate::api::ClientApi::new(&settings));
         let state = web::Data::new(AppState {
+            rejections: Arc::new(crate::koogallery::callbacks::rejections::Rejections::new()?),
             client_api,
             pool,
             settings: Arc::new(settings),
@@ -94,6 +97,11 @@ impl Application {
             marketplace,
         });
         let server = run(listener, state.clone())?;
+        crate::koogallery::upkeep::spawn(
+            state.pool.clone(),
+            Arc::clone(&state.rejections),
+            state.settings.node_id.clone(),
+        );
         if state.settings.worker_enabled {
             // Background work with KooGallery (uploads, order queries, usage reports).
             let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));
@@ -115,6 +123,7 @@ impl Application {
 
 fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let metrics = Metrics::new()?;
+    state.rejections.register(metrics.registry())?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
         metrics.clone(),

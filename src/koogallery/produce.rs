@@ -1,23 +1,26 @@
-//! `POST /koogallery/license`: KooGallery's calls to us. Authenticate (Scheme B), parse, dispatch,
-//! and answer HTTP 200 with a JSON result code, signed with `Body-Sign` when the legacy key is set.
+//! `POST /koogallery/license`: KooGallery's calls to us. Authenticate (Scheme B), spend the
+//! nonce, parse, dispatch, and answer with a JSON result code, signed with `Body-Sign` when the
+//! legacy key is set.
+//!
+//! A call refused before it is authenticated (including a replayed nonce) is only counted
+//! ([`Rejections`](super::callbacks::rejections::Rejections)): anyone can send one, so it must cost no journal row. Every authenticated
+//! call is journalled, also when it is invalid.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+mod body;
+mod nonce;
+
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{NaiveDateTime, TimeDelta};
-use diesel::QueryResult;
 use secrecy::ExposeSecret;
 
-mod body;
-
 use super::auth::{self, SchemeBParams};
+use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
 use super::callbacks::{self, CallbackError, request};
+use crate::db;
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
-use crate::db::models::nonces;
-use crate::db::{self, DbConn};
 use crate::startup::AppState;
 
 /// Bodies above this size are refused with HTTP 413, never read further than this.
@@ -38,9 +41,14 @@ async fn post_callback(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    let refuse = |reason, body: Option<&[u8]>| {
+        let activity = body.map_or("unknown", activity_of);
+        state.rejections.record(Interface::Post, activity, reason);
+    };
     let body = match body::read(&req, payload, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(body::Refused::TooLarge) => {
+            refuse(Reason::BodyTooLarge, None);
             let reply = Reply::new(
                 ResultCode::InvalidParam,
                 format!("invalid parameter body: larger than {MAX_BODY_BYTES} bytes."),
@@ -48,6 +56,7 @@ async fn post_callback(
             return respond_with(&state, StatusCode::PAYLOAD_TOO_LARGE, &reply);
         }
         Err(body::Refused::Unreadable) => {
+            refuse(Reason::UnreadableBody, None);
             let reply = Reply::new(
                 ResultCode::InvalidParam,
                 "invalid parameter body: could not be read.",
@@ -55,69 +64,51 @@ async fn post_callback(
             return respond(&state, &reply);
         }
     };
-    let reply = match authenticate(&req, &body, &state) {
-        Err(reply) => record_rejection(&state, &body, reply, started).await,
-        // The nonce is spent before anything else happens, whatever the answer will be, so a
-        // replay is refused on every node and never reaches the marketplace (order queries).
-        Ok(nonce) => match spend_nonce(&state, nonce).await {
-            Err(reply) => record_rejection(&state, &body, reply, started).await,
-            Ok(()) => match request::parse(&body) {
-                Err(bad) => {
-                    let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
-                    record_rejection(&state, &body, reply, started).await
-                }
-                Ok(parsed) => callbacks::handle(&state, parsed, started).await,
-            },
-        },
+    let nonce = match authenticate(&req, &body, &state) {
+        Ok(nonce) => nonce,
+        Err((reason, reply)) => {
+            refuse(reason, Some(&body));
+            return respond(&state, &reply);
+        }
+    };
+    // The nonce is spent before anything else happens, whatever the answer will be, so a
+    // replay is refused on every node and never reaches the marketplace (order queries).
+    match nonce::spend(&state, nonce).await {
+        nonce::Spent::Fresh => {}
+        nonce::Spent::Replayed => {
+            refuse(Reason::ReplayedNonce, Some(&body));
+            let reply = Reply::new(ResultCode::AuthFailed, "nonce already used.");
+            return respond(&state, &reply);
+        }
+        nonce::Spent::Unknown => {
+            let reply = Reply::new(ResultCode::Internal, "internal error; please retry.");
+            return respond(&state, &reply);
+        }
+    }
+    let reply = match request::parse(&body) {
+        Err(bad) => {
+            let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
+            journal_invalid(&state, &body, reply, started).await
+        }
+        Ok(parsed) => callbacks::handle(&state, parsed, started).await,
     };
     respond(&state, &reply)
 }
 
-/// Remembers a verified call's nonce in its own transaction; `Err` is the answer instead:
-/// `000001` for a nonce already seen, `000005` when the database cannot say.
-async fn spend_nonce(state: &AppState, nonce: String) -> Result<(), Reply> {
-    let keep = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
-    let fresh = db::write(&state.pool, move |conn| -> Result<bool, CallbackError> {
-        let now = crate::licensing::now_seconds();
-        let fresh = nonces::remember(conn, &nonce, now)?;
-        if fresh {
-            purge_now_and_then(conn, now, keep)?;
-        }
-        Ok(fresh)
-    })
-    .await;
-    match fresh {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Reply::new(ResultCode::AuthFailed, "nonce already used.")),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot remember a marketplace nonce");
-            Err(Reply::new(
-                ResultCode::Internal,
-                "internal error; please retry.",
-            ))
-        }
-    }
-}
-
-fn purge_now_and_then(conn: &mut DbConn, now: NaiveDateTime, keep: TimeDelta) -> QueryResult<()> {
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    // Old nonces are useless (their timestamps fail the window); clearing them every 256th call
-    // keeps the table small without a timer.
-    if CALLS.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
-        nonces::purge(conn, now, keep)?;
-    }
-    Ok(())
-}
-
-/// Scheme B: signature, timestamp inside the window, well-formed nonce. Returns the nonce, which
-/// the callback's transaction remembers (so a replay is refused on every node).
-fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<String, Reply> {
+/// Scheme B: signature, timestamp inside the window, well-formed nonce. Returns the nonce to
+/// spend, or why the call is refused and the answer.
+fn authenticate(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<String, (Reason, Reply)> {
     let Some(access_key) = &state.settings.access_key else {
-        tracing::error!("KOOLICENSE_ACCESS_KEY is not set: marketplace calls cannot be verified");
-        return Err(Reply::new(
+        // Logged once per flush of the counts, not once per call.
+        let reply = Reply::new(
             ResultCode::Internal,
             "KOOLICENSE_ACCESS_KEY is not set on the server.",
-        ));
+        );
+        return Err((Reason::KeyNotConfigured, reply));
     };
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
@@ -138,19 +129,19 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Stri
     auth::verify_scheme_b(access_key.expose_secret(), &params, body, now_ms, window_ms)
         .map(|verified| verified.nonce)
         .map_err(|e| {
-            tracing::warn!(reason = %e, "marketplace call failed authentication");
-            Reply::new(
+            let reply = Reply::new(
                 ResultCode::AuthFailed,
                 format!("authentication failed: {e}."),
-            )
+            );
+            (Reason::of(&e), reply)
         })
 }
 
-/// Journals a call answered before any callback ran (authentication or validation failed).
-async fn record_rejection(state: &AppState, body: &[u8], reply: Reply, started: Instant) -> Reply {
+/// Journals an authenticated call whose body failed validation (`000002`).
+async fn journal_invalid(state: &AppState, body: &[u8], reply: Reply, started: Instant) -> Reply {
     let mut call = NewMarketplaceCall::new(
         INBOUND,
-        &activity_of(body),
+        activity_of(body),
         reply.code.as_str(),
         callbacks::elapsed_ms(started),
     );
@@ -166,17 +157,11 @@ async fn record_rejection(state: &AppState, body: &[u8], reply: Reply, started: 
     reply
 }
 
-/// The `activity` of a body that failed validation, if it names a known one.
-fn activity_of(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("activity")
-                .and_then(|a| a.as_str())
-                .map(str::to_owned)
-        })
-        .filter(|a| request::ACTIVITIES.contains(&a.as_str()))
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The `activity` of a body, if it names a known one; `unknown` otherwise.
+fn activity_of(body: &[u8]) -> &'static str {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let raw = value.as_ref().and_then(|v| v.get("activity")?.as_str());
+    activity_key(raw, &request::ACTIVITIES)
 }
 
 fn test_flag_of(body: &[u8]) -> bool {

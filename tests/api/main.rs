@@ -19,6 +19,7 @@ mod no_secrets;
 mod nonces;
 mod outbound;
 mod production;
+mod rejections;
 mod sim;
 mod storage;
 mod upgrade;

@@ -6,6 +6,7 @@
 pub mod codes;
 pub mod instances;
 pub mod license_async;
+pub mod rejections;
 pub mod reply;
 pub mod request;
 
