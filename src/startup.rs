@@ -97,11 +97,12 @@ impl Application {
             marketplace,
         });
         let server = run(listener, state.clone())?;
-        crate::koogallery::upkeep::spawn(
-            state.pool.clone(),
-            Arc::clone(&state.rejections),
-            state.settings.node_id.clone(),
-        );
+        crate::koogallery::upkeep::spawn(crate::koogallery::upkeep::Upkeep {
+            pool: state.pool.clone(),
+            rejections: Arc::clone(&state.rejections),
+            node_id: state.settings.node_id.clone(),
+            retention: state.settings.journal_retention(),
+        });
         if state.settings.worker_enabled {
             // Background work with KooGallery (uploads, order queries, usage reports).
             let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));

@@ -20,6 +20,7 @@ mod nonces;
 mod outbound;
 mod production;
 mod rejections;
+mod retention;
 mod sim;
 mod storage;
 mod upgrade;
