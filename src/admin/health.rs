@@ -255,7 +255,7 @@ pub async fn health(
     _caller: SupportToken,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MarketplaceHealth>, ApiError> {
-    flush_rejections(&state).await;
+    super::rejections::flush(&state).await;
     let report = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let now = crate::db::models::now();
         let start = month_start(now);
@@ -278,18 +278,6 @@ pub async fn health(
     })
     .await?;
     Ok(web::Json(report))
-}
-
-/// Writes this node's counts of refused calls first, so a view shows them up to now (other
-/// nodes' within their flush interval). A failure only delays them: they stay counted.
-pub async fn flush_rejections(state: &AppState) {
-    if let Err(e) = state
-        .rejections
-        .flush(&state.pool, &state.settings.node_id)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot write the counts of refused marketplace calls");
-    }
 }
 
 #[cfg(test)]

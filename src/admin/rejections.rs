@@ -122,7 +122,7 @@ pub async fn rejections(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Page<RejectionView>>, ApiError> {
     let (filter, limit) = filter(query(&req)?)?;
-    super::health::flush_rejections(&state).await;
+    flush(&state).await;
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let rows = marketplace_rejections::list(conn, &filter)?;
         Ok(Page::from_rows(
@@ -134,4 +134,16 @@ pub async fn rejections(
     })
     .await?;
     Ok(web::Json(page))
+}
+
+/// Writes this node's counts of refused calls first, so a view shows them up to now (other
+/// nodes' within their flush interval). A failure only delays them: they stay counted.
+pub async fn flush(state: &AppState) {
+    if let Err(e) = state
+        .rejections
+        .flush(&state.pool, &state.settings.node_id)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot write the counts of refused marketplace calls");
+    }
 }
