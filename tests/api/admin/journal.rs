@@ -187,6 +187,7 @@ both_backends!(
             "InstanceDetail",
             "LicenseDetail",
             "MarketplaceHealth",
+            "RejectedCalls",
             "AuditView",
             "ReasonBody",
         ] {
