@@ -11,6 +11,9 @@ use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
 
+/// The longest journal retention accepted, in days (a hundred years: beyond it, say 0).
+const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -75,6 +78,9 @@ pub struct Settings {
     pub node_id: String,
     /// `KOOLICENSE_HTTP_WORKERS`: actix worker threads.
     pub http_workers: usize,
+    /// `KOOLICENSE_JOURNAL_RETENTION_DAYS`: marketplace journal rows (and counts of refused
+    /// calls) older than this many days are deleted; 0 keeps them forever.
+    pub journal_retention_days: u32,
 }
 
 /// A setting that could not be used, naming its environment variable.
@@ -132,6 +138,7 @@ struct FileSettings {
     worker: Option<toml::Value>,
     node_id: Option<String>,
     http_workers: Option<toml::Value>,
+    journal_retention_days: Option<toml::Value>,
 }
 
 /// Looks settings up by variable name: the environment first, then the file.
@@ -265,6 +272,10 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
         "KOOLICENSE_HTTP_WORKERS",
         parsed.http_workers.as_ref().map(toml_scalar),
     );
+    put(
+        "KOOLICENSE_JOURNAL_RETENTION_DAYS",
+        parsed.journal_retention_days.as_ref().map(toml_scalar),
+    );
     Ok(map)
 }
 
@@ -313,6 +324,12 @@ fn enum_setting<T: Copy>(
 }
 
 impl Settings {
+    /// How long the marketplace journal is kept; `None` for ever.
+    pub fn journal_retention(&self) -> Option<chrono::TimeDelta> {
+        (self.journal_retention_days > 0)
+            .then(|| chrono::TimeDelta::days(i64::from(self.journal_retention_days)))
+    }
+
     /// Loads settings from the process environment and an optional TOML file.
     pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::from_sources(std::env::vars().collect(), config_file)
@@ -394,6 +411,7 @@ impl Settings {
                 "KOOLICENSE_HTTP_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )?,
+            journal_retention_days: s.parsed("KOOLICENSE_JOURNAL_RETENTION_DAYS", 90)?,
         };
         settings.validate()?;
         Ok(settings)
@@ -426,6 +444,12 @@ impl Settings {
             return Err(invalid(
                 "KOOLICENSE_DEACTIVATION_LIMIT",
                 "must not be negative",
+            ));
+        }
+        if self.journal_retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "KOOLICENSE_JOURNAL_RETENTION_DAYS",
+                "must be between 0 (keep forever) and 36500",
             ));
         }
         if self.http_workers == 0 {

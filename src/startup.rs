@@ -36,6 +36,8 @@ pub struct AppState {
     pub marketplace: Arc<MarketplaceClient>,
     /// The client API's limits and per-code gates, shared by all workers.
     pub client_api: Arc<crate::api::ClientApi>,
+    /// Marketplace calls refused before authentication, counted until the next flush.
+    pub rejections: Arc<crate::koogallery::callbacks::rejections::Rejections>,
 }
 
 /// A bound, ready-to-run server, with this node's job worker when it has one.
@@ -101,6 +103,7 @@ impl Application {
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
         let client_api = Arc::new(crate::api::ClientApi::new(&settings));
         let state = web::Data::new(AppState {
+            rejections: Arc::new(crate::koogallery::callbacks::rejections::Rejections::new()?),
             client_api,
             pool,
             settings: Arc::new(settings),
@@ -109,6 +112,12 @@ impl Application {
         });
         let in_flight = web::Data::new(InFlight::default());
         let server = run(listener, state.clone(), in_flight.clone())?;
+        crate::koogallery::upkeep::spawn(crate::koogallery::upkeep::Upkeep {
+            pool: state.pool.clone(),
+            rejections: Arc::clone(&state.rejections),
+            node_id: state.settings.node_id.clone(),
+            retention: state.settings.journal_retention(),
+        });
         // Background work with KooGallery (uploads, order queries, usage reports).
         let worker = state.settings.worker_enabled.then(|| {
             let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));
@@ -195,6 +204,7 @@ fn run(
     in_flight: web::Data<InFlight>,
 ) -> anyhow::Result<Server> {
     let metrics = Metrics::new()?;
+    state.rejections.register(metrics.registry())?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
         metrics.clone(),

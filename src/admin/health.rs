@@ -4,6 +4,9 @@
 //! when KooGallery's last `newInstance` for it this calendar month (UTC) was not answered with
 //! success: KooGallery retries a failed call, so a later success clears the order. Debug-console
 //! calls (`testFlag`) are not orders and do not count.
+//!
+//! Calls refused before authentication are not KooGallery's (anyone can send them): they count
+//! in no error rate, only in their own figure, `rejected_unauthenticated_24h`.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -18,11 +21,16 @@ use super::auth::SupportToken;
 use super::common::{AdminError, utc_opt};
 use super::journal::{SUCCESS_CODES, is_success};
 use crate::db::models::marketplace_calls::INBOUND;
+use crate::db::models::marketplace_rejections;
 use crate::db::schema::{jobs, marketplace_calls as calls};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::koogallery::outbox::UPLOAD_LICENSE;
 use crate::startup::AppState;
+
+/// An inbound call refused before authentication. Such calls are no longer journalled (they are
+/// counted, see `rejected_unauthenticated_24h`); rows written by earlier versions are left out.
+const UNAUTHENTICATED: &str = "000001";
 
 /// More failed orders than this in a calendar month and KooGallery delists the product.
 pub const DELISTING_THRESHOLD: i64 = 5;
@@ -44,10 +52,13 @@ pub struct MarketplaceHealth {
     pub at_risk: bool,
     /// The failed orders (at most 100).
     pub failed_order_ids: Vec<String>,
-    /// Failed `newInstance` calls this month that named no order (unparseable, unauthenticated).
+    /// Failed `newInstance` calls this month that named no order (authenticated, unparseable).
     pub failed_calls_without_order: i64,
     /// Per API and direction: traffic and errors over the last 24 hours, and the last success.
+    /// Calls refused before authentication are not among them.
     pub apis: Vec<ApiHealth>,
+    /// Production-interface calls refused before authentication over the last 24 hours.
+    pub rejected_unauthenticated_24h: RejectedCalls,
     /// License uploads by status.
     pub uploads: UploadCounts,
     /// Background jobs that gave up, per kind (`upload_license`, `query_order`, `usage_report`).
@@ -67,6 +78,14 @@ pub struct ApiHealth {
     pub last_call_at: Option<DateTime<Utc>>,
     /// The last successful call, however long ago.
     pub last_success_at: Option<DateTime<Utc>>,
+}
+
+/// Calls refused before authentication (see `GET /admin/v1/marketplace/rejections`).
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct RejectedCalls {
+    pub calls: i64,
+    /// Calls per reason (`bad_signature`, `stale_timestamp`, `replayed_nonce`, ...).
+    pub by_reason: BTreeMap<String, i64>,
 }
 
 /// Upload jobs by status.
@@ -90,6 +109,7 @@ fn failed_orders(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<(Vec<St
         .filter(calls::direction.eq(INBOUND))
         .filter(calls::activity.eq("newInstance"))
         .filter(calls::test_flag.eq(false))
+        .filter(calls::result_code.ne(UNAUTHENTICATED))
         .filter(calls::created_at.ge(since))
         .order((calls::created_at.asc(), calls::id.asc()))
         .select((calls::order_id, calls::result_code))
@@ -135,7 +155,11 @@ fn entry(
 
 fn api_health(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<ApiHealth>> {
     let day_ago = now - TimeDelta::hours(24);
+    let authenticated = calls::direction
+        .ne(INBOUND)
+        .or(calls::result_code.ne(UNAUTHENTICATED));
     let totals: Vec<(String, String, i64, Option<NaiveDateTime>)> = calls::table
+        .filter(authenticated)
         .filter(calls::created_at.ge(day_ago))
         .group_by((calls::direction, calls::activity))
         .select((
@@ -146,6 +170,7 @@ fn api_health(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<ApiHealt
         ))
         .load(conn)?;
     let errors: Vec<(String, String, i64)> = calls::table
+        .filter(authenticated)
         .filter(calls::created_at.ge(day_ago))
         .filter(calls::result_code.ne_all(SUCCESS_CODES))
         .group_by((calls::direction, calls::activity))
@@ -179,6 +204,15 @@ fn api_health(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<ApiHealt
         }
     }
     Ok(out)
+}
+
+fn rejected_since(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<RejectedCalls> {
+    let mut rejected = RejectedCalls::default();
+    for (reason, calls) in marketplace_rejections::counts_since(conn, since)? {
+        rejected.calls = rejected.calls.saturating_add(calls);
+        *rejected.by_reason.entry(reason).or_default() += calls;
+    }
+    Ok(rejected)
 }
 
 fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, i64>)> {
@@ -221,6 +255,7 @@ pub async fn health(
     _caller: SupportToken,
     state: web::Data<AppState>,
 ) -> Result<web::Json<MarketplaceHealth>, ApiError> {
+    super::rejections::flush(&state).await;
     let report = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let now = crate::db::models::now();
         let start = month_start(now);
@@ -236,6 +271,7 @@ pub async fn health(
             failed_order_ids: failed.into_iter().take(MAX_LISTED_ORDERS).collect(),
             failed_calls_without_order: without_order,
             apis: api_health(conn, now)?,
+            rejected_unauthenticated_24h: rejected_since(conn, now - TimeDelta::hours(24))?,
             uploads,
             failed_jobs,
         })

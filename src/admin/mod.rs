@@ -15,6 +15,7 @@ pub mod health;
 pub mod instances;
 pub mod journal;
 pub mod licenses;
+pub mod rejections;
 pub mod tokens;
 pub mod uploads;
 pub mod views;
@@ -37,6 +38,7 @@ use crate::error::ApiError;
         licenses::reinstate,
         activations::reset_binding,
         journal::calls,
+        rejections::rejections,
         health::health,
         uploads::list,
         uploads::retry,
@@ -96,6 +98,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::delete().to(activations::reset_binding),
             )
             .route("/marketplace/calls", web::get().to(journal::calls))
+            .route(
+                "/marketplace/rejections",
+                web::get().to(rejections::rejections),
+            )
             .route("/marketplace/health", web::get().to(health::health))
             .route("/uploads", web::get().to(uploads::list))
             .route("/uploads/{id}/retry", web::post().to(uploads::retry))

@@ -132,3 +132,33 @@ fn a_toml_error_names_the_place_and_the_problem_but_never_the_text() {
         }
     }
 }
+
+#[test]
+fn the_journal_is_kept_90_days_unless_told_otherwise() {
+    let default = Settings::from_sources(HashMap::new(), None).unwrap();
+    assert_eq!(default.journal_retention_days, 90);
+    assert_eq!(
+        default.journal_retention(),
+        Some(chrono::TimeDelta::days(90))
+    );
+    let forever =
+        Settings::from_sources(env(&[("KOOLICENSE_JOURNAL_RETENTION_DAYS", "0")]), None).unwrap();
+    assert_eq!(forever.journal_retention(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(&path, "journal_retention_days = 30\n").unwrap();
+    let from_file = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
+    assert_eq!(
+        from_file.journal_retention(),
+        Some(chrono::TimeDelta::days(30))
+    );
+    for bad in ["-1", "soon", "36501", "1.5"] {
+        let err = Settings::from_sources(env(&[("KOOLICENSE_JOURNAL_RETENTION_DAYS", bad)]), None)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("KOOLICENSE_JOURNAL_RETENTION_DAYS"),
+            "{bad}: {err}"
+        );
+    }
+}

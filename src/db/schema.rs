@@ -160,6 +160,20 @@ diesel::table! {
 }
 
 diesel::table! {
+    marketplace_rejections (id) {
+        id -> Text,
+        minute -> Timestamp,
+        node_id -> Text,
+        interface -> Text,
+        activity -> Text,
+        reason -> Text,
+        calls -> BigInt,
+        first_seen_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     nonces (nonce) {
         nonce -> Text,
         seen_at -> Timestamp,
@@ -199,6 +213,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     license_revisions,
     licenses,
     marketplace_calls,
+    marketplace_rejections,
     nonces,
     orders,
 );

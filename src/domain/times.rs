@@ -5,8 +5,18 @@
 //! `yyyyMMddHHmmssSSS`, and `getLicenseAsync` sends `2023-10-27 10:30:15 z`. We store
 //! `NaiveDateTime` values that are UTC by convention (style rule 1), so every parser here
 //! returns UTC and every formatter expects UTC.
+//!
+//! Every parser also keeps the result, once in UTC, within years [`EARLIEST_YEAR`] to
+//! [`LATEST_YEAR`]: a license file writes its times as four-digit years, so anything later
+//! (`9999-12-31T23:59:59-23:59` is in year 10000 in UTC) would yield a license that no
+//! verifier can read, and nothing KooGallery sells predates 2000.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime};
+
+/// The earliest UTC year accepted from KooGallery.
+pub const EARLIEST_YEAR: i32 = 2000;
+/// The latest UTC year accepted: the last a license file's `YYYY-MM-DDTHH:MM:SSZ` can hold.
+pub const LATEST_YEAR: i32 = 9999;
 
 /// Longest slice of a rejected input kept in a [`TimeError`], so a hostile value cannot
 /// bloat logs or error bodies.
@@ -23,6 +33,9 @@ pub enum TimeError {
         "expected a UTC time like `2023-10-27 10:30:15 z`, yyyyMMddHHmmss or RFC 3339, got {0:?}"
     )]
     BadLicenseTime(String),
+    /// Well-formed, but in UTC outside years [`EARLIEST_YEAR`] to [`LATEST_YEAR`].
+    #[error("expected a time between the years 2000 and 9999 in UTC, got {0:?}")]
+    OutOfRange(String),
 }
 
 /// Parses `yyyyMMddHHmmss` (14 digits) or `yyyyMMddHHmmssSSS` (17 digits) as UTC.
@@ -30,7 +43,15 @@ pub enum TimeError {
 /// Both lengths are accepted everywhere because the documented 14-digit fields sometimes
 /// arrive with 17 digits (`refreshInstance` example, spec §4.2.2).
 pub fn parse_compact(s: &str) -> Result<NaiveDateTime, TimeError> {
-    compact_fields(s).ok_or_else(|| TimeError::BadCompact(clip(s)))
+    let t = compact_fields(s).ok_or_else(|| TimeError::BadCompact(clip(s)))?;
+    in_range(t).ok_or_else(|| TimeError::OutOfRange(clip(s)))
+}
+
+/// `t` when its (UTC) year lies within [`EARLIEST_YEAR`]..=[`LATEST_YEAR`].
+pub fn in_range(t: NaiveDateTime) -> Option<NaiveDateTime> {
+    (EARLIEST_YEAR..=LATEST_YEAR)
+        .contains(&t.year())
+        .then_some(t)
 }
 
 /// Formats as `yyyyMMddHHmmss` (14 digits for years 0–9999), the form of `expireTime`.
@@ -49,7 +70,8 @@ pub fn format_compact_millis(t: NaiveDateTime) -> String {
 /// and unlike every other field; the spec recommends parsing leniently (§7 item 9). So this
 /// also accepts the suffixes ` Z`, ` UTC`, ` GMT`, `Z` or none (all meaning UTC), a `T`
 /// instead of the space, fractional seconds, the 14/17-digit compact forms, and RFC 3339
-/// with any offset (converted to UTC). Surrounding whitespace is ignored.
+/// with any offset (converted to UTC). Surrounding whitespace is ignored. The range is checked
+/// after the conversion to UTC.
 pub fn parse_license_time(s: &str) -> Result<NaiveDateTime, TimeError> {
     let trimmed = s.trim();
     let parsed = if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_digit()) {
@@ -61,7 +83,8 @@ pub fn parse_license_time(s: &str) -> Result<NaiveDateTime, TimeError> {
                 .map(|t| t.naive_utc())
         })
     };
-    parsed.ok_or_else(|| TimeError::BadLicenseTime(clip(s)))
+    let t = parsed.ok_or_else(|| TimeError::BadLicenseTime(clip(s)))?;
+    in_range(t).ok_or_else(|| TimeError::OutOfRange(clip(s)))
 }
 
 /// Formats as RFC 3339 with seconds precision and `Z`, e.g. `2023-10-27T10:30:15Z`.

@@ -2,62 +2,74 @@
 //! (koogallery.md §5): getLicense, refreshLicense, expireLicense, releaseLicense. Responses always
 //! carry `Body-Sign`, which this interface requires.
 
+mod apply;
+
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use secrecy::ExposeSecret;
-use serde_json::json;
 
 use super::auth;
+use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
 use super::callbacks::{CallbackError, elapsed_ms};
 use super::produce::respond;
-use crate::db::models::events::{self, NewEvent};
-use crate::db::models::instances::{self, status};
-use crate::db::models::licenses::{self, NewLicense};
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::db::{self, DbConn};
 use crate::domain::times;
 use crate::keys::KeyStore;
-use crate::license_file::LicenseSource;
-use crate::licensing::{self, LicenseTerms};
+use crate::licensing;
 use crate::startup::AppState;
 
 /// Scheme A documents no freshness window; a few minutes bounds replays without rejecting
 /// KooGallery's ordinary clock skew (koogallery.md §2.2 recommendation).
 const LEGACY_WINDOW_SECS: i64 = 300;
-/// Legacy instances have no order line; this stands in for it in the (order, line) key.
-const LEGACY_ORDER_LINE: &str = "";
-/// A legacy license is not bound to a device; its fingerprint hash is that of the empty string.
-const NO_DEVICE: &str = "";
+
+/// The activities of the legacy interface.
+pub const ACTIVITIES: [&str; 4] = [
+    "getLicense",
+    "refreshLicense",
+    "expireLicense",
+    "releaseLicense",
+];
 
 pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let started = Instant::now();
     let params: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let reply = match &state.settings.legacy_key {
-        None => Reply::new(
+    // A call refused before it is authenticated is only counted: anyone can send one, so it
+    // must cost no journal row (see `callbacks::rejections`).
+    let refuse = |reason| {
+        let activity = activity_key(param(&params, "activity"), &ACTIVITIES);
+        state.rejections.record(Interface::Legacy, activity, reason);
+    };
+    let Some(key) = &state.settings.legacy_key else {
+        refuse(Reason::KeyNotConfigured);
+        let reply = Reply::new(
             ResultCode::Internal,
             "KOOLICENSE_LEGACY_KEY is not set on the server.",
-        ),
-        Some(key) => {
-            match auth::verify_auth_token_fresh(
-                key.expose_secret(),
-                &params,
-                chrono::Utc::now(),
-                LEGACY_WINDOW_SECS,
-            ) {
-                Err(e) => Reply::new(
-                    ResultCode::AuthFailed,
-                    format!("authentication failed: {e}."),
-                ),
-                Ok(()) => handle(&state, params.clone(), started).await,
-            }
-        }
+        );
+        return respond(&state, &reply);
     };
-    if reply.code == ResultCode::AuthFailed || reply.code == ResultCode::Internal {
+    let verified = auth::verify_auth_token_fresh(
+        key.expose_secret(),
+        &params,
+        chrono::Utc::now(),
+        LEGACY_WINDOW_SECS,
+    );
+    if let Err(e) = verified {
+        refuse(Reason::of(&e));
+        let reply = Reply::new(
+            ResultCode::AuthFailed,
+            format!("authentication failed: {e}."),
+        );
+        return respond(&state, &reply);
+    }
+    let reply = handle(&state, params.clone(), started).await;
+    if reply.code == ResultCode::Internal {
+        // The transaction that journals the call failed; journal it on its own.
         journal_async(&state, &params, &reply, started).await;
     }
     respond(&state, &reply)
@@ -138,7 +150,7 @@ fn dispatch(
             if test {
                 return Ok(Reply::success().with_instance(business_id));
             }
-            get_license(
+            apply::get_license(
                 conn,
                 keys,
                 business_id,
@@ -166,7 +178,7 @@ fn dispatch(
             if test {
                 return Ok(Reply::success().with_instance(instance_id));
             }
-            change_instance(conn, activity, instance_id, expire, now).map_err(Err)
+            apply::change_instance(conn, activity, instance_id, expire, now).map_err(Err)
         }
         other => Err(Ok(Reply::new(
             ResultCode::InvalidParam,
@@ -189,122 +201,6 @@ fn optional_time(
             })
         })
         .transpose()
-}
-
-/// `getLicense`: the same order always gets the same instance and the same license string.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the callback's fields, passed through"
-)]
-fn get_license(
-    conn: &mut DbConn,
-    keys: &KeyStore,
-    business_id: &str,
-    order_id: &str,
-    product_id: &str,
-    expire: Option<NaiveDateTime>,
-    amount: i64,
-    now: NaiveDateTime,
-) -> Result<Reply, CallbackError> {
-    let Some((instance, created)) =
-        instances::create_or_find(conn, business_id, order_id, LEGACY_ORDER_LINE, now)?
-    else {
-        return Ok(Reply::new(
-            ResultCode::InvalidParam,
-            "invalid parameter businessId: already used",
-        ));
-    };
-    let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
-    if let Some(existing) = licenses::find_for_event(
-        conn,
-        &instance.instance_id,
-        "getLicense",
-        &fingerprint_sha256,
-    )? {
-        let mut reply = Reply::success().with_instance(instance.instance_id);
-        reply.license = Some(existing.file);
-        return Ok(reply);
-    }
-    if created {
-        // Legacy calls carry the order's terms themselves; there is no order query to wait for.
-        let order = crate::db::models::orders::OrderRecord {
-            order_id: order_id.to_owned(),
-            order_line_id: LEGACY_ORDER_LINE.to_owned(),
-            order_type: "NEW".to_owned(),
-            product_id: Some(product_id.to_owned()),
-            quantity: Some(amount),
-            charging_mode: None,
-            expires_at: expire,
-            raw: "{}".to_owned(),
-            fetched_at: now,
-        };
-        crate::db::models::orders::apply_to_instance(conn, &instance.instance_id, &order)?;
-    }
-    let license_id = crate::db::models::new_id();
-    let terms = LicenseTerms {
-        source: LicenseSource::Instance,
-        code: None,
-        instance_id: Some(instance.instance_id.clone()),
-        order_id: Some(order_id.to_owned()),
-        product_id: Some(product_id.to_owned()),
-        fingerprint_sha256: fingerprint_sha256.clone(),
-        seats: amount,
-        not_before: now,
-        expires_at: expire.map(licensing::whole_seconds),
-    };
-    let file = licensing::issue(keys, &license_id, 1, &terms, now)?;
-    let row = NewLicense {
-        id: license_id,
-        source: "instance".into(),
-        code_id: None,
-        instance_id: Some(instance.instance_id.clone()),
-        activation_id: None,
-        event_id: Some("getLicense".into()),
-        fingerprint_sha256,
-        revision: 1,
-        file: file.clone(),
-        not_before: now,
-        expires_at: terms.expires_at,
-        revoked: false,
-        created_at: now,
-        updated_at: now,
-    };
-    licenses::insert(conn, &row, "getLicense")?;
-    let mut reply = Reply::success().with_instance(instance.instance_id);
-    reply.license = Some(file);
-    Ok(reply)
-}
-
-fn change_instance(
-    conn: &mut DbConn,
-    activity: &str,
-    instance_id: &str,
-    expire: Option<NaiveDateTime>,
-    now: NaiveDateTime,
-) -> Result<Reply, CallbackError> {
-    let Some(instance) = instances::lock(conn, instance_id, now)? else {
-        return Ok(Reply::new(
-            ResultCode::NotFound,
-            format!("instance {instance_id} does not exist."),
-        ));
-    };
-    let changed = match (activity, expire) {
-        ("refreshLicense", Some(expire)) => {
-            instances::set_expiry(conn, instance_id, expire, None, now)? > 0
-        }
-        ("expireLicense", _) if instance.status == status::ACTIVE => {
-            instances::set_status(conn, &instance, status::FROZEN, now)?
-        }
-        ("releaseLicense", _) => instances::set_status(conn, &instance, status::RELEASED, now)?,
-        _ => false,
-    };
-    if changed {
-        events::insert(
-            conn,
-            &NewEvent::new("instance", instance_id, activity, &json!({})),
-        )?;
-    }
-    Ok(Reply::success().with_instance(instance_id))
 }
 
 fn journal(

@@ -7,3 +7,4 @@ pub mod client;
 pub mod legacy;
 pub mod outbox;
 pub mod produce;
+pub mod upkeep;

@@ -1,27 +1,35 @@
-//! `POST /koogallery/license`: KooGallery's calls to us. Authenticate (Scheme B), parse, dispatch,
-//! and answer HTTP 200 with a JSON result code, signed with `Body-Sign` when the legacy key is set.
+//! `POST /koogallery/license`: KooGallery's calls to us. Authenticate (Scheme B), spend the
+//! nonce, parse, dispatch, and answer with a JSON result code, signed with `Body-Sign` when the
+//! legacy key is set.
+//!
+//! A call refused before it is authenticated (including a replayed nonce) is only counted
+//! ([`Rejections`](super::callbacks::rejections::Rejections)): anyone can send one, so it must cost no journal row. Every authenticated
+//! call is journalled, also when it is invalid.
+
+mod body;
+mod nonce;
 
 use std::time::Instant;
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::ExposeSecret;
 
 use super::auth::{self, SchemeBParams};
+use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
-use super::callbacks::{self, Inbound, request};
+use super::callbacks::{self, CallbackError, request};
+use crate::db;
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
-use crate::db::models::nonces;
-use crate::db::{self, Unavailable};
 use crate::startup::AppState;
 
-/// Bodies above this size are refused with HTTP 413 before they are read.
+/// Bodies above this size are refused with HTTP 413, never read further than this.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Registers the production interface.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/koogallery/license")
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route(web::post().to(post_callback))
             .route(web::get().to(super::legacy::get_callback)),
     );
@@ -29,45 +37,78 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn post_callback(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
-    let reply = match authenticate(&req, &body, &state) {
-        Err(reply) => {
-            record_rejection(&state, &body, &reply, started, None).await;
-            reply
+    let refuse = |reason, body: Option<&[u8]>| {
+        let activity = body.map_or("unknown", activity_of);
+        state.rejections.record(Interface::Post, activity, reason);
+    };
+    let body = match body::read(&req, payload, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(body::Refused::TooLarge) => {
+            refuse(Reason::BodyTooLarge, None);
+            let reply = Reply::new(
+                ResultCode::InvalidParam,
+                format!("invalid parameter body: larger than {MAX_BODY_BYTES} bytes."),
+            );
+            return respond_with(&state, StatusCode::PAYLOAD_TOO_LARGE, &reply);
         }
-        Ok(nonce) => match request::parse(&body) {
-            Err(bad) => {
-                let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
-                record_rejection(&state, &body, &reply, started, Some(nonce)).await
-            }
-            Ok(parsed) => {
-                callbacks::handle(
-                    &state,
-                    parsed,
-                    Inbound {
-                        nonce: Some(nonce),
-                        started,
-                    },
-                )
-                .await
-            }
-        },
+        Err(body::Refused::Unreadable) => {
+            refuse(Reason::UnreadableBody, None);
+            let reply = Reply::new(
+                ResultCode::InvalidParam,
+                "invalid parameter body: could not be read.",
+            );
+            return respond(&state, &reply);
+        }
+    };
+    let nonce = match authenticate(&req, &body, &state) {
+        Ok(nonce) => nonce,
+        Err((reason, reply)) => {
+            refuse(reason, Some(&body));
+            return respond(&state, &reply);
+        }
+    };
+    // The nonce is spent before anything else happens, whatever the answer will be, so a
+    // replay is refused on every node and never reaches the marketplace (order queries).
+    match nonce::spend(&state, nonce).await {
+        nonce::Spent::Fresh => {}
+        nonce::Spent::Replayed => {
+            refuse(Reason::ReplayedNonce, Some(&body));
+            let reply = Reply::new(ResultCode::AuthFailed, "nonce already used.");
+            return respond(&state, &reply);
+        }
+        nonce::Spent::Unknown => {
+            let reply = Reply::new(ResultCode::Internal, "internal error; please retry.");
+            return respond(&state, &reply);
+        }
+    }
+    let reply = match request::parse(&body) {
+        Err(bad) => {
+            let reply = Reply::new(ResultCode::InvalidParam, bad.to_string());
+            journal_invalid(&state, &body, reply, started).await
+        }
+        Ok(parsed) => callbacks::handle(&state, parsed, started).await,
     };
     respond(&state, &reply)
 }
 
-/// Scheme B: signature, timestamp inside the window, well-formed nonce. Returns the nonce, which
-/// the callback's transaction remembers (so a replay is refused on every node).
-fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<String, Reply> {
+/// Scheme B: signature, timestamp inside the window, well-formed nonce. Returns the nonce to
+/// spend, or why the call is refused and the answer.
+fn authenticate(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<String, (Reason, Reply)> {
     let Some(access_key) = &state.settings.access_key else {
-        tracing::error!("KOOLICENSE_ACCESS_KEY is not set: marketplace calls cannot be verified");
-        return Err(Reply::new(
+        // Logged once per flush of the counts, not once per call.
+        let reply = Reply::new(
             ResultCode::Internal,
             "KOOLICENSE_ACCESS_KEY is not set on the server.",
-        ));
+        );
+        return Err((Reason::KeyNotConfigured, reply));
     };
     let query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
@@ -88,64 +129,39 @@ fn authenticate(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<Stri
     auth::verify_scheme_b(access_key.expose_secret(), &params, body, now_ms, window_ms)
         .map(|verified| verified.nonce)
         .map_err(|e| {
-            tracing::warn!(reason = %e, "marketplace call failed authentication");
-            Reply::new(
+            let reply = Reply::new(
                 ResultCode::AuthFailed,
                 format!("authentication failed: {e}."),
-            )
+            );
+            (Reason::of(&e), reply)
         })
 }
 
-/// Journals a call answered before any callback ran (authentication or validation failed). An
-/// authenticated call also spends its nonce, in the same transaction; a replay answers `000001`.
-async fn record_rejection(
-    state: &AppState,
-    body: &[u8],
-    reply: &Reply,
-    started: Instant,
-    nonce: Option<String>,
-) -> Reply {
-    let activity = activity_of(body);
-    let test = test_flag_of(body);
-    let mut answer = reply.clone();
+/// Journals an authenticated call whose body failed validation (`000002`).
+async fn journal_invalid(state: &AppState, body: &[u8], reply: Reply, started: Instant) -> Reply {
+    let mut call = NewMarketplaceCall::new(
+        INBOUND,
+        activity_of(body),
+        reply.code.as_str(),
+        callbacks::elapsed_ms(started),
+    );
+    call.test_flag = test_flag_of(body);
+    call.detail = Some(reply.message.clone());
     let outcome = db::run(&state.pool, move |conn| {
-        conn.write_tx(|conn| -> Result<Reply, diesel::result::Error> {
-            if let Some(nonce) = &nonce {
-                if !nonces::remember(conn, nonce, crate::licensing::now_seconds())? {
-                    answer = Reply::new(ResultCode::AuthFailed, "nonce already used.");
-                }
-            }
-            let mut call = NewMarketplaceCall::new(
-                INBOUND,
-                &activity,
-                answer.code.as_str(),
-                callbacks::elapsed_ms(started),
-            );
-            call.test_flag = test;
-            call.detail = Some(answer.message.clone());
-            marketplace_calls::insert(conn, &call)?;
-            Ok(answer)
-        })
-        .map_err(|e| Unavailable(e.to_string()))
+        marketplace_calls::insert(conn, &call).map_err(CallbackError::from)
     })
     .await;
-    outcome.unwrap_or_else(|e| {
+    if let Err(e) = outcome {
         tracing::warn!(error = %e, "journal write failed");
-        reply.clone()
-    })
+    }
+    reply
 }
 
-/// The `activity` of a body that failed validation, if it names a known one.
-fn activity_of(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| {
-            v.get("activity")
-                .and_then(|a| a.as_str())
-                .map(str::to_owned)
-        })
-        .filter(|a| request::ACTIVITIES.contains(&a.as_str()))
-        .unwrap_or_else(|| "unknown".to_owned())
+/// The `activity` of a body, if it names a known one; `unknown` otherwise.
+fn activity_of(body: &[u8]) -> &'static str {
+    let value = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let raw = value.as_ref().and_then(|v| v.get("activity")?.as_str());
+    activity_key(raw, &request::ACTIVITIES)
 }
 
 fn test_flag_of(body: &[u8]) -> bool {
@@ -156,8 +172,13 @@ fn test_flag_of(body: &[u8]) -> bool {
 
 /// HTTP 200 with the reply's exact bytes, and `Body-Sign` over them when the legacy key is set.
 pub fn respond(state: &AppState, reply: &Reply) -> HttpResponse {
+    respond_with(state, StatusCode::OK, reply)
+}
+
+/// [`respond`] with another status: the body and its `Body-Sign` stay the same as ever.
+fn respond_with(state: &AppState, status: StatusCode, reply: &Reply) -> HttpResponse {
     let body = reply.to_bytes();
-    let mut response = HttpResponse::Ok();
+    let mut response = HttpResponse::build(status);
     response.content_type("application/json;charset=UTF-8");
     if let Some(key) = &state.settings.legacy_key {
         response.insert_header((

@@ -74,6 +74,22 @@ pub fn insert(conn: &mut DbConn, call: &NewMarketplaceCall) -> QueryResult<()> {
     .map(|_| ())
 }
 
+/// Deletes up to `batch` calls made before `cutoff`; returns how many went. Batches keep each
+/// delete short, so other writers are not held up; a delete another node already made simply
+/// finds nothing.
+pub fn purge_before(conn: &mut DbConn, cutoff: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    let ids: Vec<String> = marketplace_calls::table
+        .filter(marketplace_calls::created_at.lt(cutoff))
+        .select(marketplace_calls::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(marketplace_calls::table.filter(marketplace_calls::id.eq_any(&ids)))
+        .execute(conn)
+}
+
 /// Result codes that mean the call worked: our `000000` (and `000004`, "being processed",
 /// KooGallery's asynchronous success), the license APIs' `92020000`, the order and gateway
 /// APIs' `MKT.0000`/`CBC.0000`, and `OK` for calls whose envelope carries no code.

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod licenses;
 pub mod machines;
 pub mod marketplace_calls;
+pub mod marketplace_rejections;
 pub mod nonces;
 pub mod orders;
 

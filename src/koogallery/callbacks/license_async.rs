@@ -61,6 +61,14 @@ pub fn get_license_async(
         outbox::enqueue_upload(conn, &existing.id, req.event_id)?;
         return Ok(Reply::success().with_instance(req.instance_id));
     }
+    // A license that is over before it is issued is a malformed request: answering `000901`
+    // or `000005` would make KooGallery retry what can never succeed.
+    if req.expire.is_some_and(|expire| expire <= now) {
+        return Ok(Reply::new(
+            ResultCode::InvalidParam,
+            "invalid parameter expireTime: must lie in the future",
+        ));
+    }
     if instance.status == status::FROZEN {
         return Ok(Reply::new(
             ResultCode::OutsidePeriod,
@@ -84,7 +92,7 @@ pub fn get_license_async(
         let beyond_order = instance
             .expires_at
             .is_some_and(|end| expire > end + PERIOD_SLACK);
-        if expire <= req.effective || beyond_order {
+        if beyond_order {
             return Ok(Reply::new(
                 ResultCode::OutsidePeriod,
                 "the requested validity must lie within the order's period.",

@@ -1,22 +1,22 @@
-//! What each production-interface callback does, after authentication: the slow part (fetching an
-//! order within the 5 s budget) outside the transaction, then one transaction that remembers the
-//! nonce, applies the callback and journals it, so a request either happened entirely or not at all.
+//! What each production-interface callback does, after authentication and once its nonce is
+//! spent: the slow part (fetching an order within the 5 s budget) outside the transaction, then
+//! one transaction that applies the callback and journals it, so a request either happened
+//! entirely or not at all.
 
 pub mod codes;
 pub mod instances;
 pub mod license_async;
+pub mod rejections;
 pub mod reply;
 pub mod request;
 
 use std::time::{Duration, Instant};
 
-use chrono::TimeDelta;
-
 use self::license_async::AsyncRequest;
 use self::reply::{Reply, ResultCode};
 use self::request::{Callback, Request};
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
-use crate::db::models::{events, instances as instance_rows, nonces, orders};
+use crate::db::models::{events, instances as instance_rows, orders};
 use crate::db::{self, DbConn, Unavailable};
 use crate::koogallery::client::MarketplaceError;
 use crate::licensing::now_seconds;
@@ -36,35 +36,19 @@ pub enum CallbackError {
     License(#[from] crate::license_file::LicenseError),
 }
 
-/// What the HTTP layer knows about an authenticated request.
-pub struct Inbound {
-    /// The nonce to remember (Scheme B); `None` for legacy calls.
-    pub nonce: Option<String>,
-    /// When the request arrived, for the journal's latency.
-    pub started: Instant,
-}
-
-/// Answers a parsed, authenticated request.
-pub async fn handle(state: &AppState, request: Request, inbound: Inbound) -> Reply {
+/// Answers a parsed, authenticated request whose nonce is spent already; `started` is when it
+/// arrived, for the journal's latency.
+pub async fn handle(state: &AppState, request: Request, started: Instant) -> Reply {
     let upgrade_order = match prefetch(state, &request).await {
         Ok(order) => order,
-        Err(reply) => return record_only(state, &request, inbound, reply).await,
+        Err(reply) => return record_only(state, &request, started, reply).await,
     };
     let keys = state.keys.clone();
     let instance_limit = state.settings.instance_limit;
-    let window = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
     let request_for_tx = request.clone();
     let result = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<Reply, CallbackError> {
             let now = now_seconds();
-            if let Some(nonce) = &inbound.nonce {
-                if !nonces::remember(conn, nonce, now)? {
-                    let reply = Reply::new(ResultCode::AuthFailed, "nonce already used.");
-                    journal(conn, &request_for_tx, &reply, inbound.started)?;
-                    return Ok(reply);
-                }
-                purge_now_and_then(conn, now, window)?;
-            }
             let reply = apply(
                 conn,
                 &keys,
@@ -73,7 +57,7 @@ pub async fn handle(state: &AppState, request: Request, inbound: Inbound) -> Rep
                 instance_limit,
                 now,
             )?;
-            journal(conn, &request_for_tx, &reply, inbound.started)?;
+            journal(conn, &request_for_tx, &reply, started)?;
             Ok(reply)
         })
     })
@@ -349,10 +333,10 @@ fn log_fetch_failure(order_id: &str, e: &MarketplaceError) {
 }
 
 /// Journals a request that is answered without applying anything (a prefetch failure).
-async fn record_only(state: &AppState, request: &Request, inbound: Inbound, reply: Reply) -> Reply {
+async fn record_only(state: &AppState, request: &Request, started: Instant, reply: Reply) -> Reply {
     let (request, logged) = (request.clone(), reply.clone());
     let result = db::run(&state.pool, move |conn| -> Result<(), CallbackError> {
-        journal(conn, &request, &logged, inbound.started)?;
+        journal(conn, &request, &logged, started)?;
         Ok(())
     })
     .await;
@@ -388,19 +372,4 @@ pub fn journal(
 /// Milliseconds since `started`.
 pub fn elapsed_ms(started: Instant) -> i64 {
     i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
-}
-
-fn purge_now_and_then(
-    conn: &mut DbConn,
-    now: chrono::NaiveDateTime,
-    keep: TimeDelta,
-) -> diesel::QueryResult<()> {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static CALLS: AtomicU32 = AtomicU32::new(0);
-    // Old nonces are useless (their timestamps fail the window); clearing them every 256th call
-    // keeps the table small without a timer.
-    if CALLS.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
-        nonces::purge(conn, now, keep)?;
-    }
-    Ok(())
 }

@@ -216,7 +216,7 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
             effective: f
                 .license_time("effectiveTime")?
                 .ok_or_else(|| bad("effectiveTime", "missing"))?,
-            expire: f.license_time("expireTime")?,
+            expire: license_end(&f)?,
             event_id: f.required("eventId", ID_LEN)?,
             fingerprint: f
                 .optional("deviceFingerprint", FINGERPRINT_LEN)?
@@ -247,6 +247,19 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
         test,
         callback,
     })
+}
+
+/// `getLicenseAsync`'s `expireTime`, which must come after its `effectiveTime`: a license that
+/// ends before it starts is malformed input, not a matter of the order's period.
+fn license_end(f: &Fields<'_>) -> Result<Option<NaiveDateTime>, BadField> {
+    let expire = f.license_time("expireTime")?;
+    let effective = f.license_time("effectiveTime")?;
+    if let (Some(expire), Some(effective)) = (expire, effective) {
+        if expire <= effective {
+            return Err(bad("expireTime", "must be later than effectiveTime"));
+        }
+    }
+    Ok(expire)
 }
 
 fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {

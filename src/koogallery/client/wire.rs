@@ -31,9 +31,10 @@ pub(super) fn int(v: Option<&Value>) -> Option<i64> {
 
 /// A time field: `yyyyMMddHHmmss[SSS]`, `yyyy-MM-dd HH:mm:ss[ z]`, RFC 3339, or epoch
 /// milliseconds (as a number or a 13-digit string). The format of `activate_time` is not
-/// documented (open question 5), hence the breadth. Unreadable → `None`, never an error.
+/// documented (open question 5), hence the breadth. Unreadable → `None`, never an error; so is
+/// a time outside the years a license file can carry ([`times::in_range`]).
 pub(super) fn time(v: Option<&Value>) -> Option<NaiveDateTime> {
-    match v? {
+    let t = match v? {
         Value::Number(n) => n.as_i64().and_then(epoch_millis),
         Value::String(s) => {
             let s = s.trim();
@@ -43,7 +44,8 @@ pub(super) fn time(v: Option<&Value>) -> Option<NaiveDateTime> {
             times::parse_license_time(s).ok()
         }
         _ => None,
-    }
+    };
+    t.and_then(times::in_range)
 }
 
 fn epoch_millis(ms: i64) -> Option<NaiveDateTime> {
@@ -212,6 +214,15 @@ mod tests {
         assert_eq!(t(json!(1_690_373_806_000_i64)), want);
         assert_eq!(t(json!("1690373806000")), want);
         assert_eq!(t(json!("soon")), None);
+    }
+
+    #[test]
+    fn times_no_license_can_carry_are_unreadable() {
+        let t = |v: Value| time(Some(&v));
+        // 10000-01-01T00:00:00Z and 1999-12-31T23:59:59Z, as epoch milliseconds.
+        assert_eq!(t(json!(253_402_300_800_000_i64)), None);
+        assert_eq!(t(json!(946_684_799_000_i64)), None);
+        assert!(t(json!(253_402_300_799_000_i64)).is_some());
     }
 
     #[test]

@@ -154,6 +154,7 @@ const ADMIN_PATHS: &[(&str, &str)] = &[
     ("/admin/v1/licenses/{license_id}/reinstate", "post"),
     ("/admin/v1/activations/{id}", "delete"),
     ("/admin/v1/marketplace/calls", "get"),
+    ("/admin/v1/marketplace/rejections", "get"),
     ("/admin/v1/marketplace/health", "get"),
     ("/admin/v1/uploads", "get"),
     ("/admin/v1/uploads/{id}/retry", "post"),
@@ -186,6 +187,7 @@ both_backends!(
             "InstanceDetail",
             "LicenseDetail",
             "MarketplaceHealth",
+            "RejectedCalls",
             "AuditView",
             "ReasonBody",
         ] {

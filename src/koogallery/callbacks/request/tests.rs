@@ -96,6 +96,26 @@ fn malformed_fields_are_named() {
                 "deviceFingerprint": "x".repeat(5121)}),
             "deviceFingerprint",
         ),
+        (
+            json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e",
+                "effectiveTime": "2026-01-01 00:00:00 z", "expireTime": "9999-12-31T23:59:59-23:59"}),
+            "expireTime",
+        ),
+        (
+            json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e",
+                "effectiveTime": "2026-01-01 00:00:00 z", "expireTime": "2025-12-31 23:59:59 z"}),
+            "expireTime",
+        ),
+        (
+            json!({"activity": "getLicenseAsync", "instanceId": "i", "eventId": "e",
+                "effectiveTime": "1999-12-31 23:59:59 z"}),
+            "effectiveTime",
+        ),
+        (
+            json!({"activity": "refreshInstance", "scene": "RENEWAL", "orderId": "o", "orderLineId": "l",
+                "instanceId": "i", "expireTime": "19991231235959"}),
+            "expireTime",
+        ),
         (json!({"activity": "newinstance"}), "activity"),
         (json!(["activity"]), "body"),
     ];

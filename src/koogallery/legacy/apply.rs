@@ -1,0 +1,157 @@
+//! What the legacy calls do once authenticated and validated: `getLicense` creates the order's
+//! instance and license once, the others change the instance.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use crate::db::DbConn;
+use crate::db::models::events::{self, NewEvent};
+use crate::db::models::instances::{self, status};
+use crate::db::models::licenses::{self, NewLicense};
+use crate::keys::KeyStore;
+use crate::koogallery::callbacks::CallbackError;
+use crate::koogallery::callbacks::reply::{Reply, ResultCode};
+use crate::license_file::LicenseSource;
+use crate::licensing::{self, LicenseTerms};
+
+/// Legacy instances have no order line; this stands in for it in the (order, line) key.
+const LEGACY_ORDER_LINE: &str = "";
+/// A legacy license is not bound to a device; its fingerprint hash is that of the empty string.
+const NO_DEVICE: &str = "";
+
+/// `getLicense`: the same order always gets the same instance and the same license string.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the callback's fields, passed through"
+)]
+pub(super) fn get_license(
+    conn: &mut DbConn,
+    keys: &KeyStore,
+    business_id: &str,
+    order_id: &str,
+    product_id: &str,
+    expire: Option<NaiveDateTime>,
+    amount: i64,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
+    let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
+    // A license that is over before it is issued cannot be signed, and KooGallery would retry
+    // the `000005` for hours: the field is refused, before anything is created, unless the
+    // order already has its license (a repeat gets it, as always).
+    if expire.is_some_and(|t| t <= now) {
+        let issued = match instances::find_by_order(conn, order_id, LEGACY_ORDER_LINE)? {
+            Some(known) => licenses::find_for_event(
+                conn,
+                &known.instance_id,
+                "getLicense",
+                &fingerprint_sha256,
+            )?
+            .is_some(),
+            None => false,
+        };
+        if !issued {
+            return Ok(Reply::new(
+                ResultCode::InvalidParam,
+                "invalid parameter expireTime: must lie in the future",
+            ));
+        }
+    }
+    let Some((instance, created)) =
+        instances::create_or_find(conn, business_id, order_id, LEGACY_ORDER_LINE, now)?
+    else {
+        return Ok(Reply::new(
+            ResultCode::InvalidParam,
+            "invalid parameter businessId: already used",
+        ));
+    };
+    if let Some(existing) = licenses::find_for_event(
+        conn,
+        &instance.instance_id,
+        "getLicense",
+        &fingerprint_sha256,
+    )? {
+        let mut reply = Reply::success().with_instance(instance.instance_id);
+        reply.license = Some(existing.file);
+        return Ok(reply);
+    }
+    if created {
+        // Legacy calls carry the order's terms themselves; there is no order query to wait for.
+        let order = crate::db::models::orders::OrderRecord {
+            order_id: order_id.to_owned(),
+            order_line_id: LEGACY_ORDER_LINE.to_owned(),
+            order_type: "NEW".to_owned(),
+            product_id: Some(product_id.to_owned()),
+            quantity: Some(amount),
+            charging_mode: None,
+            expires_at: expire,
+            raw: "{}".to_owned(),
+            fetched_at: now,
+        };
+        crate::db::models::orders::apply_to_instance(conn, &instance.instance_id, &order)?;
+    }
+    let license_id = crate::db::models::new_id();
+    let terms = LicenseTerms {
+        source: LicenseSource::Instance,
+        code: None,
+        instance_id: Some(instance.instance_id.clone()),
+        order_id: Some(order_id.to_owned()),
+        product_id: Some(product_id.to_owned()),
+        fingerprint_sha256: fingerprint_sha256.clone(),
+        seats: amount,
+        not_before: now,
+        expires_at: expire.map(licensing::whole_seconds),
+    };
+    let file = licensing::issue(keys, &license_id, 1, &terms, now)?;
+    let row = NewLicense {
+        id: license_id,
+        source: "instance".into(),
+        code_id: None,
+        instance_id: Some(instance.instance_id.clone()),
+        activation_id: None,
+        event_id: Some("getLicense".into()),
+        fingerprint_sha256,
+        revision: 1,
+        file: file.clone(),
+        not_before: now,
+        expires_at: terms.expires_at,
+        revoked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    licenses::insert(conn, &row, "getLicense")?;
+    let mut reply = Reply::success().with_instance(instance.instance_id);
+    reply.license = Some(file);
+    Ok(reply)
+}
+
+pub(super) fn change_instance(
+    conn: &mut DbConn,
+    activity: &str,
+    instance_id: &str,
+    expire: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> Result<Reply, CallbackError> {
+    let Some(instance) = instances::lock(conn, instance_id, now)? else {
+        return Ok(Reply::new(
+            ResultCode::NotFound,
+            format!("instance {instance_id} does not exist."),
+        ));
+    };
+    let changed = match (activity, expire) {
+        ("refreshLicense", Some(expire)) => {
+            instances::set_expiry(conn, instance_id, expire, None, now)? > 0
+        }
+        ("expireLicense", _) if instance.status == status::ACTIVE => {
+            instances::set_status(conn, &instance, status::FROZEN, now)?
+        }
+        ("releaseLicense", _) => instances::set_status(conn, &instance, status::RELEASED, now)?,
+        _ => false,
+    };
+    if changed {
+        events::insert(
+            conn,
+            &NewEvent::new("instance", instance_id, activity, &json!({})),
+        )?;
+    }
+    Ok(Reply::success().with_instance(instance_id))
+}
