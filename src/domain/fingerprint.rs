@@ -14,7 +14,9 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-/// Largest accepted fingerprint, in bytes of its normalised form (the client guide's 5 KB).
+/// Largest accepted fingerprint, in bytes as received (api.md §4, the client guide's 5 KB).
+/// Upper-casing may lengthen it (`ΐ`, 2 bytes, upper-cases to 6): the bound is the contract's,
+/// on what the client sent.
 pub const MAX_LEN: usize = 5120;
 
 /// Why a raw string is not a fingerprint.
@@ -23,10 +25,10 @@ pub enum FingerprintError {
     /// Nothing but whitespace.
     #[error("fingerprint is empty")]
     Empty,
-    /// Longer than [`MAX_LEN`] bytes after normalisation.
+    /// Longer than [`MAX_LEN`] bytes as received.
     #[error("fingerprint is {len} bytes long; at most {MAX_LEN} bytes are allowed")]
     TooLong {
-        /// Length of the normalised fingerprint in bytes.
+        /// Length of the fingerprint as received, in bytes.
         len: usize,
     },
     /// A control character (newline, tab, NUL, ...) inside the fingerprint.
@@ -67,14 +69,15 @@ pub fn sha256_hex_of_normalised(raw: &str) -> String {
 }
 
 impl Fingerprint {
-    /// Normalises and validates a raw fingerprint: 1..=5120 bytes, no control characters.
+    /// Validates and normalises a raw fingerprint: at most 5120 bytes as received, something
+    /// besides whitespace, no control characters.
     pub fn parse(raw: &str) -> Result<Self, FingerprintError> {
+        if raw.len() > MAX_LEN {
+            return Err(FingerprintError::TooLong { len: raw.len() });
+        }
         let normal = normalise(raw);
         if normal.is_empty() {
             return Err(FingerprintError::Empty);
-        }
-        if normal.len() > MAX_LEN {
-            return Err(FingerprintError::TooLong { len: normal.len() });
         }
         if let Some((position, _)) = normal.char_indices().find(|(_, c)| c.is_control()) {
             return Err(FingerprintError::ControlCharacter { position });

@@ -6,6 +6,7 @@ mod activation;
 mod check_in;
 mod crash;
 mod deactivation;
+mod fingerprints;
 mod idle;
 
 use chrono::{TimeDelta, Utc};
