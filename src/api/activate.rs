@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::code_sync;
 use super::context::Client;
+use super::drift;
 use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
 use super::issue::Presigned;
 use super::seats::{self, Bound, Known};
@@ -101,6 +102,7 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
         }
         Known::Unbound(terms) => (None, Some(*terms)),
     };
+    let drifted = drift::find(state, state.settings.fingerprint_match, &machine).await?;
     // Signed here, on this worker, rather than on the database writer (see `Presigned`).
     let presigned = expected.and_then(|terms| {
         Presigned::sign(&state.keys, &terms, &machine.fingerprint.sha256_hex(), now)
@@ -110,7 +112,6 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
         None => (None, None),
     };
     let keys = std::sync::Arc::clone(&state.keys);
-    let matching = state.settings.fingerprint_match;
     let bound = db::write(&state.pool, move |conn| {
         // What KooGallery reported stays recorded even when the binding is refused: the binding
         // rolls back to its own savepoint only.
@@ -118,7 +119,13 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
             code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
         }
         Ok::<_, ApiError>(seats::bind(
-            conn, &keys, matching, &machine, &day, now, presigned,
+            conn,
+            &keys,
+            &machine,
+            &day,
+            now,
+            presigned,
+            drifted.as_ref(),
         ))
     })
     .await?;

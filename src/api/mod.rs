@@ -13,6 +13,7 @@ mod checks;
 mod code_sync;
 mod context;
 mod deactivate;
+mod drift;
 pub mod dto;
 mod issue;
 mod keys;

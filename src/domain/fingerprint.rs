@@ -14,6 +14,10 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
+mod matching;
+
+pub use self::matching::{MAX_MATCHED_ENTRIES, MachineParts, same_machine_most};
+
 /// Largest accepted fingerprint, in bytes as received (api.md §4, the client guide's 5 KB).
 /// Upper-casing may lengthen it (`ΐ`, 2 bytes, upper-cases to 6): the bound is the contract's,
 /// on what the client sent.
@@ -121,22 +125,6 @@ impl Fingerprint {
     }
 }
 
-/// The hardware-drift rule: `a` and `b` are the same machine when at least three of the four parts
-/// match. MACs match when the two share any MAC, disks when they share any serial, board and CPU
-/// when equal. Empty parts never match, so a machine that reports little cannot match by accident.
-pub fn same_machine_most(a: &Fingerprint, b: &Fingerprint) -> bool {
-    let (a, b) = (a.parts(), b.parts());
-    let shares_any = |x: &[String], y: &[String]| x.iter().any(|entry| y.contains(entry));
-    let equal_known = |x: &str, y: &str| !x.is_empty() && x == y;
-    let matches = [
-        shares_any(&a.macs, &b.macs),
-        shares_any(&a.disks, &b.disks),
-        equal_known(&a.board, &b.board),
-        equal_known(&a.cpu, &b.cpu),
-    ];
-    matches.iter().filter(|matched| **matched).count() >= 3
-}
-
 impl fmt::Debug for Fingerprint {
     // A hash prefix is enough to tell fingerprints apart in a log without revealing hardware ids.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,8 +178,9 @@ impl TryFrom<String> for Fingerprint {
 // ---------------------------------------------------------------------------------------------
 
 /// At most this many MACs and disks each, and this many bytes per value, so that the result always
-/// stays far below [`MAX_LEN`] however many interfaces a host has.
-const MAX_ENTRIES: usize = 16;
+/// stays far below [`MAX_LEN`] however many interfaces a host has. As many as the drift rule
+/// looks at.
+const MAX_ENTRIES: usize = MAX_MATCHED_ENTRIES;
 const MAX_VALUE_LEN: usize = 128;
 
 /// Board serials that firmware ships unset; they would make unrelated machines "match".
