@@ -42,12 +42,15 @@ pub async fn check_in(
 ) -> Result<web::Json<CheckInResponse>, ApiError> {
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
+    let lookup = client.lookup().await?;
     let now = now_seconds();
     let day = day_key(now.date());
 
+    // A code nobody knows: the unit stays spent.
     let Some(mut look) = look(&state, &machine, &day, None).await? else {
-        return unknown(&client);
+        return Ok(not_activated());
     };
+    lookup.found();
     let drifted = match (state.settings.fingerprint_match, look.unbound()) {
         (FingerprintMatch::Most, true) => {
             let (code_id, fingerprint) = (look.code.id.clone(), machine.fingerprint.clone());
@@ -67,7 +70,7 @@ pub async fn check_in(
         // The query may have changed the code; the drifted binding joins the look.
         look = match self::look(&state, &machine, &day, drifted.clone()).await? {
             Some(look) => look,
-            None => return unknown(&client),
+            None => return Ok(not_activated()),
         };
     }
 
@@ -99,7 +102,7 @@ pub async fn check_in(
         license,
     }) = checked
     else {
-        return unknown(&client);
+        return Ok(not_activated());
     };
     Ok(web::Json(CheckInResponse {
         valid: validation.valid,
@@ -123,14 +126,13 @@ async fn look(
     .await
 }
 
-/// A code nobody knows: counts toward the caller's unknown-code limit.
-fn unknown(client: &Client) -> Result<web::Json<CheckInResponse>, ApiError> {
-    client.unknown_code()?;
+/// The answer for a code nobody knows.
+fn not_activated() -> web::Json<CheckInResponse> {
     let validation = Validation::from(Status::NotActivated);
-    Ok(web::Json(CheckInResponse {
+    web::Json(CheckInResponse {
         valid: validation.valid,
         status: validation.status.into(),
         expires_at: None,
         license: None,
-    }))
+    })
 }

@@ -37,6 +37,7 @@ pub async fn deactivate(
 ) -> Result<web::Json<DeactivateResponse>, ApiError> {
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
+    let lookup = client.lookup().await?;
     let limit = state.settings.deactivation_limit;
     let now = now_seconds();
     let drifted = drift::find(&state, state.settings.fingerprint_match, &machine).await?;
@@ -44,6 +45,11 @@ pub async fn deactivate(
         seats::unbind(conn, &machine, limit, now, drifted.as_ref())
     })
     .await?;
+    match unbound {
+        // A code nobody knows: the unit stays spent.
+        Unbound::UnknownCode => drop(lookup),
+        _ => lookup.found(),
+    }
     match unbound {
         Unbound::Freed { used, total } => {
             tracing::info!(
@@ -56,11 +62,7 @@ pub async fn deactivate(
                 seats: Seats { used, total },
             }))
         }
-        Unbound::UnknownCode => {
-            client.unknown_code()?;
-            Err(ApiError::ActivationNotFound)
-        }
-        Unbound::NotBound => Err(ApiError::ActivationNotFound),
+        Unbound::UnknownCode | Unbound::NotBound => Err(ApiError::ActivationNotFound),
         Unbound::LimitReached { limit } => Err(ApiError::DeactivationLimitReached { limit }),
     }
 }
