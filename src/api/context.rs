@@ -13,8 +13,9 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use tokio::sync::OwnedMutexGuard;
 
-use super::rate_limit::{Limits, client_ip};
-use crate::config::Settings;
+use super::client_address::{client_address, limit_key};
+use super::rate_limit::Limits;
+use crate::config::{ForwardedHeader, Settings, TrustedProxies};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -25,6 +26,10 @@ pub struct ClientApi {
     pub limits: Limits,
     /// Per-code gates.
     gates: Gates,
+    /// Peers whose forwarded-for header names the client.
+    trusted_proxies: TrustedProxies,
+    /// The header they set.
+    forwarded_header: ForwardedHeader,
 }
 
 impl ClientApi {
@@ -33,7 +38,20 @@ impl ClientApi {
         Self {
             limits: Limits::new(settings),
             gates: Gates::default(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            forwarded_header: settings.forwarded_header,
         }
+    }
+
+    /// The address the limits count `req` against ([`super::client_address`]).
+    pub fn limit_key(&self, req: &HttpRequest) -> IpAddr {
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        limit_key(client_address(
+            peer,
+            req.headers(),
+            &self.trusted_proxies,
+            self.forwarded_header,
+        ))
     }
 
     /// The state of the server handling `req`.
@@ -142,7 +160,7 @@ impl FromRequest for Client {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(ClientApi::of(req).map(|api| Client {
-            ip: client_ip(req),
+            ip: api.limit_key(req),
             api,
         }))
     }

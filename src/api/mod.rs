@@ -10,6 +10,7 @@
 mod activate;
 mod check_in;
 mod checks;
+mod client_address;
 mod code_sync;
 mod context;
 mod deactivate;

@@ -9,21 +9,21 @@
 //! simultaneous requests cannot look up more codes than the budget allows, nor make more
 //! marketplace calls for unknown codes.
 //!
-//! The address is the TCP peer's: `X-Forwarded-For` is not trusted, since any client can set it.
-//! `IPv6` clients are limited per /64, the block one subscriber usually gets. Limits are kept in
-//! memory per process: behind a load balancer each node limits on its own.
+//! The address is the TCP peer's, or the one a trusted proxy forwarded
+//! ([`super::client_address`]); `IPv6` clients are limited per /64. Limits are kept in memory per
+//! process: behind a load balancer each node limits on its own.
 
 mod budget;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, ResponseError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -166,30 +166,13 @@ fn retry_after(wait: Duration) -> ApiError {
     }
 }
 
-/// The client's address as the limits key it: the TCP peer, `IPv4`-mapped `IPv6` as `IPv4`, `IPv6` cut
-/// to its /64.
-pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    let ip = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| {
-            addr.ip().to_canonical()
-        });
-    match ip {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !u128::from(u64::MAX);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
-
 /// Middleware of the `/v1` scope: counts every request against the per-address limit.
 pub async fn per_ip(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let verdict =
-        ClientApi::of(req.request()).and_then(|api| api.limits.request(client_ip(req.request())));
+    let verdict = ClientApi::of(req.request())
+        .and_then(|api| api.limits.request(api.limit_key(req.request())));
     match verdict {
         Ok(()) => next
             .call(req)

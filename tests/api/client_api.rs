@@ -8,6 +8,7 @@ mod crash;
 mod deactivation;
 mod fingerprints;
 mod idle;
+mod proxies;
 mod unknown_codes;
 
 use chrono::{TimeDelta, Utc};
