@@ -14,6 +14,10 @@ use crate::db::DatabaseUrl;
 /// The longest journal retention accepted, in days (a hundred years: beyond it, say 0).
 const MAX_RETENTION_DAYS: u32 = 36_500;
 
+mod trusted_proxies;
+
+pub use self::trusted_proxies::TrustedProxies;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -30,6 +34,16 @@ pub enum FingerprintMatch {
     Exact,
     /// Three of four parts agree: the same machine after a hardware change.
     Most,
+}
+
+/// Which header a trusted proxy names the client in. Only that one is read: a proxy passes the
+/// other through as the client sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, ...`
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1, ...`
+    Forwarded,
 }
 
 /// Everything the server needs, checked.
@@ -69,6 +83,10 @@ pub struct Settings {
     pub rate_limit_per_minute: u32,
     /// `KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR`: attempts with unknown codes per IP per hour.
     pub unknown_code_limit_per_hour: u32,
+    /// `KOOLICENSE_TRUSTED_PROXIES`: peers whose forwarded-for header names the client.
+    pub trusted_proxies: TrustedProxies,
+    /// `KOOLICENSE_FORWARDED_HEADER`: the header those peers set.
+    pub forwarded_header: ForwardedHeader,
     /// `KOOLICENSE_INSTANCE_LIMIT`: most live (unreleased) online-License instances; a
     /// `newInstance` beyond it answers `000100`. Unset: no limit.
     pub instance_limit: Option<i64>,
@@ -134,6 +152,9 @@ struct FileSettings {
     deactivation_limit: Option<toml::Value>,
     rate_limit_per_minute: Option<toml::Value>,
     unknown_code_limit_per_hour: Option<toml::Value>,
+    /// A comma-separated string or an array of strings.
+    trusted_proxies: Option<toml::Value>,
+    forwarded_header: Option<String>,
     instance_limit: Option<toml::Value>,
     worker: Option<toml::Value>,
     node_id: Option<String>,
@@ -210,6 +231,14 @@ fn toml_error_reason(text: &str, error: &toml::de::Error) -> String {
     format!("line {line}, column {column}: {problem}")
 }
 
+/// A list setting: an array of strings joined with commas, or a string as it is.
+fn toml_list(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Array(items) => items.iter().map(toml_scalar).collect::<Vec<_>>().join(","),
+        other => toml_scalar(other),
+    }
+}
+
 fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
         path: path.to_owned(),
@@ -262,6 +291,11 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
         "KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR",
         parsed.unknown_code_limit_per_hour.as_ref().map(toml_scalar),
     );
+    put(
+        "KOOLICENSE_TRUSTED_PROXIES",
+        parsed.trusted_proxies.as_ref().map(toml_list),
+    );
+    put("KOOLICENSE_FORWARDED_HEADER", parsed.forwarded_header);
     put(
         "KOOLICENSE_INSTANCE_LIMIT",
         parsed.instance_limit.as_ref().map(toml_scalar),
@@ -399,6 +433,22 @@ impl Settings {
             deactivation_limit: s.parsed("KOOLICENSE_DEACTIVATION_LIMIT", 3)?,
             rate_limit_per_minute: s.parsed("KOOLICENSE_RATE_LIMIT_PER_MINUTE", 600)?,
             unknown_code_limit_per_hour: s.parsed("KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR", 30)?,
+            trusted_proxies: TrustedProxies::parse(
+                &s.get("KOOLICENSE_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .map_err(|reason| ConfigError::Invalid {
+                var: "KOOLICENSE_TRUSTED_PROXIES",
+                reason,
+            })?,
+            forwarded_header: enum_setting(
+                &s,
+                "KOOLICENSE_FORWARDED_HEADER",
+                ForwardedHeader::XForwardedFor,
+                &[
+                    ("x-forwarded-for", ForwardedHeader::XForwardedFor),
+                    ("forwarded", ForwardedHeader::Forwarded),
+                ],
+            )?,
             instance_limit: s
                 .get("KOOLICENSE_INSTANCE_LIMIT")
                 .map(|_| s.parsed("KOOLICENSE_INSTANCE_LIMIT", 0))

@@ -4,7 +4,8 @@ use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
 use super::code_sync;
-use super::context::Client;
+use super::context::{Client, Lookup};
+use super::drift;
 use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
 use super::issue::Presigned;
 use super::seats::{self, Bound, Known};
@@ -45,7 +46,8 @@ pub async fn activate(
 ) -> Result<HttpResponse, ApiError> {
     let machine = Machine::try_from(ActivateRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
-    let (created, granted) = match bind(&state, &client, machine).await? {
+    let lookup = client.lookup().await?;
+    let (created, granted) = match bind(&state, &client, machine, lookup).await? {
         Bound::New(granted) => (true, granted),
         Bound::Repeat(granted) | Bound::Moved(granted) => (false, granted),
     };
@@ -69,8 +71,14 @@ pub async fn activate(
 
 /// A repeat is answered from one read; anything else may activate the code with KooGallery
 /// first, then binds in one locked transaction (a job of the group commit on SQLite, which also
-/// records what KooGallery said when it was just asked).
-async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bound, ApiError> {
+/// records what KooGallery said when it was just asked). `lookup` goes back to the caller's
+/// budget as soon as the code is known to exist.
+async fn bind(
+    state: &AppState,
+    client: &Client,
+    machine: Machine,
+    lookup: Lookup,
+) -> Result<Bound, ApiError> {
     let now = now_seconds();
     let day = day_key(now.date());
     let known = {
@@ -82,6 +90,7 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
     };
     let (activated, expected) = match known {
         Known::Repeat { granted, uncounted } => {
+            lookup.found();
             if let Some(code_id) = uncounted {
                 let sha = machine.fingerprint.sha256_hex();
                 db::write(&state.pool, move |conn| {
@@ -92,15 +101,20 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
             return Ok(Bound::Repeat(*granted));
         }
         Known::NotActivated => {
-            let activated = code_sync::ensure_activated(state, client, &machine.code, now).await?;
+            let activated =
+                code_sync::ensure_activated(state, client, &machine.code, now, lookup).await?;
             let expected = activated
                 .reported
                 .as_ref()
                 .map(|reported| reported.code_terms(machine.code.as_str()));
             (Some(activated), expected)
         }
-        Known::Unbound(terms) => (None, Some(*terms)),
+        Known::Unbound(terms) => {
+            lookup.found();
+            (None, Some(*terms))
+        }
     };
+    let drifted = drift::find(state, state.settings.fingerprint_match, &machine).await?;
     // Signed here, on this worker, rather than on the database writer (see `Presigned`).
     let presigned = expected.and_then(|terms| {
         Presigned::sign(&state.keys, &terms, &machine.fingerprint.sha256_hex(), now)
@@ -110,7 +124,6 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
         None => (None, None),
     };
     let keys = std::sync::Arc::clone(&state.keys);
-    let matching = state.settings.fingerprint_match;
     let bound = db::write(&state.pool, move |conn| {
         // What KooGallery reported stays recorded even when the binding is refused: the binding
         // rolls back to its own savepoint only.
@@ -118,7 +131,13 @@ async fn bind(state: &AppState, client: &Client, machine: Machine) -> Result<Bou
             code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
         }
         Ok::<_, ApiError>(seats::bind(
-            conn, &keys, matching, &machine, &day, now, presigned,
+            conn,
+            &keys,
+            &machine,
+            &day,
+            now,
+            presigned,
+            drifted.as_ref(),
         ))
     })
     .await?;

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::checks::{self, Change, CheckedIn, Look};
 use super::code_sync;
 use super::context::Client;
+use super::drift::{self, Candidate};
 use super::dto::{CheckInResponse, ErrorResponse, Machine, MachineRequest};
 use crate::config::FingerprintMatch;
 use crate::db;
@@ -41,19 +42,35 @@ pub async fn check_in(
 ) -> Result<web::Json<CheckInResponse>, ApiError> {
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
+    let lookup = client.lookup().await?;
     let now = now_seconds();
     let day = day_key(now.date());
-    let matching = state.settings.fingerprint_match;
 
-    let Some(mut look) = look(&state, matching, &machine, &day).await? else {
-        return unknown(&client);
+    // A code nobody knows: the unit stays spent.
+    let Some(mut look) = look(&state, &machine, &day, None).await? else {
+        return Ok(not_activated());
     };
-    if look.code.activated && look.code.last_queried_on.as_deref() != Some(day.as_str()) {
+    lookup.found();
+    let drifted = match (state.settings.fingerprint_match, look.unbound()) {
+        (FingerprintMatch::Most, true) => {
+            let (code_id, fingerprint) = (look.code.id.clone(), machine.fingerprint.clone());
+            db::run(&state.pool, move |conn| {
+                drift::search(conn, &code_id, &fingerprint)
+            })
+            .await?
+        }
+        _ => None,
+    };
+    let stale_day =
+        look.code.activated && look.code.last_queried_on.as_deref() != Some(day.as_str());
+    if stale_day {
         code_sync::daily_query(&state, &client, &look.code, &day).await;
-        // The query may have changed the code.
-        look = match self::look(&state, matching, &machine, &day).await? {
+    }
+    if stale_day || drifted.is_some() {
+        // The query may have changed the code; the drifted binding joins the look.
+        look = match self::look(&state, &machine, &day, drifted.clone()).await? {
             Some(look) => look,
-            None => return unknown(&client),
+            None => return Ok(not_activated()),
         };
     }
 
@@ -75,7 +92,7 @@ pub async fn check_in(
         let keys = std::sync::Arc::clone(&state.keys);
         let code_id = look.code.id.clone();
         db::write(&state.pool, move |conn| {
-            checks::change(conn, &keys, matching, &machine, &code_id, &day, now)
+            checks::change(conn, &keys, &machine, &code_id, &day, now, drifted.as_ref())
         })
         .await?
     };
@@ -85,7 +102,7 @@ pub async fn check_in(
         license,
     }) = checked
     else {
-        return unknown(&client);
+        return Ok(not_activated());
     };
     Ok(web::Json(CheckInResponse {
         valid: validation.valid,
@@ -98,25 +115,24 @@ pub async fn check_in(
 /// One read of what we know of the machine ([`checks::look`]).
 async fn look(
     state: &AppState,
-    matching: FingerprintMatch,
     machine: &Machine,
     day: &str,
+    drifted: Option<Candidate>,
 ) -> Result<Option<Look>, ApiError> {
     let (machine, day) = (machine.clone(), day.to_owned());
     db::read(&state.pool, move |conn| {
-        checks::look(conn, matching, &machine, &day)
+        checks::look(conn, &machine, &day, drifted.as_ref())
     })
     .await
 }
 
-/// A code nobody knows: counts toward the caller's unknown-code limit.
-fn unknown(client: &Client) -> Result<web::Json<CheckInResponse>, ApiError> {
-    client.unknown_code()?;
+/// The answer for a code nobody knows.
+fn not_activated() -> web::Json<CheckInResponse> {
     let validation = Validation::from(Status::NotActivated);
-    Ok(web::Json(CheckInResponse {
+    web::Json(CheckInResponse {
         valid: validation.valid,
         status: validation.status.into(),
         expires_at: None,
         license: None,
-    }))
+    })
 }

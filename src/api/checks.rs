@@ -11,10 +11,10 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
+use super::drift::{self, Candidate};
 use super::dto::Machine;
 use super::issue;
 use super::seats;
-use crate::config::FingerprintMatch;
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
@@ -52,6 +52,11 @@ pub struct Look {
 }
 
 impl Look {
+    /// No live binding of the code has exactly this machine's fingerprint.
+    pub fn unbound(&self) -> bool {
+        self.bound.is_none()
+    }
+
     /// The code's id and the machine's fingerprint hash when the machine is bound but not
     /// counted in the day's usage yet.
     pub fn uncounted(&self) -> Option<(String, String)> {
@@ -81,15 +86,15 @@ pub enum Change {
 pub fn change(
     conn: &mut DbConn,
     keys: &KeyStore,
-    matching: FingerprintMatch,
     machine: &Machine,
     code_id: &str,
     day: &str,
     now: NaiveDateTime,
+    drifted: Option<&Candidate>,
 ) -> Result<Option<CheckedIn>, ApiError> {
     conn.write_tx(|c| {
         auth_codes::lock(c, code_id)?;
-        let Some(again) = look(c, matching, machine, day)? else {
+        let Some(again) = look(c, machine, day, drifted)? else {
             return Ok(None);
         };
         let (validation, change) = decide(&again, now);
@@ -126,28 +131,26 @@ pub fn change(
     })
 }
 
-/// What we know of the machine and its code, in one read ([`machines::view`]; with `most`
-/// matching and no exact binding, one more for the drifted one); `None` when we do not know the
-/// code at all.
+/// What we know of the machine and its code, in one read ([`machines::view`]; without an exact
+/// binding, one more for the `drifted` binding a search found, if it is still that binding);
+/// `None` when we do not know the code at all.
 pub fn look(
     conn: &mut DbConn,
-    matching: FingerprintMatch,
     machine: &Machine,
     day: &str,
+    drifted: Option<&Candidate>,
 ) -> Result<Option<Look>, ApiError> {
     let sha = machine.fingerprint.sha256_hex();
     let Some(view) = machines::view(conn, machine.code.as_str(), &sha, day)? else {
         return Ok(None);
     };
     let bound = view.activation.zip(view.license);
-    let drifted = match (&bound, matching) {
-        (None, FingerprintMatch::Most) => {
-            match seats::same_machine(conn, &view.code.id, &machine.fingerprint)? {
-                Some(activation) => licenses::find_for_activation(conn, &activation.id)?
-                    .map(|license| (activation, license)),
-                None => None,
-            }
-        }
+    let drifted = match (&bound, drifted) {
+        (None, Some(candidate)) => match drift::recheck(conn, &view.code.id, candidate)? {
+            Some(activation) => licenses::find_for_activation(conn, &activation.id)?
+                .map(|license| (activation, license)),
+            None => None,
+        },
         _ => None,
     };
     Ok(Some(Look {

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
-use super::context::Client;
+use super::context::{Client, Lookup};
 use super::dto::AuthorizationCode;
 use super::issue::{self, CodeTerms};
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
@@ -77,11 +77,18 @@ pub struct Activated {
 /// Makes sure the code is activated with KooGallery, calling KooGallery's activate API if nobody
 /// has yet; the caller records the answer ([`record`]) while it holds the gate. Refuses a code we
 /// already know as released, frozen or expired without calling.
+///
+/// `lookup`, the caller's unit of the unknown-code budget, was taken before anything was read,
+/// so simultaneous activations of unknown codes make at most as many marketplace calls as the
+/// budget has units. It goes back once the code is known to exist: stored here, or reported by
+/// KooGallery (claimed or not). A code KooGallery does not know, or a call that got no answer,
+/// keeps it spent.
 pub async fn ensure_activated(
     state: &AppState,
     client: &Client,
     code: &AuthorizationCode,
     now: NaiveDateTime,
+    lookup: Lookup,
 ) -> Result<Activated, ApiError> {
     let gate = client.api.gate(code.as_str()).await;
     let wanted = code.as_str().to_owned();
@@ -89,32 +96,34 @@ pub async fn ensure_activated(
         auth_codes::find_by_code(conn, &wanted).map_err(ApiError::from)
     })
     .await?;
-    match &row {
-        Some(known) if known.activated => {
-            return Ok(Activated {
-                gate,
-                reported: None,
-            });
+    let Some(known) = row else {
+        let reported = ask_marketplace(state, code).await;
+        if matches!(reported, Ok(_) | Err(ApiError::CodeNotClaimed)) {
+            lookup.found();
         }
-        Some(known) => {
-            if let Some(status) = refusal(&issue::code_facts(known), None, now) {
-                return Err(issue::refused(status));
-            }
-        }
-        None => client.unknown_code_allowed()?,
+        return Ok(Activated {
+            gate,
+            reported: Some(reported?),
+        });
+    };
+    lookup.found();
+    if known.activated {
+        return Ok(Activated {
+            gate,
+            reported: None,
+        });
     }
-    let reported = ask_marketplace(state, client, code).await?;
+    if let Some(status) = refusal(&issue::code_facts(&known), None, now) {
+        return Err(issue::refused(status));
+    }
+    let reported = ask_marketplace(state, code).await?;
     Ok(Activated {
         gate,
         reported: Some(reported),
     })
 }
 
-async fn ask_marketplace(
-    state: &AppState,
-    client: &Client,
-    code: &AuthorizationCode,
-) -> Result<Reported, ApiError> {
+async fn ask_marketplace(state: &AppState, code: &AuthorizationCode) -> Result<Reported, ApiError> {
     let market = &state.marketplace;
     match market.activate(code.as_str()).await {
         Ok(ActivateOutcome::Activated(info)) => Ok(Reported {
@@ -127,7 +136,7 @@ async fn ask_marketplace(
         }),
         Ok(ActivateOutcome::AlreadyActive) => match market.query(code.as_str()).await {
             Ok(QueryOutcome::Info(info)) => Ok(Reported::from_query(info)),
-            Ok(QueryOutcome::NotFound) => not_found(client, code),
+            Ok(QueryOutcome::NotFound) => Err(not_found(code)),
             Ok(QueryOutcome::NotActivated) => Err(unavailable(
                 code,
                 &MarketplaceError::Protocol(
@@ -140,15 +149,14 @@ async fn ask_marketplace(
             tracing::info!(code.hint = %code.hint(), "activation refused: the buyer has not claimed the code");
             Err(ApiError::CodeNotClaimed)
         }
-        Ok(ActivateOutcome::NotFound) => not_found(client, code),
+        Ok(ActivateOutcome::NotFound) => Err(not_found(code)),
         Err(e) => Err(unavailable(code, &e)),
     }
 }
 
-fn not_found(client: &Client, code: &AuthorizationCode) -> Result<Reported, ApiError> {
+fn not_found(code: &AuthorizationCode) -> ApiError {
     tracing::info!(code.hint = %code.hint(), "activation refused: KooGallery does not know the code");
-    client.unknown_code()?;
-    Err(ApiError::CodeNotFound)
+    ApiError::CodeNotFound
 }
 
 fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {

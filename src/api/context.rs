@@ -1,5 +1,5 @@
 //! What the client API keeps in memory per server, and the [`Client`] extractor that hands it to
-//! handlers together with the caller's address.
+//! handlers together with the caller's address and its unknown-code budget ([`Lookup`]).
 //!
 //! Limits and the coalescing of first activations are shared by all workers of a server, so the
 //! server builds its [`ClientApi`] once, in [`AppState`].
@@ -13,8 +13,9 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use tokio::sync::OwnedMutexGuard;
 
-use super::rate_limit::{Limits, client_ip};
-use crate::config::Settings;
+use super::client_address::{client_address, limit_key};
+use super::rate_limit::Limits;
+use crate::config::{ForwardedHeader, Settings, TrustedProxies};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -25,6 +26,10 @@ pub struct ClientApi {
     pub limits: Limits,
     /// Per-code gates.
     gates: Gates,
+    /// Peers whose forwarded-for header names the client.
+    trusted_proxies: TrustedProxies,
+    /// The header they set.
+    forwarded_header: ForwardedHeader,
 }
 
 impl ClientApi {
@@ -33,7 +38,20 @@ impl ClientApi {
         Self {
             limits: Limits::new(settings),
             gates: Gates::default(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            forwarded_header: settings.forwarded_header,
         }
+    }
+
+    /// The address the limits count `req` against ([`super::client_address`]).
+    pub fn limit_key(&self, req: &HttpRequest) -> IpAddr {
+        let peer = req.peer_addr().map(|addr| addr.ip());
+        limit_key(client_address(
+            peer,
+            req.headers(),
+            &self.trusted_proxies,
+            self.forwarded_header,
+        ))
     }
 
     /// The state of the server handling `req`.
@@ -88,14 +106,51 @@ pub struct Client {
 }
 
 impl Client {
-    /// Counts an attempt with a code nobody knows (see [`Limits::unknown_code`]).
-    pub fn unknown_code(&self) -> Result<(), ApiError> {
-        self.api.limits.unknown_code(self.ip)
+    /// Takes a unit of the caller's unknown-code budget ([`Limits::take_lookup`]): call before
+    /// reading anything about the code, so that a caller whose budget is spent gets the same
+    /// `429` for every code, and simultaneous requests cannot look up more than the budget.
+    pub async fn lookup(&self) -> Result<Lookup, ApiError> {
+        self.api.limits.take_lookup(self.ip).await?;
+        Ok(Lookup {
+            api: Arc::clone(&self.api),
+            ip: self.ip,
+            open: true,
+        })
     }
+}
 
-    /// Refuses a caller that used up its unknown-code budget.
-    pub fn unknown_code_allowed(&self) -> Result<(), ApiError> {
-        self.api.limits.unknown_code_allowed(self.ip)
+/// A unit of a caller's unknown-code budget, held while its code is looked up. Handed back by
+/// [`Lookup::found`] once the code is known to exist; dropped otherwise, it stays spent: a code
+/// KooGallery does not know, a marketplace that did not answer, a request cut short.
+#[must_use = "hand the unit back with `found` once the code is known to exist"]
+pub struct Lookup {
+    api: Arc<ClientApi>,
+    ip: IpAddr,
+    open: bool,
+}
+
+impl std::fmt::Debug for Lookup {
+    // Without the address: client addresses stay out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lookup")
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lookup {
+    /// The code exists: the unit goes back to the caller's budget.
+    pub fn found(mut self) {
+        self.open = false;
+        self.api.limits.hand_back(self.ip);
+    }
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        if self.open {
+            self.api.limits.settle(self.ip);
+        }
     }
 }
 
@@ -105,7 +160,7 @@ impl FromRequest for Client {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(ClientApi::of(req).map(|api| Client {
-            ip: client_ip(req),
+            ip: api.limit_key(req),
             api,
         }))
     }

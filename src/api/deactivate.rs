@@ -4,6 +4,7 @@ use actix_web::web;
 use serde_json::Value;
 
 use super::context::Client;
+use super::drift;
 use super::dto::{DeactivateResponse, ErrorResponse, Machine, MachineRequest, Seats};
 use super::seats::{self, Unbound};
 use crate::db;
@@ -36,13 +37,19 @@ pub async fn deactivate(
 ) -> Result<web::Json<DeactivateResponse>, ApiError> {
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
-    let matching = state.settings.fingerprint_match;
+    let lookup = client.lookup().await?;
     let limit = state.settings.deactivation_limit;
     let now = now_seconds();
+    let drifted = drift::find(&state, state.settings.fingerprint_match, &machine).await?;
     let unbound = db::write(&state.pool, move |conn| {
-        seats::unbind(conn, matching, &machine, limit, now)
+        seats::unbind(conn, &machine, limit, now, drifted.as_ref())
     })
     .await?;
+    match unbound {
+        // A code nobody knows: the unit stays spent.
+        Unbound::UnknownCode => drop(lookup),
+        _ => lookup.found(),
+    }
     match unbound {
         Unbound::Freed { used, total } => {
             tracing::info!(
@@ -55,9 +62,7 @@ pub async fn deactivate(
                 seats: Seats { used, total },
             }))
         }
-        Unbound::UnknownCode => {
-            client.unknown_code()?;
-            Err(ApiError::ActivationNotFound)
-        }
+        Unbound::UnknownCode | Unbound::NotBound => Err(ApiError::ActivationNotFound),
+        Unbound::LimitReached { limit } => Err(ApiError::DeactivationLimitReached { limit }),
     }
 }

@@ -10,9 +10,11 @@
 mod activate;
 mod check_in;
 mod checks;
+mod client_address;
 mod code_sync;
 mod context;
 mod deactivate;
+mod drift;
 pub mod dto;
 mod issue;
 mod keys;

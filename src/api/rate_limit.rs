@@ -1,26 +1,33 @@
 //! Abuse limits of the client API, per client address (api.md §4): every `/v1` request counts
-//! toward `KOOLICENSE_RATE_LIMIT_PER_MINUTE`, and an attempt with a code nobody knows counts
-//! toward the stricter `KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR`. Both answer
+//! toward `KOOLICENSE_RATE_LIMIT_PER_MINUTE`, and every lookup of a code toward the stricter
+//! `KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR`, unless the code turns out to exist. Both answer
 //! `429 RATE_LIMITED` with `Retry-After`.
 //!
-//! The address is the TCP peer's: `X-Forwarded-For` is not trusted, since any client can set it.
-//! `IPv6` clients are limited per /64, the block one subscriber usually gets. Limits are kept in
-//! memory per process: behind a load balancer each node limits on its own.
+//! The unknown-code budget is taken *before* a code is looked up, here or with KooGallery, and
+//! handed back once the code is known to exist ([`budget`]). So an address whose budget is spent
+//! gets the same `429` for a real code and for a guess, without anything being read, and
+//! simultaneous requests cannot look up more codes than the budget allows, nor make more
+//! marketplace calls for unknown codes.
+//!
+//! The address is the TCP peer's, or the one a trusted proxy forwarded
+//! ([`super::client_address`]); `IPv6` clients are limited per /64. Limits are kept in memory per
+//! process: behind a load balancer each node limits on its own.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+mod budget;
+
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use actix_web::ResponseError;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, ResponseError};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use self::budget::Budget;
 use super::context::ClientApi;
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -28,15 +35,16 @@ use crate::error::ApiError;
 /// How many checks pass between sweeps of idle addresses out of the limiters' memory.
 const SWEEP_EVERY: u64 = 4096;
 
+/// Longest wait for units of the same address that are in flight. A burst of first activations
+/// of real codes from one address gets its units back within a marketplace call or two.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(5);
+
 /// The limiters of one server.
 pub struct Limits {
     /// Every request; `None` when the limit is 0 (off).
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Attempts with unknown codes; `None` when the limit is 0 (off).
-    unknown: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// Addresses that used up their unknown-code budget, until when: they may not make the
-    /// marketplace look up new codes meanwhile.
-    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// Lookups of codes that were not found; `None` when the limit is 0 (off).
+    unknown: Option<Budget>,
     checks: AtomicU64,
 }
 
@@ -54,12 +62,10 @@ impl Limits {
     pub fn new(settings: &Settings) -> Self {
         let per_ip = NonZeroU32::new(settings.rate_limit_per_minute)
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        let unknown = NonZeroU32::new(settings.unknown_code_limit_per_hour)
-            .map(|n| RateLimiter::keyed(Quota::per_hour(n)));
+        let unknown = NonZeroU32::new(settings.unknown_code_limit_per_hour).map(Budget::per_hour);
         Self {
             per_ip,
             unknown,
-            blocked: Mutex::new(HashMap::new()),
             checks: AtomicU64::new(0),
         }
     }
@@ -76,40 +82,51 @@ impl Limits {
         })
     }
 
-    /// Counts one attempt from `ip` with a code that turned out unknown. Over the limit, the
-    /// address is refused until its budget refills, and this attempt answers `429` instead of
-    /// the `404` it would have got.
-    pub fn unknown_code(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let Some(limiter) = &self.unknown else {
+    /// Takes a unit of `ip`'s unknown-code budget before a code is looked up; it stays spent
+    /// unless [`Self::hand_back`] returns it. With the budget spent, every code gets the same
+    /// `429`: its `Retry-After` depends on the address alone. While other units of the address
+    /// are in flight, waits (up to [`IN_FLIGHT_WAIT`]) for them to come back or be spent.
+    pub async fn take_lookup(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(budget) = &self.unknown else {
             return Ok(());
         };
-        limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            if let Ok(mut blocked) = self.blocked.lock() {
-                blocked.insert(ip, Instant::now() + wait);
+        let deadline = Instant::now() + IN_FLIGHT_WAIT;
+        loop {
+            let empty = match budget.take(ip, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(empty) => empty,
+            };
+            let now = Instant::now();
+            let waker = budget
+                .waker(ip)
+                .filter(|_| empty.in_flight && now < deadline);
+            let Some(waker) = waker else {
+                return Err(unknown_code_refusal(empty));
+            };
+            let mut woken = std::pin::pin!(waker.notified());
+            woken.as_mut().enable();
+            // Again, now that a unit coming back would wake us.
+            match budget.take(ip, Instant::now()) {
+                Ok(()) => return Ok(()),
+                Err(empty) if !empty.in_flight => return Err(unknown_code_refusal(empty)),
+                Err(_) => {}
             }
-            tracing::info!(
-                limit = "unknown_code",
-                "attempts with unknown codes rate limited"
-            );
-            retry_after(wait)
-        })
+            // Past the deadline, the next round refuses.
+            let _ = tokio::time::timeout(deadline - now, woken).await;
+        }
     }
 
-    /// Refuses an address that used up its unknown-code budget, before a code we have never
-    /// seen is looked up with the marketplace.
-    pub fn unknown_code_allowed(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let Ok(mut blocked) = self.blocked.lock() else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        match blocked.get(&ip) {
-            Some(until) if *until > now => Err(retry_after(*until - now)),
-            Some(_) => {
-                blocked.remove(&ip);
-                Ok(())
-            }
-            None => Ok(()),
+    /// Returns a unit of [`Self::take_lookup`]: the code exists.
+    pub fn hand_back(&self, ip: IpAddr) {
+        if let Some(budget) = &self.unknown {
+            budget.hand_back(ip, Instant::now());
+        }
+    }
+
+    /// Ends a unit of [`Self::take_lookup`] as spent on an unknown code.
+    pub fn settle(&self, ip: IpAddr) {
+        if let Some(budget) = &self.unknown {
+            budget.settle(ip, Instant::now());
         }
     }
 
@@ -118,14 +135,27 @@ impl Limits {
         if self.checks.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY != SWEEP_EVERY - 1 {
             return;
         }
-        for limiter in [&self.per_ip, &self.unknown].into_iter().flatten() {
+        if let Some(limiter) = &self.per_ip {
             limiter.retain_recent();
         }
-        if let Ok(mut blocked) = self.blocked.lock() {
-            let now = Instant::now();
-            blocked.retain(|_, until| *until > now);
+        if let Some(budget) = &self.unknown {
+            budget.sweep(Instant::now());
         }
     }
+}
+
+fn unknown_code_refusal(empty: budget::Empty) -> ApiError {
+    tracing::info!(
+        limit = "unknown_code",
+        "attempts with unknown codes rate limited"
+    );
+    // Units still in flight may come back at any moment: retry shortly rather than when the
+    // budget refills.
+    retry_after(if empty.in_flight {
+        Duration::from_secs(1)
+    } else {
+        empty.refill
+    })
 }
 
 fn retry_after(wait: Duration) -> ApiError {
@@ -136,30 +166,13 @@ fn retry_after(wait: Duration) -> ApiError {
     }
 }
 
-/// The client's address as the limits key it: the TCP peer, `IPv4`-mapped `IPv6` as `IPv4`, `IPv6` cut
-/// to its /64.
-pub fn client_ip(req: &HttpRequest) -> IpAddr {
-    let ip = req
-        .peer_addr()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |addr| {
-            addr.ip().to_canonical()
-        });
-    match ip {
-        IpAddr::V6(v6) => {
-            let prefix = u128::from(v6) & !u128::from(u64::MAX);
-            IpAddr::V6(Ipv6Addr::from(prefix))
-        }
-        v4 @ IpAddr::V4(_) => v4,
-    }
-}
-
 /// Middleware of the `/v1` scope: counts every request against the per-address limit.
 pub async fn per_ip(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let verdict =
-        ClientApi::of(req.request()).and_then(|api| api.limits.request(client_ip(req.request())));
+    let verdict = ClientApi::of(req.request())
+        .and_then(|api| api.limits.request(api.limit_key(req.request())));
     match verdict {
         Ok(()) => next
             .call(req)
@@ -212,20 +225,55 @@ mod tests {
         limits.request(b).unwrap();
     }
 
-    #[test]
-    fn unknown_codes_block_new_lookups_until_the_budget_refills() {
+    #[actix_web::test]
+    async fn a_spent_unknown_code_budget_refuses_every_lookup_until_it_refills() {
         let limits = limits("0", "2");
         let ip: IpAddr = "10.0.0.9".parse().unwrap();
         limits.request(ip).unwrap();
-        limits.unknown_code(ip).unwrap();
-        limits.unknown_code(ip).unwrap();
-        limits.unknown_code_allowed(ip).unwrap();
-        let wait = seconds(limits.unknown_code(ip).unwrap_err());
+        // Lookups of codes that exist cost nothing.
+        for _ in 0..10 {
+            limits.take_lookup(ip).await.unwrap();
+            limits.hand_back(ip);
+        }
+        for _ in 0..2 {
+            limits.take_lookup(ip).await.unwrap();
+            limits.settle(ip);
+        }
+        let wait = seconds(limits.take_lookup(ip).await.unwrap_err());
         assert!((1_000..=1_800).contains(&wait), "{wait}");
-        assert!(seconds(limits.unknown_code_allowed(ip).unwrap_err()) >= 1_000);
         limits
-            .unknown_code_allowed("10.0.0.10".parse().unwrap())
+            .take_lookup("10.0.0.10".parse().unwrap())
+            .await
             .unwrap();
+    }
+
+    #[actix_web::test]
+    async fn a_lookup_waits_for_units_in_flight() {
+        let limits = std::sync::Arc::new(limits("0", "1"));
+        let ip: IpAddr = "10.0.0.9".parse().unwrap();
+        limits.take_lookup(ip).await.unwrap();
+        let waiting = {
+            let limits = std::sync::Arc::clone(&limits);
+            actix_web::rt::spawn(async move { limits.take_lookup(ip).await })
+        };
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        // The code existed: the waiting lookup gets the unit.
+        limits.hand_back(ip);
+        let second = actix_web::rt::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(second, Ok(Ok(Ok(())))), "{second:?}");
+        // This one was a guess: the next lookup is refused as soon as it is spent.
+        let waiting = {
+            let limits = std::sync::Arc::clone(&limits);
+            actix_web::rt::spawn(async move { limits.take_lookup(ip).await })
+        };
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        limits.settle(ip);
+        let third = actix_web::rt::time::timeout(Duration::from_secs(5), waiting).await;
+        let Ok(Ok(Err(refused))) = third else {
+            panic!("{third:?}");
+        };
+        assert!(seconds(refused) > 60);
     }
 
     #[test]

@@ -11,16 +11,16 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
 
+use super::drift::{self, Candidate};
 use super::dto::Machine;
 use super::issue::{self, CodeTerms, Presigned};
-use crate::config::FingerprintMatch;
 use crate::db::DbConn;
 use crate::db::models::activations::{self, Activation, NewActivation, deactivated_by};
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::{code_usage, machines, new_id};
-use crate::domain::fingerprint::{Fingerprint, same_machine_most};
+use crate::domain::fingerprint::Fingerprint;
 use crate::domain::validation::refusal;
 use crate::error::ApiError;
 use crate::keys::KeyStore;
@@ -106,15 +106,17 @@ pub fn look(
 
 /// Binds the machine to the (activated) code, or finds its binding, in one locked transaction.
 /// `now` is whole seconds: it becomes the license's `not_before`. A new binding's license is
-/// `presigned` when that still carries the code's terms.
+/// `presigned` when that still carries the code's terms. `drifted` is the binding the machine
+/// holds under an older fingerprint, as a read found it ([`drift::find`]); it moves when it is
+/// still that binding ([`drift::recheck`]).
 pub fn bind(
     conn: &mut DbConn,
     keys: &KeyStore,
-    matching: FingerprintMatch,
     machine: &Machine,
     day: &str,
     now: NaiveDateTime,
     presigned: Option<Presigned>,
+    drifted: Option<&Candidate>,
 ) -> Result<Bound, ApiError> {
     let sha = machine.fingerprint.sha256_hex();
     conn.write_tx(|c| {
@@ -128,8 +130,8 @@ pub fn bind(
             }
             return granted(c, &code, license).map(Bound::Repeat);
         }
-        if matching == FingerprintMatch::Most {
-            if let Some(old) = same_machine(c, &code.id, &machine.fingerprint)? {
+        if let Some(candidate) = drifted {
+            if let Some(old) = drift::recheck(c, &code.id, candidate)? {
                 let license = license_of(c, &old)?;
                 if let Some(status) =
                     refusal(&code_facts, Some(&issue::license_facts(&license)), now)
@@ -182,6 +184,13 @@ pub fn bind(
 pub enum Unbound {
     /// We do not know the code at all.
     UnknownCode,
+    /// The code is not bound to this machine (`404 ACTIVATION_NOT_FOUND`).
+    NotBound,
+    /// Clients freed seats of the code `limit` times in 30 days already.
+    LimitReached {
+        /// The configured limit.
+        limit: i64,
+    },
     /// The seat is free; the code's seats after it.
     Freed {
         /// Live bindings left.
@@ -192,30 +201,31 @@ pub enum Unbound {
 }
 
 /// Frees the machine's seat, unless the code was deactivated by clients `limit` times in the
-/// last 30 days already.
+/// last 30 days already. Without an exact binding, frees `drifted` ([`drift::find`]) if it is
+/// still the binding the read found.
 pub fn unbind(
     conn: &mut DbConn,
-    matching: FingerprintMatch,
     machine: &Machine,
     limit: i64,
     now: NaiveDateTime,
+    drifted: Option<&Candidate>,
 ) -> Result<Unbound, ApiError> {
     conn.write_tx(|c| {
         let Some(code) = auth_codes::lock_by_code(c, machine.code.as_str())? else {
             return Ok(Unbound::UnknownCode);
         };
         let sha = machine.fingerprint.sha256_hex();
-        let activation = match activations::find_live(c, &code.id, &sha)? {
-            Some(found) => found,
-            None if matching == FingerprintMatch::Most => {
-                same_machine(c, &code.id, &machine.fingerprint)?
-                    .ok_or(ApiError::ActivationNotFound)?
-            }
-            None => return Err(ApiError::ActivationNotFound),
+        let activation = match (activations::find_live(c, &code.id, &sha)?, drifted) {
+            (Some(exact), _) => Some(exact),
+            (None, Some(candidate)) => drift::recheck(c, &code.id, candidate)?,
+            (None, None) => None,
+        };
+        let Some(activation) = activation else {
+            return Ok(Unbound::NotBound);
         };
         let since = now - DEACTIVATION_WINDOW;
         if activations::deactivations_since(c, &code.id, deactivated_by::CLIENT, since)? >= limit {
-            return Err(ApiError::DeactivationLimitReached { limit });
+            return Ok(Unbound::LimitReached { limit });
         }
         activations::deactivate(c, &activation.id, deactivated_by::CLIENT, now)?;
         let detail = json!({"by": deactivated_by::CLIENT, "code_id": code.id});
@@ -257,19 +267,6 @@ fn granted(conn: &mut DbConn, code: &AuthCode, license: License) -> Result<Grant
         used,
         total: code.seats,
     })
-}
-
-/// A live binding of the code whose fingerprint is the same machine as `fingerprint` by the
-/// three-of-four rule; the oldest if several are.
-pub fn same_machine(
-    conn: &mut DbConn,
-    code_id: &str,
-    fingerprint: &Fingerprint,
-) -> Result<Option<Activation>, ApiError> {
-    let live = activations::live_for_code(conn, code_id)?;
-    Ok(live.into_iter().find(|old| {
-        Fingerprint::parse(&old.fingerprint).is_ok_and(|old| same_machine_most(&old, fingerprint))
-    }))
 }
 
 /// Moves a binding to the machine's new fingerprint and issues the license's next revision for

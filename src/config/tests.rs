@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{ConfigError, FingerprintMatch, LogFormat, Settings};
+use super::{ConfigError, FingerprintMatch, ForwardedHeader, LogFormat, Settings};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
@@ -26,6 +26,8 @@ fn no_configuration_gives_the_documented_defaults() {
     assert_eq!(s.log_format, LogFormat::Pretty);
     assert_eq!(s.fingerprint_match, FingerprintMatch::Exact);
     assert!(s.access_key.is_none());
+    assert!(s.trusted_proxies.is_empty());
+    assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
 }
 
 #[test]
@@ -37,6 +39,8 @@ fn a_malformed_value_names_its_variable() {
         ("KOOLICENSE_LOG_FORMAT", "xml"),
         ("KOOLICENSE_MARKETPLACE_URL", "ftp://x"),
         ("KOOLICENSE_FINGERPRINT_MATCH", "some"),
+        ("KOOLICENSE_TRUSTED_PROXIES", "127.0.0.1,lb.internal"),
+        ("KOOLICENSE_FORWARDED_HEADER", "x-real-ip"),
     ] {
         let err = Settings::from_sources(env(&[(var, value)]), None).unwrap_err();
         assert!(err.to_string().starts_with(var), "{err} should name {var}");
@@ -91,6 +95,27 @@ fn the_shipped_example_config_loads() {
     let s = Settings::from_sources(env, Some(&path)).unwrap();
     assert_eq!(s.log_format, LogFormat::Json);
     assert_eq!(s.keys_dir.to_str(), Some("/var/lib/koolicense/keys"));
+    assert!(s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+}
+
+#[test]
+fn trusted_proxies_come_as_a_string_or_a_toml_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nforwarded_header = \"forwarded\"\n",
+    )
+    .unwrap();
+    let s = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
+    assert!(s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+    assert!(s.trusted_proxies.contains("::1".parse().unwrap()));
+    assert!(!s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+    assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
+    let env = env(&[("KOOLICENSE_TRUSTED_PROXIES", "127.0.0.1")]);
+    let s = Settings::from_sources(env, Some(&path)).unwrap();
+    assert!(s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+    assert!(!s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
 }
 
 #[test]

@@ -14,7 +14,13 @@ use std::str::FromStr;
 
 use sha2::{Digest, Sha256};
 
-/// Largest accepted fingerprint, in bytes of its normalised form (the client guide's 5 KB).
+mod matching;
+
+pub use self::matching::{MAX_MATCHED_ENTRIES, MachineParts, same_machine_most};
+
+/// Largest accepted fingerprint, in bytes as received (api.md §4, the client guide's 5 KB).
+/// Upper-casing may lengthen it (`ΐ`, 2 bytes, upper-cases to 6): the bound is the contract's,
+/// on what the client sent.
 pub const MAX_LEN: usize = 5120;
 
 /// Why a raw string is not a fingerprint.
@@ -23,10 +29,10 @@ pub enum FingerprintError {
     /// Nothing but whitespace.
     #[error("fingerprint is empty")]
     Empty,
-    /// Longer than [`MAX_LEN`] bytes after normalisation.
+    /// Longer than [`MAX_LEN`] bytes as received.
     #[error("fingerprint is {len} bytes long; at most {MAX_LEN} bytes are allowed")]
     TooLong {
-        /// Length of the normalised fingerprint in bytes.
+        /// Length of the fingerprint as received, in bytes.
         len: usize,
     },
     /// A control character (newline, tab, NUL, ...) inside the fingerprint.
@@ -67,14 +73,15 @@ pub fn sha256_hex_of_normalised(raw: &str) -> String {
 }
 
 impl Fingerprint {
-    /// Normalises and validates a raw fingerprint: 1..=5120 bytes, no control characters.
+    /// Validates and normalises a raw fingerprint: at most 5120 bytes as received, something
+    /// besides whitespace, no control characters.
     pub fn parse(raw: &str) -> Result<Self, FingerprintError> {
+        if raw.len() > MAX_LEN {
+            return Err(FingerprintError::TooLong { len: raw.len() });
+        }
         let normal = normalise(raw);
         if normal.is_empty() {
             return Err(FingerprintError::Empty);
-        }
-        if normal.len() > MAX_LEN {
-            return Err(FingerprintError::TooLong { len: normal.len() });
         }
         if let Some((position, _)) = normal.char_indices().find(|(_, c)| c.is_control()) {
             return Err(FingerprintError::ControlCharacter { position });
@@ -116,22 +123,6 @@ impl Fingerprint {
             cpu,
         }
     }
-}
-
-/// The hardware-drift rule: `a` and `b` are the same machine when at least three of the four parts
-/// match. MACs match when the two share any MAC, disks when they share any serial, board and CPU
-/// when equal. Empty parts never match, so a machine that reports little cannot match by accident.
-pub fn same_machine_most(a: &Fingerprint, b: &Fingerprint) -> bool {
-    let (a, b) = (a.parts(), b.parts());
-    let shares_any = |x: &[String], y: &[String]| x.iter().any(|entry| y.contains(entry));
-    let equal_known = |x: &str, y: &str| !x.is_empty() && x == y;
-    let matches = [
-        shares_any(&a.macs, &b.macs),
-        shares_any(&a.disks, &b.disks),
-        equal_known(&a.board, &b.board),
-        equal_known(&a.cpu, &b.cpu),
-    ];
-    matches.iter().filter(|matched| **matched).count() >= 3
 }
 
 impl fmt::Debug for Fingerprint {
@@ -187,8 +178,9 @@ impl TryFrom<String> for Fingerprint {
 // ---------------------------------------------------------------------------------------------
 
 /// At most this many MACs and disks each, and this many bytes per value, so that the result always
-/// stays far below [`MAX_LEN`] however many interfaces a host has.
-const MAX_ENTRIES: usize = 16;
+/// stays far below [`MAX_LEN`] however many interfaces a host has. As many as the drift rule
+/// looks at.
+const MAX_ENTRIES: usize = MAX_MATCHED_ENTRIES;
 const MAX_VALUE_LEN: usize = 128;
 
 /// Board serials that firmware ships unset; they would make unrelated machines "match".

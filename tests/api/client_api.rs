@@ -6,7 +6,10 @@ mod abuse;
 mod activation;
 mod check_in;
 mod deactivation;
+mod fingerprints;
 mod idle;
+mod proxies;
+mod unknown_codes;
 
 use chrono::{TimeDelta, Utc};
 use diesel::prelude::*;
@@ -45,6 +48,15 @@ impl Reply {
 /// A distinct machine's fingerprint.
 pub fn machine(n: usize) -> String {
     format!("AA:BB:CC:00:00:{n:02X}|DISK-{n}|BOARD-{n}|CPU-{n}")
+}
+
+/// An HTTP client whose connections come from `local`, another loopback address (the whole of
+/// 127.0.0.0/8 is loopback on Linux): the server sees another TCP peer.
+pub fn from_address(local: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(local.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
 }
 
 /// A compact UTC time `days` from now, as the simulator and callbacks take it.
@@ -107,6 +119,21 @@ pub async fn reply(response: reqwest::Response) -> Reply {
 impl Client {
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         reply(self.app.post_json(path, body).await).await
+    }
+
+    /// A POST with extra headers, through `http` (e.g. [`from_address`]).
+    pub async fn post_with(
+        &self,
+        http: &reqwest::Client,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = http.post(self.app.url(path)).json(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     pub async fn activate(&self, code: &str, fingerprint: &str) -> Reply {

@@ -46,12 +46,20 @@ fn parse_rejects_invalid_fingerprints() {
 }
 
 #[test]
-fn length_is_checked_after_upper_casing() {
-    // "ß" is 2 bytes and upper-cases to "SS": 2560 of them give 5120 bytes, 2561 are too many.
-    assert!(Fingerprint::parse(&"ß".repeat(2560)).is_ok());
+fn length_is_checked_on_the_bytes_as_received() {
+    // "ΐ" is 2 bytes and upper-cases to 6: 2560 of them are 5120 bytes as sent, within the bound.
+    let greek = "ΐ".repeat(2560);
+    let parsed = Fingerprint::parse(&greek).unwrap();
+    assert_eq!(parsed.as_str(), greek.to_uppercase());
+    assert!(parsed.as_str().len() > MAX_LEN);
     assert_eq!(
-        Fingerprint::parse(&"ß".repeat(2561)),
-        Err(FingerprintError::TooLong { len: 5122 })
+        Fingerprint::parse(&format!("{greek}A")),
+        Err(FingerprintError::TooLong { len: 5121 })
+    );
+    // Surrounding whitespace was sent too, so it counts.
+    assert_eq!(
+        Fingerprint::parse(&format!(" {}", "A".repeat(MAX_LEN))),
+        Err(FingerprintError::TooLong { len: 5121 })
     );
 }
 
