@@ -16,6 +16,7 @@ mod legacy;
 mod no_secrets;
 mod outbound;
 mod production;
+mod seat_model;
 mod sim;
 mod storage;
 mod upgrade;
