@@ -11,6 +11,12 @@ use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
 
+/// Most database connections per process: r2d2 reserves room for the whole pool at startup,
+/// so a huge value aborts the process instead of failing with a message.
+pub const MAX_POOL_SIZE: u32 = 1000;
+/// Most HTTP worker threads: actix starts every one at startup, and panics when it cannot.
+pub const MAX_HTTP_WORKERS: usize = 1000;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -366,7 +372,9 @@ impl Settings {
             }),
             http_workers: s.parsed(
                 "KOOLICENSE_HTTP_WORKERS",
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+                std::thread::available_parallelism()
+                    .map_or(2, std::num::NonZero::get)
+                    .min(MAX_HTTP_WORKERS),
             )?,
         };
         settings.validate()?;
@@ -378,8 +386,11 @@ impl Settings {
             var,
             reason: reason.to_owned(),
         };
-        if self.db_pool_size == 0 {
-            return Err(invalid("KOOLICENSE_DB_POOL_SIZE", "must be at least 1"));
+        if !(1..=MAX_POOL_SIZE).contains(&self.db_pool_size) {
+            return Err(invalid(
+                "KOOLICENSE_DB_POOL_SIZE",
+                &format!("must be between 1 and {MAX_POOL_SIZE}"),
+            ));
         }
         if !(1..=3600).contains(&self.timestamp_window_secs) {
             return Err(invalid(
@@ -402,8 +413,11 @@ impl Settings {
                 "must not be negative",
             ));
         }
-        if self.http_workers == 0 {
-            return Err(invalid("KOOLICENSE_HTTP_WORKERS", "must be at least 1"));
+        if !(1..=MAX_HTTP_WORKERS).contains(&self.http_workers) {
+            return Err(invalid(
+                "KOOLICENSE_HTTP_WORKERS",
+                &format!("must be between 1 and {MAX_HTTP_WORKERS}"),
+            ));
         }
         if self.apig_ak.is_some() != self.apig_sk.is_some() {
             let var = if self.apig_ak.is_some() {
@@ -422,3 +436,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

@@ -11,6 +11,7 @@ mod marketplace;
 mod process;
 
 mod cli;
+mod config_limits;
 mod health;
 mod legacy;
 mod no_secrets;
