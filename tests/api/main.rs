@@ -14,6 +14,7 @@ mod cli;
 mod config_limits;
 mod health;
 mod legacy;
+mod legacy_fuzz;
 mod no_secrets;
 mod outbound;
 mod production;

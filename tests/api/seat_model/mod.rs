@@ -76,7 +76,8 @@ pub struct Case {
     pub ops: Vec<Op>,
 }
 
-fn env_number(var: &str, default: u32) -> u32 {
+/// A bound of a randomised test, from the environment.
+pub fn env_number(var: &str, default: u32) -> u32 {
     std::env::var(var)
         .ok()
         .and_then(|v| v.parse().ok())
