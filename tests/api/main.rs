@@ -18,6 +18,7 @@ mod legacy_fuzz;
 mod no_secrets;
 mod outbound;
 mod production;
+mod production_fuzz;
 mod seat_model;
 mod sim;
 mod storage;
