@@ -18,6 +18,12 @@ mod trusted_proxies;
 
 pub use self::trusted_proxies::TrustedProxies;
 
+/// Most database connections per process: r2d2 reserves room for the whole pool at startup,
+/// so a huge value aborts the process instead of failing with a message.
+pub const MAX_POOL_SIZE: u32 = 1000;
+/// Most HTTP worker threads: actix starts every one at startup, and panics when it cannot.
+pub const MAX_HTTP_WORKERS: usize = 1000;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -459,7 +465,9 @@ impl Settings {
             }),
             http_workers: s.parsed(
                 "KOOLICENSE_HTTP_WORKERS",
-                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+                std::thread::available_parallelism()
+                    .map_or(2, std::num::NonZero::get)
+                    .min(MAX_HTTP_WORKERS),
             )?,
             journal_retention_days: s.parsed("KOOLICENSE_JOURNAL_RETENTION_DAYS", 90)?,
         };
@@ -472,8 +480,11 @@ impl Settings {
             var,
             reason: reason.to_owned(),
         };
-        if self.db_pool_size == 0 {
-            return Err(invalid("KOOLICENSE_DB_POOL_SIZE", "must be at least 1"));
+        if !(1..=MAX_POOL_SIZE).contains(&self.db_pool_size) {
+            return Err(invalid(
+                "KOOLICENSE_DB_POOL_SIZE",
+                &format!("must be between 1 and {MAX_POOL_SIZE}"),
+            ));
         }
         if !(1..=3600).contains(&self.timestamp_window_secs) {
             return Err(invalid(
@@ -502,8 +513,11 @@ impl Settings {
                 "must be between 0 (keep forever) and 36500",
             ));
         }
-        if self.http_workers == 0 {
-            return Err(invalid("KOOLICENSE_HTTP_WORKERS", "must be at least 1"));
+        if !(1..=MAX_HTTP_WORKERS).contains(&self.http_workers) {
+            return Err(invalid(
+                "KOOLICENSE_HTTP_WORKERS",
+                &format!("must be between 1 and {MAX_HTTP_WORKERS}"),
+            ));
         }
         if self.apig_ak.is_some() != self.apig_sk.is_some() {
             let var = if self.apig_ak.is_some() {
@@ -522,3 +536,6 @@ impl Settings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fuzz;

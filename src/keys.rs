@@ -167,13 +167,29 @@ impl VerifyingKeys for Verifier {
 /// Builds a verifier from a `GET /v1/keys` document. Entries with another `alg` are skipped so that
 /// a newer server's document stays usable; a document with no Ed25519 key is an error.
 pub fn verifier_from_keys_json(json: &str) -> Result<Verifier, KeyError> {
-    let document: KeysDocument = serde_json::from_str(json)
-        .map_err(|e| KeyError::InvalidPublicKeys(format!("keys document is not valid: {e}")))?;
+    /// Only what verification needs: a newer server's entries may carry other statuses or
+    /// fields, and those of other algorithms any shape at all.
+    #[derive(Deserialize)]
+    struct Document {
+        keys: Vec<serde_json::Value>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        kid: String,
+        public_key: String,
+    }
+    let invalid = |reason: String| KeyError::InvalidPublicKeys(reason);
+    let document: Document = serde_json::from_str(json)
+        .map_err(|e| invalid(format!("keys document is not valid: {e}")))?;
     let mut keys = Vec::new();
-    for entry in document.keys.into_iter().filter(|entry| entry.alg == ALG) {
-        let key = parse_public_key(&entry.public_key).map_err(|reason| {
-            KeyError::InvalidPublicKeys(format!("key {:?} in keys document: {reason}", entry.kid))
-        })?;
+    for value in document.keys {
+        if value.get("alg").and_then(serde_json::Value::as_str) != Some(ALG) {
+            continue;
+        }
+        let entry: Entry = serde_json::from_value(value)
+            .map_err(|e| invalid(format!("an {ALG} entry of the keys document: {e}")))?;
+        let key = parse_public_key(&entry.public_key)
+            .map_err(|reason| invalid(format!("key {:?} in keys document: {reason}", entry.kid)))?;
         keys.push((entry.kid, key));
     }
     if keys.is_empty() {
@@ -633,3 +649,7 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError>
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod fuzz;

@@ -7,6 +7,8 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+#[cfg(test)]
+mod fuzzing;
 pub mod keys;
 pub mod koogallery;
 pub mod license_file;

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use ed25519_dalek::Signature;
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -211,6 +211,13 @@ impl LicensePayload {
         }
         if self.expires_at.is_some_and(|end| end < self.not_before) {
             return invalid("expires_at is before not_before");
+        }
+        // RFC 3339 has four-digit years: a time outside them would be written in a form no
+        // verifier can read back.
+        let writable = |t: &DateTime<Utc>| (0..=9999).contains(&t.year());
+        let times = [Some(self.issued_at), Some(self.not_before), self.expires_at];
+        if !times.iter().flatten().all(writable) {
+            return invalid("times must lie in the years 0000 to 9999");
         }
         Ok(())
     }
@@ -438,3 +445,7 @@ mod utc_seconds_or_null {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod fuzz;

@@ -257,9 +257,13 @@ fn commit(conn: &mut DbConn) -> diesel::QueryResult<()> {
 }
 
 fn rollback(conn: &mut DbConn) {
-    #[cfg(feature = "sqlite")]
-    if let DbConn::Sqlite(inner) = conn {
-        let _ = AnsiTransactionManager::rollback_transaction(inner);
+    match conn {
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(inner) => {
+            let _ = AnsiTransactionManager::rollback_transaction(inner);
+        }
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(_) => {}
     }
 }
 

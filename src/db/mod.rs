@@ -19,7 +19,9 @@ mod url;
 use std::sync::Arc;
 use std::time::Duration;
 
-use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+#[cfg(feature = "sqlite")]
+use diesel::connection::AnsiTransactionManager;
+use diesel::connection::{SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -281,8 +283,17 @@ impl DbConn {
                 // become savepoints.
                 AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
                 let result = f(self);
-                let DbConn::Sqlite(inner) = self else {
-                    return result;
+                #[cfg_attr(
+                    not(feature = "postgres"),
+                    expect(
+                        clippy::infallible_destructuring_match,
+                        reason = "with PostgreSQL compiled in, the connection may be another"
+                    )
+                )]
+                let inner = match self {
+                    DbConn::Sqlite(inner) => inner,
+                    #[cfg(feature = "postgres")]
+                    DbConn::Postgres(_) => return result,
                 };
                 match result {
                     Ok(value) => {
@@ -311,7 +322,11 @@ impl DbConn {
                 .execute(pg)
                 .map(|_| ()),
             #[cfg(feature = "sqlite")]
-            DbConn::Sqlite(_) => Ok(()),
+            DbConn::Sqlite(_) => {
+                // The key only matters to PostgreSQL.
+                let _ = key;
+                Ok(())
+            }
         }
     }
 

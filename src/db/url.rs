@@ -5,6 +5,7 @@ mod redact;
 
 use std::path::Path;
 
+#[cfg(feature = "postgres")]
 use secrecy::{ExposeSecret, SecretString};
 
 /// A database URL, checked: the scheme picked the backend, and the backend is compiled in.
@@ -19,9 +20,11 @@ pub enum DatabaseUrl {
 }
 
 /// A PostgreSQL URL whose `Debug` hides credentials.
+#[cfg(feature = "postgres")]
 #[derive(Clone)]
 pub struct PostgresUrl(SecretString);
 
+#[cfg(feature = "postgres")]
 impl PostgresUrl {
     /// The URL itself, for connecting.
     #[must_use]

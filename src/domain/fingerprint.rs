@@ -432,3 +432,7 @@ fn x86_eax(family: u32, model: u32, stepping: u32) -> u32 {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod fuzz;

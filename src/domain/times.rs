@@ -80,11 +80,25 @@ pub fn parse_license_time(s: &str) -> Result<NaiveDateTime, TimeError> {
         dashed_fields(strip_utc_suffix(trimmed)).or_else(|| {
             DateTime::parse_from_rfc3339(trimmed)
                 .ok()
-                .map(|t| t.naive_utc())
+                .and_then(|t| writable(t.naive_utc()))
         })
     };
     let t = parsed.ok_or_else(|| TimeError::BadLicenseTime(clip(s)))?;
     in_range(t).ok_or_else(|| TimeError::OutOfRange(clip(s)))
+}
+
+/// An RFC 3339 time as one we can store and write again: a leap second (`:60`, which chrono
+/// keeps as a 59th second past 10⁹ ns and writes back as `:60`, a form `parse_compact`
+/// refuses) reads as the start of the next second, as a POSIX clock counts it. An offset that
+/// moved the time out of the four-digit years is left to [`in_range`] to refuse.
+fn writable(t: NaiveDateTime) -> Option<NaiveDateTime> {
+    use chrono::{TimeDelta, Timelike};
+    match t.nanosecond().checked_sub(1_000_000_000) {
+        Some(nanos) => t
+            .with_nanosecond(nanos)?
+            .checked_add_signed(TimeDelta::seconds(1)),
+        None => Some(t),
+    }
 }
 
 /// Formats as RFC 3339 with seconds precision and `Z`, e.g. `2023-10-27T10:30:15Z`.
@@ -176,3 +190,7 @@ fn clip(s: &str) -> String {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod fuzz;

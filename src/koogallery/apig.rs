@@ -384,3 +384,7 @@ fn canonical_query(query: Option<&str>) -> String {
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests;
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod fuzz;

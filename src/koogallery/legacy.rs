@@ -138,6 +138,13 @@ fn dispatch(
             let order_id = required(params, "orderId", 64).map_err(Ok)?;
             let product_id = required(params, "productId", 64).map_err(Ok)?;
             let expire = optional_time(params, "expireTime")?;
+            // A license cannot end before it starts (now): a bad parameter, not our error.
+            if expire.is_some_and(|t| licensing::whole_seconds(t) < now) {
+                return Err(Ok(Reply::new(
+                    ResultCode::InvalidParam,
+                    "invalid parameter expireTime: already past",
+                )));
+            }
             let amount = match param(params, "amount") {
                 None => 1,
                 Some(raw) => raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {

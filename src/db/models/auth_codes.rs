@@ -87,16 +87,17 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
 /// on. SQLite: a plain read, since a write transaction (`BEGIN IMMEDIATE`, or the group commit's)
 /// already holds the database's write lock.
 pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
-    #[cfg(feature = "postgres")]
-    if let DbConn::Postgres(pg) = conn {
-        return auth_codes::table
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => auth_codes::table
             .find(id)
             .select(AuthCode::as_select())
             .for_update()
             .first(pg)
-            .optional();
+            .optional(),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(_) => find(conn, id),
     }
-    find(conn, id)
 }
 
 /// Writes the code's marketplace state (status, activation, order, product, seats, expiry, day
@@ -118,16 +119,17 @@ pub fn store_state(conn: &mut DbConn, code: &AuthCode) -> QueryResult<usize> {
 
 /// [`lock`] by the code itself; `None` when we do not know the code.
 pub fn lock_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCode>> {
-    #[cfg(feature = "postgres")]
-    if let DbConn::Postgres(pg) = conn {
-        return auth_codes::table
+    match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => auth_codes::table
             .filter(auth_codes::code.eq(code))
             .select(AuthCode::as_select())
             .for_update()
             .first(pg)
-            .optional();
+            .optional(),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(_) => find_by_code(conn, code),
     }
-    find_by_code(conn, code)
 }
 
 /// What a marketplace answer or callback changes on a code.
