@@ -11,6 +11,7 @@ mod marketplace;
 mod process;
 
 mod cli;
+mod edge;
 mod health;
 mod legacy;
 mod no_secrets;
