@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod http_limits;
 pub mod keys;
 pub mod koogallery;
 pub mod license_file;

@@ -1,4 +1,5 @@
-//! Prometheus metrics: request counts and latencies by route, method and status.
+//! Prometheus metrics: request counts and latencies by route, method and status, open
+//! connections and requests cut off by the deadline.
 //!
 //! Every label value comes from a closed set, so no client can grow `/metrics`: the method is
 //! one of the nine standard ones or `other`, the route a registered pattern or `unmatched`, the
@@ -14,7 +15,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// The process's metric registry and the HTTP metrics in it.
@@ -27,6 +29,18 @@ pub struct Metrics {
     /// the server is idle (a load balancer's probes or a scraper do not keep it busy).
     served: Arc<AtomicU64>,
     memory_releases: IntCounter,
+    connections_open: IntGauge,
+    request_timeouts: IntCounterVec,
+    connections_shed: IntCounter,
+}
+
+/// Where a request was when its deadline passed ([`Metrics::count_request_timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// The request head had not arrived.
+    Head,
+    /// The head had, the body had not.
+    Body,
 }
 
 /// Routes that do not count as work ([`Metrics::served`]).
@@ -53,15 +67,36 @@ impl Metrics {
             "memory_releases_total",
             "Times the server gave memory back to the OS after going idle",
         )?;
+        let connections_open =
+            IntGauge::new("http_connections_open", "HTTP connections open right now")?;
+        let request_timeouts = IntCounterVec::new(
+            Opts::new(
+                "http_request_timeouts_total",
+                "Connections closed because a request did not arrive within \
+                 KOOLICENSE_REQUEST_TIMEOUT_MS, by what was missing",
+            ),
+            &["phase"],
+        )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(memory_releases.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(connections_open.clone()))?;
+        let connections_shed = IntCounter::new(
+            "http_connections_shed_total",
+            "Connections closed to make room while the server was full: each had waited \
+             longest on its client",
+        )?;
+        registry.register(Box::new(request_timeouts.clone()))?;
+        registry.register(Box::new(connections_shed.clone()))?;
         Ok(Self {
             registry,
             requests,
             latency,
             served: Arc::new(AtomicU64::new(0)),
             memory_releases,
+            connections_open,
+            request_timeouts,
+            connections_shed,
         })
     }
 
@@ -86,6 +121,25 @@ impl Metrics {
     /// Counts one release of memory after going idle.
     pub fn count_memory_release(&self) {
         self.memory_releases.inc();
+    }
+
+    /// The gauge of open connections, moved by [`crate::http_limits`].
+    pub fn connections_open(&self) -> &IntGauge {
+        &self.connections_open
+    }
+
+    /// Counts one connection closed by the request deadline.
+    pub fn count_request_timeout(&self, phase: TimeoutPhase) {
+        let phase = match phase {
+            TimeoutPhase::Head => "head",
+            TimeoutPhase::Body => "body",
+        };
+        self.request_timeouts.with_label_values(&[phase]).inc();
+    }
+
+    /// Counts one connection shed to make room.
+    pub fn count_shed_connection(&self) {
+        self.connections_shed.inc();
     }
 
     fn observe(&self, route: &str, method: &str, status: StatusCode, seconds: f64) {

@@ -1,16 +1,20 @@
 //! One constructor builds the application, for `serve` and for the tests alike.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, middleware, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::db::{self, Pool};
+use crate::http_limits::server::{HttpServer, ServerLimits};
+use crate::http_limits::{self, ConnectionBudget, GuardedStream, TimeLimits};
 use crate::keys::KeyStore;
 use crate::koogallery::client::MarketplaceClient;
 use crate::metrics::Metrics;
@@ -32,7 +36,7 @@ pub struct AppState {
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
-    server: Server,
+    server: HttpServer,
 }
 
 /// Opens the database (creating and migrating it as needed) and returns the pool.
@@ -81,7 +85,7 @@ impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = open_database(&settings)?;
         let keys = load_keys(&settings)?;
-        let listener = TcpListener::bind(settings.listen)
+        let listener = listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
@@ -107,32 +111,79 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop (SIGINT, SIGTERM).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.run_until_stopped().await
     }
 }
 
-fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+/// Binds `addr` with a backlog deep enough for the connections that wait while every worker is
+/// at its connection cap (`std` would queue 128).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // As `std` does: a restarted server can take its port while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(http_limits::LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// The HTTP server: actix-web's application on actix-http's service, run by our accept loops
+/// ([`crate::http_limits`]) so that every connection carries the request deadline and the
+/// connection cap holds.
+fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<HttpServer> {
     let metrics = Metrics::new()?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
         metrics.clone(),
     ));
-    let metrics = web::Data::new(metrics);
-    let workers = state.settings.http_workers;
-    let server = HttpServer::new(move || {
-        App::new()
+    let time = TimeLimits::from_settings(&state.settings);
+    let budget = ConnectionBudget::decide(&state.settings, http_limits::budget::current_fd_limit());
+    if let Some(warning) = &budget.warning {
+        tracing::warn!(http.max_connections = budget.total, "{warning}");
+    }
+    tracing::info!(
+        http.max_connections = budget.total,
+        http.request_timeout_ms = time.request_timeout.as_millis(),
+        http.keep_alive_secs = time.keep_alive.as_secs(),
+        "HTTP limits"
+    );
+    let limits = ServerLimits {
+        workers: state.settings.http_workers,
+        max_connections: budget.total,
+        shed_above: budget.shed_above(),
+        time,
+    };
+    let local_addr = listener.local_addr()?;
+    let app_metrics = metrics.clone();
+    let server = HttpServer::start(listener, limits, &metrics, move || {
+        let app = App::new()
+            .wrap(middleware::from_fn(http_limits::deadline::enforce))
             .wrap(middleware::from_fn(crate::metrics::record))
             .wrap(middleware::from_fn(crate::telemetry::request_id_header))
             .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
             .app_data(state.clone())
-            .app_data(metrics.clone())
-            .configure(configure)
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+            .app_data(web::Data::new(app_metrics.clone()))
+            .configure(configure);
+        HttpService::build()
+            .keep_alive(time.actix_keep_alive())
+            .client_request_timeout(time.first_head_fallback())
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(local_addr)
+            .on_connect_ext(|io: &GuardedStream, data: &mut actix_http::Extensions| {
+                data.insert(io.clock());
+            })
+            .finish(map_config(
+                app.into_factory()
+                    .map_err(|err: actix_web::Error| err.error_response()),
+                // Without a Host header, actix-web falls back to this config's host.
+                |()| AppConfig::default(),
+            ))
+    })?;
     Ok(server)
 }
 
