@@ -4,6 +4,7 @@
 
 mod fd_limit;
 mod labels;
+mod shutdown;
 mod slow;
 
 use std::time::{Duration, Instant};

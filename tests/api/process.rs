@@ -95,6 +95,20 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// SIGTERM, then waits at most `within` for the process to exit; `None` if it did not.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown, nothing flushed beyond what each commit made durable.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
