@@ -105,6 +105,16 @@ pub struct Settings {
     /// `KOOLICENSE_JOURNAL_RETENTION_DAYS`: marketplace journal rows (and counts of refused
     /// calls) older than this many days are deleted; 0 keeps them forever.
     pub journal_retention_days: u32,
+    /// `KOOLICENSE_REQUEST_TIMEOUT_MS`: the whole request, head and body, must arrive within
+    /// this time of its first byte, or the connection is closed (with a 408 where one can still
+    /// be sent).
+    pub request_timeout: Duration,
+    /// `KOOLICENSE_KEEP_ALIVE_SECS`: how long an idle keep-alive connection stays open; zero
+    /// closes every connection after its response.
+    pub keep_alive: Duration,
+    /// `KOOLICENSE_MAX_CONNECTIONS`: most connections open at once, all workers together.
+    /// Unset: derived from the file-descriptor limit (see [`crate::http_limits`]).
+    pub max_connections: Option<usize>,
 }
 
 /// A setting that could not be used, naming its environment variable.
@@ -166,6 +176,9 @@ struct FileSettings {
     node_id: Option<String>,
     http_workers: Option<toml::Value>,
     journal_retention_days: Option<toml::Value>,
+    request_timeout_ms: Option<toml::Value>,
+    keep_alive_secs: Option<toml::Value>,
+    max_connections: Option<toml::Value>,
 }
 
 /// Looks settings up by variable name: the environment first, then the file.
@@ -315,6 +328,18 @@ fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> 
     put(
         "KOOLICENSE_JOURNAL_RETENTION_DAYS",
         parsed.journal_retention_days.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_REQUEST_TIMEOUT_MS",
+        parsed.request_timeout_ms.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_KEEP_ALIVE_SECS",
+        parsed.keep_alive_secs.as_ref().map(toml_scalar),
+    );
+    put(
+        "KOOLICENSE_MAX_CONNECTIONS",
+        parsed.max_connections.as_ref().map(toml_scalar),
     );
     Ok(map)
 }
@@ -470,6 +495,17 @@ impl Settings {
                     .min(MAX_HTTP_WORKERS),
             )?,
             journal_retention_days: s.parsed("KOOLICENSE_JOURNAL_RETENTION_DAYS", 90)?,
+            // 5 s: KooGallery gives up on a call after 5 s, so a request still arriving then
+            // is lost anyway; a 64 KiB callback body needs only ~105 kbit/s to make it, a
+            // 16 KiB client-API body ~26 kbit/s.
+            request_timeout: Duration::from_millis(
+                s.parsed("KOOLICENSE_REQUEST_TIMEOUT_MS", 5000)?,
+            ),
+            keep_alive: Duration::from_secs(s.parsed("KOOLICENSE_KEEP_ALIVE_SECS", 5)?),
+            max_connections: s
+                .get("KOOLICENSE_MAX_CONNECTIONS")
+                .map(|_| s.parsed("KOOLICENSE_MAX_CONNECTIONS", 0))
+                .transpose()?,
         };
         settings.validate()?;
         Ok(settings)
@@ -518,6 +554,21 @@ impl Settings {
                 "KOOLICENSE_HTTP_WORKERS",
                 &format!("must be between 1 and {MAX_HTTP_WORKERS}"),
             ));
+        }
+        if !(100..=600_000).contains(&self.request_timeout.as_millis()) {
+            return Err(invalid(
+                "KOOLICENSE_REQUEST_TIMEOUT_MS",
+                "must be between 100 and 600000",
+            ));
+        }
+        if self.keep_alive > Duration::from_secs(3600) {
+            return Err(invalid(
+                "KOOLICENSE_KEEP_ALIVE_SECS",
+                "must be between 0 and 3600",
+            ));
+        }
+        if self.max_connections == Some(0) {
+            return Err(invalid("KOOLICENSE_MAX_CONNECTIONS", "must be at least 1"));
         }
         if self.apig_ak.is_some() != self.apig_sk.is_some() {
             let var = if self.apig_ak.is_some() {

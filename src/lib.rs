@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 #[cfg(test)]
 mod fuzzing;
+pub mod http_limits;
 pub mod keys;
 pub mod koogallery;
 pub mod license_file;

@@ -2,27 +2,26 @@
 
 mod in_flight;
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{App, HttpServer, middleware, web};
+use actix_http::HttpService;
+use actix_service::{IntoServiceFactory, ServiceFactoryExt, map_config};
+use actix_web::dev::AppConfig;
+use actix_web::{App, middleware, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use self::in_flight::InFlight;
 use crate::config::Settings;
 use crate::db::{self, Pool};
+use crate::http_limits::server::{HttpServer, ServerLimits};
+use crate::http_limits::{self, ConnectionBudget, GuardedStream, TimeLimits};
 use crate::keys::KeyStore;
 use crate::koogallery::client::MarketplaceClient;
 use crate::koogallery::outbox::{self, Stopped, Worker};
 use crate::metrics::Metrics;
-
-/// How long in-flight requests get to finish once a stop is asked for: callbacks answer within
-/// KooGallery's 5 s and client calls sooner, and supervisors (Kubernetes, most systemd units)
-/// send SIGKILL 30 s after SIGTERM.
-const HTTP_GRACE: Duration = Duration::from_secs(20);
 
 /// What every handler shares.
 pub struct AppState {
@@ -43,7 +42,7 @@ pub struct AppState {
 /// A bound, ready-to-run server, with this node's job worker when it has one.
 pub struct Application {
     port: u16,
-    server: Server,
+    server: HttpServer,
     in_flight: web::Data<InFlight>,
     worker: Option<Worker>,
 }
@@ -97,7 +96,7 @@ impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = open_database(&settings)?;
         let keys = load_keys(&settings)?;
-        let listener = TcpListener::bind(settings.listen)
+        let listener = listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
@@ -136,100 +135,123 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server is stopped from outside (tests); the worker runs as long.
+    /// Serves for as long as the process runs (in-process servers of the tests); the worker
+    /// runs as long.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { server, worker, .. } = self;
-        let served = server.await;
-        drop(worker);
-        served
+        self.run_until(std::future::pending()).await
     }
 
     /// Serves until `stop` resolves with what asked for it (`"SIGTERM"`), then stops gracefully:
-    /// no new connections, in-flight requests finish (for up to 20 s) and close their
-    /// connections, and at the same time the worker claims no more jobs while its running ones
-    /// finish or give their leases back ([`outbox::SHUTDOWN_GRACE`]). Queued jobs stay queued
-    /// for the next start of any node.
+    /// no new connections, in-flight requests finish (for up to
+    /// [`http_limits::server::SHUTDOWN_TIMEOUT`]) and close their connections, and at the same
+    /// time the worker claims no more jobs while its running ones finish or give their leases
+    /// back ([`outbox::SHUTDOWN_GRACE`]). Queued jobs stay queued for the next start of any node.
     pub async fn run_until(self, stop: impl Future<Output = &'static str>) -> std::io::Result<()> {
         let Self {
-            mut server,
+            server,
             in_flight,
             worker,
             ..
         } = self;
-        let asked = tokio::select! {
-            served = &mut server => return served,
-            asked = stop => asked,
-        };
+        let asked = stop.await;
         tracing::info!(
             signal = asked,
             http.requests = in_flight.count(),
             "stopping: in-flight requests and running jobs finish first"
         );
-        let handle = server.handle();
-        let requests = async move {
-            in_flight.stop();
-            handle.pause().await;
-            if tokio::time::timeout(HTTP_GRACE, in_flight.idle())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    http.requests = in_flight.count(),
-                    "cutting off requests still in flight after 20 s"
-                );
-            }
-            // Answered now, though maybe not yet written out: the graceful stop returns once
-            // the workers have closed their connections, each after writing its last answer.
-            handle.stop(true).await;
-        };
+        // From now on every answer closes its connection; the accept loops take no new ones and
+        // wait for the open ones.
+        in_flight.stop();
         let jobs = async move {
             match worker {
                 Some(worker) => worker.shutdown(outbox::SHUTDOWN_GRACE).await,
                 None => Stopped::default(),
             }
         };
-        let (served, (), stopped) = tokio::join!(server, requests, jobs);
+        let ((), stopped) = tokio::join!(server.stop(), jobs);
         tracing::info!(
             jobs.finished = stopped.finished,
             jobs.released = stopped.released,
             "koolicense stopped"
         );
-        served
+        Ok(())
     }
 }
 
+/// Binds `addr` with a backlog deep enough for the connections that wait while every worker is
+/// at its connection cap (`std` would queue 128).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    // As `std` does: a restarted server can take its port while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(http_limits::LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// The HTTP server: actix-web's application on actix-http's service, run by our accept loops
+/// ([`crate::http_limits`]) so that every connection carries the request deadline and the
+/// connection cap holds.
 fn run(
     listener: TcpListener,
     state: web::Data<AppState>,
     in_flight: web::Data<InFlight>,
-) -> anyhow::Result<Server> {
+) -> anyhow::Result<HttpServer> {
     let metrics = Metrics::new()?;
     state.rejections.register(metrics.registry())?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
         metrics.clone(),
     ));
-    let metrics = web::Data::new(metrics);
-    let workers = state.settings.http_workers;
-    let server = HttpServer::new(move || {
-        App::new()
+    let time = TimeLimits::from_settings(&state.settings);
+    let budget = ConnectionBudget::decide(&state.settings, http_limits::budget::current_fd_limit());
+    if let Some(warning) = &budget.warning {
+        tracing::warn!(http.max_connections = budget.total, "{warning}");
+    }
+    tracing::info!(
+        http.max_connections = budget.total,
+        http.request_timeout_ms = time.request_timeout.as_millis(),
+        http.keep_alive_secs = time.keep_alive.as_secs(),
+        "HTTP limits"
+    );
+    let limits = ServerLimits {
+        workers: state.settings.http_workers,
+        max_connections: budget.total,
+        shed_above: budget.shed_above(),
+        time,
+    };
+    let local_addr = listener.local_addr()?;
+    let app_metrics = metrics.clone();
+    let server = HttpServer::start(listener, limits, &metrics, move || {
+        let app = App::new()
+            .wrap(middleware::from_fn(http_limits::deadline::enforce))
             .wrap(middleware::from_fn(crate::metrics::record))
             .wrap(middleware::from_fn(crate::telemetry::request_id_header))
             .wrap(TracingLogger::<crate::telemetry::RedactedRootSpan>::new())
             .wrap(middleware::from_fn(in_flight::track))
             .app_data(in_flight.clone())
             .app_data(state.clone())
-            .app_data(metrics.clone())
-            .configure(configure)
-    })
-    .workers(workers)
-    // `Application::run_until` handles the signals, so the worker stops along with the server.
-    .disable_signals()
-    // Only idle keep-alive connections are left when the workers are stopped (requests in
-    // flight are waited for first), so they need no long grace.
-    .shutdown_timeout(1)
-    .listen(listener)?
-    .run();
+            .app_data(web::Data::new(app_metrics.clone()))
+            .configure(configure);
+        HttpService::build()
+            .keep_alive(time.actix_keep_alive())
+            .client_request_timeout(time.first_head_fallback())
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(local_addr)
+            .on_connect_ext(|io: &GuardedStream, data: &mut actix_http::Extensions| {
+                data.insert(io.clock());
+            })
+            .finish(map_config(
+                app.into_factory()
+                    .map_err(|err: actix_web::Error| err.error_response()),
+                // Without a Host header, actix-web falls back to this config's host.
+                |()| AppConfig::default(),
+            ))
+    })?;
     Ok(server)
 }
 

@@ -187,3 +187,32 @@ fn the_journal_is_kept_90_days_unless_told_otherwise() {
         );
     }
 }
+
+#[test]
+fn the_http_edge_settings_default_and_name_their_variable() {
+    let s = Settings::from_sources(HashMap::new(), None).unwrap();
+    assert_eq!(s.request_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(s.keep_alive, std::time::Duration::from_secs(5));
+    assert_eq!(s.max_connections, None);
+    for (var, value) in [
+        ("KOOLICENSE_REQUEST_TIMEOUT_MS", "0"),
+        ("KOOLICENSE_REQUEST_TIMEOUT_MS", "soon"),
+        ("KOOLICENSE_KEEP_ALIVE_SECS", "86400"),
+        ("KOOLICENSE_MAX_CONNECTIONS", "0"),
+        ("KOOLICENSE_MAX_CONNECTIONS", "-1"),
+    ] {
+        let err = Settings::from_sources(env(&[(var, value)]), None).unwrap_err();
+        assert!(err.to_string().starts_with(var), "{err} should name {var}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    std::fs::write(
+        &path,
+        "request_timeout_ms = 2000\nkeep_alive_secs = 0\nmax_connections = 64\n",
+    )
+    .unwrap();
+    let s = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
+    assert_eq!(s.request_timeout, std::time::Duration::from_secs(2));
+    assert!(s.keep_alive.is_zero());
+    assert_eq!(s.max_connections, Some(64));
+}

@@ -1,7 +1,6 @@
-//! The requests being handled, so that a stopping server waits for them itself: asked to stop
-//! gracefully, actix-server 2.6 can still drop a request in flight, when a worker sees its
-//! connection channel close before its stop message (actix/actix-net#945; the releases with the
-//! fix need a newer Rust than this crate's `rust-version`).
+//! The requests being handled, for the log of a stopping server, and the switch that makes every
+//! answer close its connection once the server stops, so keep-alive clients reconnect elsewhere
+//! while the accept loops ([`crate::http_limits::server`]) wait for the open connections.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -10,14 +9,12 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::ConnectionType;
 use actix_web::middleware::Next;
 use actix_web::web;
-use tokio::sync::Notify;
 
 /// How many requests are being handled, shared by every HTTP worker.
 #[derive(Debug, Default)]
 pub struct InFlight {
     count: AtomicUsize,
     stopping: AtomicBool,
-    idle: Notify,
 }
 
 impl InFlight {
@@ -30,18 +27,6 @@ impl InFlight {
     pub fn count(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
-
-    /// Resolves once no request is being handled.
-    pub async fn idle(&self) {
-        loop {
-            // Created before the check, so a wake-up between the two is not missed.
-            let idle = self.idle.notified();
-            if self.count() == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
 }
 
 /// One request being handled; dropped when its answer is ready or its future is dropped.
@@ -49,9 +34,7 @@ struct Handling(web::Data<InFlight>);
 
 impl Drop for Handling {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
+        self.0.count.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

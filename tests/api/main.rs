@@ -16,6 +16,7 @@ mod cli;
 mod clock_skew;
 mod config_limits;
 mod drills;
+mod edge;
 mod file_modes;
 mod health;
 mod legacy;

@@ -22,14 +22,38 @@ pub fn free_port() -> u16 {
 impl ServerProcess {
     /// Starts `koolicense serve` on `port` with `env` (plus quiet defaults) and waits until ready.
     pub async fn start(port: u16, env: &[(&str, &str)], log: &Path) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
+        command.arg("serve");
+        Self::start_command(command, port, env, log).await
+    }
+
+    /// As [`Self::start`], with at most `limit` open file descriptors (soft and hard).
+    pub async fn start_with_fd_limit(
+        port: u16,
+        env: &[(&str, &str)],
+        log: &Path,
+        limit: u32,
+    ) -> Self {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" serve"))
+            .arg(env!("CARGO_BIN_EXE_koolicense"));
+        Self::start_command(command, port, env, log).await
+    }
+
+    async fn start_command(
+        mut command: Command,
+        port: u16,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
         command
-            .arg("serve")
             .env("KOOLICENSE_LISTEN", format!("127.0.0.1:{port}"))
             .env("KOOLICENSE_HTTP_WORKERS", "2")
             .env("KOOLICENSE_DB_POOL_SIZE", "8")
@@ -66,6 +90,25 @@ impl ServerProcess {
         panic!("koolicense serve did not become ready");
     }
 
+    /// The server's process id (for `/proc/<pid>/...`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, then waits at most `within` for the process to exit; `None` if it did not.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown, nothing flushed beyond what each commit made durable.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
@@ -73,7 +116,7 @@ impl ServerProcess {
     }
 
     /// SIGTERM, as systemd and Kubernetes stop a service; returns at once.
-    pub fn terminate(&self) {
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success(), "kill -TERM {pid} failed");

@@ -120,7 +120,13 @@ async fn a_wrong_secret_key_is_rejected_by_the_marketplace_and_nothing_is_delive
         );
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    let journal = app.journal_text();
+    // The journal row is written after the simulator's answer, so it may lag the simulator's
+    // record of the call.
+    let mut journal = app.journal_text();
+    while !journal.contains("APIGW.0301") && Instant::now() < deadline {
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        journal = app.journal_text();
+    }
     assert!(journal.contains("APIGW.0301"), "{journal}");
 }
 

@@ -110,7 +110,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
     assert_eq!(running.unwrap().len(), HELD, "the held uploads ended before the stop");
 
     // Act
-    server.terminate();
+    server.send_sigterm();
     let stopping = Instant::now();
 
     // Assert: the in-flight requests got their normal answers.
