@@ -212,6 +212,29 @@ impl Sources {
         }
     }
 
+    /// A setting without a default: `None` when unset.
+    fn optional<T: std::str::FromStr + Default>(
+        &self,
+        var: &'static str,
+    ) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(var)
+            .map(|_| self.parsed(var, T::default()))
+            .transpose()
+    }
+
+    fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
+        let raw = self
+            .get("KOOLICENSE_DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://koolicense.db".into());
+        DatabaseUrl::parse(&raw).map_err(|reason| ConfigError::Invalid {
+            var: "KOOLICENSE_DATABASE_URL",
+            reason,
+        })
+    }
+
     fn secret(&self, var: &'static str) -> Option<SecretString> {
         self.get(var)
             .map(|v| SecretString::from(v.trim().to_owned()))
@@ -410,13 +433,7 @@ impl Settings {
             None => HashMap::new(),
         };
         let s = Sources { env, file };
-        let db_raw = s
-            .get("KOOLICENSE_DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://koolicense.db".into());
-        let database_url = DatabaseUrl::parse(&db_raw).map_err(|reason| ConfigError::Invalid {
-            var: "KOOLICENSE_DATABASE_URL",
-            reason,
-        })?;
+        let database_url = s.database_url()?;
         let settings = Settings {
             listen: s.parsed(
                 "KOOLICENSE_LISTEN",
@@ -480,10 +497,7 @@ impl Settings {
                     ("forwarded", ForwardedHeader::Forwarded),
                 ],
             )?,
-            instance_limit: s
-                .get("KOOLICENSE_INSTANCE_LIMIT")
-                .map(|_| s.parsed("KOOLICENSE_INSTANCE_LIMIT", 0))
-                .transpose()?,
+            instance_limit: s.optional("KOOLICENSE_INSTANCE_LIMIT")?,
             worker_enabled: s.parsed("KOOLICENSE_WORKER", true)?,
             node_id: s.get("KOOLICENSE_NODE_ID").unwrap_or_else(|| {
                 format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
@@ -502,10 +516,7 @@ impl Settings {
                 s.parsed("KOOLICENSE_REQUEST_TIMEOUT_MS", 5000)?,
             ),
             keep_alive: Duration::from_secs(s.parsed("KOOLICENSE_KEEP_ALIVE_SECS", 5)?),
-            max_connections: s
-                .get("KOOLICENSE_MAX_CONNECTIONS")
-                .map(|_| s.parsed("KOOLICENSE_MAX_CONNECTIONS", 0))
-                .transpose()?,
+            max_connections: s.optional("KOOLICENSE_MAX_CONNECTIONS")?,
         };
         settings.validate()?;
         Ok(settings)
