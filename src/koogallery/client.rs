@@ -66,6 +66,9 @@ impl MarketplaceClient {
             // A redirect would carry a signature made for another URL; the gateway never sends one.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("koolicense/", env!("CARGO_PKG_VERSION")))
+            // Bounded, so the file descriptors kept for outbound calls (see
+            // `http_limits::budget`) are enough however many calls ran at once.
+            .pool_max_idle_per_host(8)
             .build()?;
         let credentials = match (&settings.apig_ak, &settings.apig_sk) {
             (Some(ak), Some(sk)) => Some((ak.expose_secret().to_owned(), sk.clone())),

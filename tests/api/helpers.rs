@@ -205,3 +205,11 @@ impl TestApp {
             .unwrap()
     }
 }
+
+/// A `getLicenseAsync` time (`yyyy-MM-dd HH:mm:ss z`, UTC) `days` from today's midnight, so that
+/// periods in tests are relative to when they run.
+pub fn license_time(days: i64) -> String {
+    (chrono::Utc::now() + chrono::TimeDelta::days(days))
+        .format("%Y-%m-%d 00:00:00 z")
+        .to_string()
+}

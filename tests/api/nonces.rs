@@ -52,7 +52,7 @@ both_backends!(@backend a_replayed_get_license_async_that_answered_000004_answer
     // KooGallery does not know the order (yet): the quota cannot be read.
     assert_eq!(app.callback(&new_instance("CS-REPLAY", "inst-r")).await.code(), "000000");
     let body = json!({"activity": "getLicenseAsync", "instanceId": "inst-r", "eventId": "e1",
-                      "effectiveTime": "2026-11-01 00:00:00 z", "deviceFingerprint": "AA|BB|CC|DD"});
+                      "effectiveTime": crate::helpers::license_time(-30), "deviceFingerprint": "AA|BB|CC|DD"});
     let call = SignedCall::new(&body);
     let first = app.send(&call).await;
     assert_eq!(first.code(), "000004", "{:?}", first.body);

@@ -15,19 +15,24 @@ fn new_instance(order: &str, business: &str) -> Value {
 
 fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
     json!({"activity": "getLicenseAsync", "instanceId": instance, "eventId": event,
-           "effectiveTime": "2026-11-01 00:00:00 z", "expireTime": "2027-06-01 00:00:00 z",
+           "effectiveTime": crate::helpers::license_time(-30), "expireTime": crate::helpers::license_time(180),
            "deviceFingerprint": fingerprint})
 }
 
-/// An instance whose order (quantity `quantity`, periodic, expiring 2027-11-01) KooGallery knows.
+/// An instance whose order (quantity `quantity`, periodic, expiring in a year) KooGallery knows.
 async fn instance_with_order(
     app: &TestApp,
     sim: &Marketplace,
     order: &str,
     quantity: i64,
 ) -> String {
-    sim.add_order(order, "PERIOD", quantity, "20271101000000")
-        .await;
+    sim.add_order(
+        order,
+        "PERIOD",
+        quantity,
+        &crate::client_api::compact_in(365),
+    )
+    .await;
     let business = format!("biz-{order}");
     let answer = app.callback(&new_instance(order, &business)).await;
     assert_eq!(answer.code(), "000000", "{:?}", answer.body);
@@ -308,8 +313,13 @@ mod with_marketplace {
         let payload = app.verify_license(&first[0], Some("04:7C:16:5E:E3:5D|DISK1||BFEBFBFF00090672"));
         assert_eq!(payload["instance_id"], instance.as_str());
         assert_eq!(payload["seats"], 2);
-        assert_eq!(payload["not_before"], "2026-11-01T00:00:00Z");
-        assert_eq!(payload["expires_at"], "2027-06-01T00:00:00Z");
+        let rfc3339 = |days| {
+            (chrono::Utc::now() + chrono::TimeDelta::days(days))
+                .format("%Y-%m-%dT00:00:00Z")
+                .to_string()
+        };
+        assert_eq!(payload["not_before"], rfc3339(-30));
+        assert_eq!(payload["expires_at"], rfc3339(180));
         assert_eq!(payload["source"], "instance");
     });
 

@@ -13,7 +13,7 @@ fn upgrade(instance: &str, order: &str) -> Value {
 
 fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
     json!({"activity": "getLicenseAsync", "instanceId": instance, "eventId": event,
-           "effectiveTime": "2026-11-01 00:00:00 z", "expireTime": "2027-06-01 00:00:00 z",
+           "effectiveTime": crate::helpers::license_time(-30), "expireTime": crate::helpers::license_time(180),
            "deviceFingerprint": fingerprint})
 }
 
@@ -25,7 +25,7 @@ async fn new_instance(app: &TestApp, order: &str, instance: &str) {
 
 both_backends!(@backend an_upgrade_raises_the_quota_for_the_very_next_license, |backend| async move {
     let (app, sim) = spawn_with_marketplace(backend).await;
-    sim.add_order("CS-BASE", "PERIOD", 1, "20271101000000").await;
+    sim.add_order("CS-BASE", "PERIOD", 1, &crate::client_api::compact_in(365)).await;
     sim.add_order("CS-UP", "PERIOD", 3, "20271101000000").await;
     new_instance(&app, "CS-BASE", "inst-up").await;
     assert_eq!(app.callback(&license_async("inst-up", "e1", "AA|1|1|1")).await.code(), "000000");

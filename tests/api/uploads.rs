@@ -14,7 +14,8 @@ use crate::process::{ServerProcess, free_port};
 
 pub fn license_async(instance: &str, event: &str, fingerprint: &str) -> Value {
     json!({"activity": "getLicenseAsync", "instanceId": instance, "eventId": event,
-           "effectiveTime": "2026-11-01 00:00:00 z", "expireTime": "2027-06-01 00:00:00 z",
+           "effectiveTime": crate::helpers::license_time(-30),
+           "expireTime": crate::helpers::license_time(180),
            "deviceFingerprint": fingerprint})
 }
 
@@ -46,8 +47,13 @@ pub async fn callback_to(url: &str, body: &Value) -> Value {
 }
 
 pub async fn new_instance_to(url: &str, sim: &Marketplace, order: &str, quantity: i64) -> String {
-    sim.add_order(order, "PERIOD", quantity, "20271101000000")
-        .await;
+    sim.add_order(
+        order,
+        "PERIOD",
+        quantity,
+        &crate::client_api::compact_in(365),
+    )
+    .await;
     let instance = format!("inst-{order}");
     let body = json!({"activity": "newInstance", "orderId": order,
                       "orderLineId": format!("{order}-000001"), "businessId": instance});

@@ -171,11 +171,6 @@ pub fn requeue(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     Ok(0)
 }
 
-/// Claims one due job for `node_id` until `now + lease`: a `pending` job whose `run_at` has
-/// come, or a `running` job whose lease expired. Atomic across nodes on both backends: the
-/// claiming `UPDATE` repeats the due condition, so of two nodes racing for a candidate only one
-/// changes a row (SQLite serialises writers; PostgreSQL re-checks the condition on the row
-/// version it waited for). The loser tries the next candidate.
 /// Gives back the leases `node_id` holds: called when a node starts, so jobs its previous
 /// incarnation was running when it died (kill -9, power loss) run again at once instead of after
 /// the lease expires. Returns how many were released.
@@ -194,6 +189,11 @@ pub fn release_leases_of(conn: &mut DbConn, node_id: &str) -> QueryResult<usize>
     .execute(conn)
 }
 
+/// Claims one due job for `node_id` until `now + lease`: a `pending` job whose `run_at` has
+/// come, or a `running` job whose lease expired. Atomic across nodes on both backends: the
+/// claiming `UPDATE` repeats the due condition, so of two nodes racing for a candidate only one
+/// changes a row (SQLite serialises writers; PostgreSQL re-checks the condition on the row
+/// version it waited for). The loser tries the next candidate.
 pub fn claim_due(
     conn: &mut DbConn,
     node_id: &str,
