@@ -199,7 +199,7 @@ pub fn build_pool(
 ) -> anyhow::Result<Pool> {
     // Before SQLite first opens it: the files it creates take the database file's mode.
     #[cfg(feature = "sqlite")]
-    if let DatabaseUrl::Sqlite(path) = url {
+    if let Some(path) = url.sqlite_path() {
         sqlite_files::protect(path)
             .map_err(|e| anyhow::anyhow!("cannot create the SQLite file {path}: {e}"))?;
     }

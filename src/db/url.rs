@@ -19,6 +19,18 @@ pub enum DatabaseUrl {
     Sqlite(String),
 }
 
+impl DatabaseUrl {
+    /// The SQLite database's path; `None` for PostgreSQL.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_path(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite(path) => Some(path),
+            #[cfg(feature = "postgres")]
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
 /// A PostgreSQL URL whose `Debug` hides credentials.
 #[cfg(feature = "postgres")]
 #[derive(Clone)]
