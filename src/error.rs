@@ -15,6 +15,9 @@ pub enum ApiError {
     /// The request is malformed; the message names the field.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The body is larger than the endpoint takes (`413`).
+    #[error("the body is larger than {0} bytes")]
+    BodyTooLarge(usize),
     /// KooGallery does not know the authorization code (92020005).
     #[error("the authorization code does not exist")]
     CodeNotFound,
@@ -90,6 +93,7 @@ impl ApiError {
     pub fn code_and_status(&self) -> (&'static str, StatusCode) {
         match self {
             Self::InvalidRequest(_) => ("INVALID_REQUEST", StatusCode::BAD_REQUEST),
+            Self::BodyTooLarge(_) => ("INVALID_REQUEST", StatusCode::PAYLOAD_TOO_LARGE),
             Self::CodeNotFound => ("CODE_NOT_FOUND", StatusCode::NOT_FOUND),
             Self::CodeNotClaimed => ("CODE_NOT_CLAIMED", StatusCode::CONFLICT),
             Self::SeatLimitReached { .. } => ("SEAT_LIMIT_REACHED", StatusCode::CONFLICT),

@@ -24,10 +24,11 @@ use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
 use rand::rngs::OsRng;
-use serde::{Deserialize, Serialize};
 
-/// The only signature algorithm, as named in `GET /v1/keys` and license envelopes.
-pub const ALG: &str = "ed25519";
+pub use koolicense_core::keys::{
+    ALG, KeyStatus, KeysDocument, PublicKeyEntry, Verifier, VerifyingKeys, decode_32,
+    parse_public_key,
+};
 
 /// File in the keys directory that names the active key.
 const ACTIVE_FILE: &str = "active";
@@ -80,25 +81,6 @@ pub enum KeyError {
     InvalidPublicKeys(String),
 }
 
-/// Whether a key signs new licenses or only verifies old ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyStatus {
-    /// Signs new licenses.
-    Active,
-    /// Verifies licenses it signed earlier; signs nothing new.
-    Retired,
-}
-
-impl fmt::Display for KeyStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Active => "active",
-            Self::Retired => "retired",
-        })
-    }
-}
-
 /// One key as shown by `koolicense keys list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyInfo {
@@ -112,92 +94,9 @@ pub struct KeyInfo {
     pub has_private: bool,
 }
 
-/// The `GET /v1/keys` document: `{"keys": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeysDocument {
-    /// Every key that verifies licenses, active first.
-    pub keys: Vec<PublicKeyEntry>,
-}
-
-/// One entry of the `GET /v1/keys` document.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PublicKeyEntry {
-    /// Key id, as in license envelopes.
-    pub kid: String,
-    /// Always [`ALG`].
-    pub alg: String,
-    /// Standard base64 of the 32 raw public key bytes.
-    pub public_key: String,
-    /// Active or retired.
-    pub status: KeyStatus,
-}
-
-/// Anything that can find a public key by id: a [`KeyStore`] or a verification-only [`Verifier`].
-pub trait VerifyingKeys {
-    /// The public key with this id, if known.
-    fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey>;
-}
-
-/// Public keys only, for offline verification (`koolicense verify`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Verifier {
-    keys: BTreeMap<String, VerifyingKey>,
-}
-
-impl Verifier {
-    /// A verifier for the given `(kid, key)` pairs; a later duplicate kid replaces an earlier one.
-    pub fn from_public_keys(keys: impl IntoIterator<Item = (String, VerifyingKey)>) -> Self {
-        Self {
-            keys: keys.into_iter().collect(),
-        }
-    }
-
-    /// Ids of the keys this verifier knows, sorted.
-    pub fn kids(&self) -> Vec<&str> {
-        self.keys.keys().map(String::as_str).collect()
-    }
-}
-
-impl VerifyingKeys for Verifier {
-    fn verifying_key(&self, kid: &str) -> Option<&VerifyingKey> {
-        self.keys.get(kid)
-    }
-}
-
-/// Builds a verifier from a `GET /v1/keys` document. Entries with another `alg` are skipped so that
-/// a newer server's document stays usable; a document with no Ed25519 key is an error.
+/// Builds a verifier from a `GET /v1/keys` document ([`Verifier::from_keys_json`]).
 pub fn verifier_from_keys_json(json: &str) -> Result<Verifier, KeyError> {
-    /// Only what verification needs: a newer server's entries may carry other statuses or
-    /// fields, and those of other algorithms any shape at all.
-    #[derive(Deserialize)]
-    struct Document {
-        keys: Vec<serde_json::Value>,
-    }
-    #[derive(Deserialize)]
-    struct Entry {
-        kid: String,
-        public_key: String,
-    }
-    let invalid = |reason: String| KeyError::InvalidPublicKeys(reason);
-    let document: Document = serde_json::from_str(json)
-        .map_err(|e| invalid(format!("keys document is not valid: {e}")))?;
-    let mut keys = Vec::new();
-    for value in document.keys {
-        if value.get("alg").and_then(serde_json::Value::as_str) != Some(ALG) {
-            continue;
-        }
-        let entry: Entry = serde_json::from_value(value)
-            .map_err(|e| invalid(format!("an {ALG} entry of the keys document: {e}")))?;
-        let key = parse_public_key(&entry.public_key)
-            .map_err(|reason| invalid(format!("key {:?} in keys document: {reason}", entry.kid)))?;
-        keys.push((entry.kid, key));
-    }
-    if keys.is_empty() {
-        return Err(KeyError::InvalidPublicKeys(
-            "keys document holds no ed25519 key".into(),
-        ));
-    }
-    Ok(Verifier::from_public_keys(keys))
+    Verifier::from_keys_json(json).map_err(|e| KeyError::InvalidPublicKeys(e.0))
 }
 
 /// Builds a verifier from one `.pub` file (base64 of 32 bytes); the key id is the file stem.
@@ -381,6 +280,12 @@ impl VerifyingKeys for KeyStore {
     }
 }
 
+impl koolicense_core::keys::Signer for KeyStore {
+    fn sign(&self, message: &[u8]) -> (&str, [u8; 64]) {
+        KeyStore::sign(self, message)
+    }
+}
+
 impl fmt::Debug for KeyStore {
     // Key ids only: the signing key must never reach a log line through `{:?}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -508,21 +413,6 @@ fn read_active(dir: &Path) -> Result<Option<String>, KeyError> {
             source,
         }),
     }
-}
-
-/// Decodes standard base64 of exactly 32 bytes.
-fn decode_32(text: &str) -> Result<[u8; 32], String> {
-    let bytes = STANDARD
-        .decode(text.trim())
-        .map_err(|e| format!("not standard base64 ({e})"))?;
-    let len = bytes.len();
-    <[u8; 32]>::try_from(bytes).map_err(|_| format!("expected 32 bytes, found {len}"))
-}
-
-/// Parses a base64 public key as used in `.pub` files and the keys document.
-fn parse_public_key(text: &str) -> Result<VerifyingKey, String> {
-    let bytes = decode_32(text)?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 public key".to_owned())
 }
 
 fn read_text(path: &Path) -> Result<String, KeyError> {

@@ -5,7 +5,8 @@
 //! Handlers stay thin: [`dto`] turns bodies into checked values, [`code_sync`] talks to
 //! KooGallery, [`seats`] and [`checks`] hold the transactions, and [`crate::domain::validation`]
 //! takes the license decision. Every `/v1` request passes the per-address limit of
-//! [`rate_limit`].
+//! [`rate_limit`], and every answer of activate, check-in and deactivate is signed by
+//! [`signed`] (`api.md` §4.5).
 
 mod activate;
 mod check_in;
@@ -20,6 +21,7 @@ mod issue;
 mod keys;
 mod rate_limit;
 mod seats;
+mod signed;
 
 pub use self::context::ClientApi;
 
@@ -57,6 +59,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/v1")
             .app_data(json)
             .wrap(middleware::from_fn(rate_limit::per_ip))
+            // Outermost, so that the rate limit's 429 is signed too.
+            .wrap(middleware::from_fn(signed::sign_answers))
             .route("/activate", web::post().to(activate::activate))
             .route("/check-in", web::post().to(check_in::check_in))
             .route("/deactivate", web::post().to(deactivate::deactivate))

@@ -116,9 +116,46 @@ pub async fn reply(response: reqwest::Response) -> Reply {
     }
 }
 
+/// An answer of activate, check-in or deactivate, checked as the client SDK checks it
+/// (`api.md` §4.5): signed over its exact body with one of the server's keys, echoing the
+/// request's nonce (`null` when none was sent), with the server's time. `server_time` and
+/// `nonce` are taken out of the returned body, so tests compare the rest.
+pub async fn signed_reply(response: reqwest::Response, app: &TestApp, sent: &Value) -> Reply {
+    let signature = response
+        .headers()
+        .get(koolicense_core::answer::HEADER)
+        .map(|v| v.to_str().unwrap().to_owned());
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("Retry-After")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = response.text().await.unwrap();
+    let keys = koolicense::keys::KeyStore::load(app.keys_dir.path()).unwrap();
+    koolicense_core::answer::verify(text.as_bytes(), signature.as_deref(), &keys)
+        .unwrap_or_else(|e| panic!("answer {status} {text}: {e}"));
+    let mut body: Value = serde_json::from_str(&text).unwrap();
+    let fields = body.as_object_mut().unwrap();
+    let echoed = fields.remove("nonce").expect("the answer echoes the nonce");
+    assert_eq!(&echoed, sent.get("nonce").unwrap_or(&Value::Null), "{text}");
+    let server_time = fields
+        .remove("server_time")
+        .expect("the answer has server_time");
+    let server_time = chrono::DateTime::parse_from_rfc3339(server_time.as_str().unwrap()).unwrap();
+    let skew = (Utc::now() - server_time.with_timezone(&Utc))
+        .num_seconds()
+        .abs();
+    assert!(skew < 300, "server_time {server_time} is not now");
+    Reply {
+        status,
+        body,
+        retry_after,
+    }
+}
+
 impl Client {
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        reply(self.app.post_json(path, body).await).await
+        signed_reply(self.app.post_json(path, body).await, &self.app, body).await
     }
 
     /// A POST with extra headers, through `http` (e.g. [`from_address`]).

@@ -4,7 +4,7 @@
 //! when it is exactly what [`sign`] wrote (up to line breaks and surrounding whitespace); and
 //! whatever [`sign`] writes, [`verify`] reads back.
 //!
-//! Bounded: [`crate::fuzzing::config`] cases per property (scaled by `PROPTEST_CASES`).
+//! Bounded: [`crate::testing::fuzz_config`] cases per property (scaled by `PROPTEST_CASES`).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -17,12 +17,9 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 
-/// One generated key, for the whole run.
-static STORE: LazyLock<KeyStore> = LazyLock::new(|| {
-    let dir = tempfile::tempdir().unwrap();
-    KeyStore::generate(dir.path()).unwrap();
-    KeyStore::load(dir.path()).unwrap()
-});
+/// One key, for the whole run.
+static STORE: LazyLock<crate::testing::TestKeys> =
+    LazyLock::new(|| crate::testing::TestKeys::new(&[("k-fuzz", [7; 32])]));
 
 const FINGERPRINT: &str = "04:7C:16:5E:E3:5D|001B_444A_488B_5CEC.||BFEBFBFF00090672";
 
@@ -48,7 +45,7 @@ fn base_payload() -> LicensePayload {
     }
 }
 
-static LICENSE: LazyLock<String> = LazyLock::new(|| sign(&base_payload(), &STORE).unwrap());
+static LICENSE: LazyLock<String> = LazyLock::new(|| sign(&base_payload(), &*STORE).unwrap());
 
 /// Any instant chrono can represent, in whole seconds.
 fn any_time() -> impl Strategy<Value = DateTime<Utc>> {
@@ -249,7 +246,7 @@ fn payloads_that_did_not_read_back_are_refused_or_read_back() {
         ..base_payload()
     };
     assert!(matches!(
-        sign(&outside, &STORE),
+        sign(&outside, &*STORE),
         Err(LicenseError::InvalidPayload(_))
     ));
     // A float feature read back as a neighbouring float.
@@ -259,7 +256,7 @@ fn payloads_that_did_not_read_back_are_refused_or_read_back() {
         features,
         ..base_payload()
     };
-    let text = sign(&float, &STORE).unwrap();
+    let text = sign(&float, &*STORE).unwrap();
     assert_eq!(
         verify(&text, &*STORE, None, float.not_before, Duration::ZERO),
         Ok(float)
@@ -311,7 +308,7 @@ proptest! {
 
 // Each case signs (and verifies) once: slow in debug builds, so fewer cases.
 proptest! {
-    #![proptest_config(crate::fuzzing::config(64))]
+    #![proptest_config(crate::testing::fuzz_config(64))]
 
     #[test]
     fn validly_signed_odd_payloads_never_panic(
@@ -334,7 +331,7 @@ proptest! {
 
     #[test]
     fn whatever_sign_writes_verify_reads_back(payload in any_payload()) {
-        if let Ok(text) = sign(&payload, &STORE) {
+        if let Ok(text) = sign(&payload, &*STORE) {
             let read = verify(&text, &*STORE, Some(FINGERPRINT), payload.not_before, Duration::ZERO);
             prop_assert_eq!(read, Ok(payload.clone()));
             let (_, decoded) = decode_unverified(&text).unwrap();

@@ -100,7 +100,7 @@ proptest! {
 
 // Each case writes files: fewer cases.
 proptest! {
-    #![proptest_config(crate::fuzzing::config(32))]
+    #![proptest_config(crate::testing::fuzz_config(32))]
 
     #[test]
     fn any_machine_description_reads_as_a_fingerprint(

@@ -1,5 +1,6 @@
 use super::*;
-use crate::keys::{Verifier, verifier_from_keys_json};
+use crate::keys::Verifier;
+use crate::testing::TestKeys;
 use ed25519_dalek::{Signer, SigningKey};
 use proptest::prelude::*;
 use std::sync::LazyLock;
@@ -37,16 +38,13 @@ fn payload() -> LicensePayload {
     }
 }
 
-/// A key store in a temp dir with the fixed key `KID` (seed `SEED`) active.
-fn fixed_store() -> KeyStore {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(format!("{KID}.key")), STANDARD.encode(SEED)).unwrap();
-    std::fs::write(dir.path().join("active"), KID).unwrap();
-    KeyStore::load(dir.path()).unwrap()
+/// The fixed key `KID` (seed `SEED`).
+fn fixed_store() -> TestKeys {
+    TestKeys::new(&[(KID, SEED)])
 }
 
-static STORE: LazyLock<KeyStore> = LazyLock::new(fixed_store);
-static LICENSE: LazyLock<String> = LazyLock::new(|| sign(&payload(), &STORE).unwrap());
+static STORE: LazyLock<TestKeys> = LazyLock::new(fixed_store);
+static LICENSE: LazyLock<String> = LazyLock::new(|| sign(&payload(), &*STORE).unwrap());
 
 fn valid_time() -> DateTime<Utc> {
     at("2026-06-01T00:00:00Z")
@@ -136,8 +134,8 @@ fn the_same_payload_gives_the_same_bytes() {
     features.insert("edition".into(), "pro".into());
     features.insert("modules".into(), serde_json::json!({"x": 1, "y": 2}));
     reordered.features = features;
-    assert_eq!(sign(&payload(), &STORE).unwrap(), *LICENSE);
-    assert_eq!(sign(&reordered, &STORE).unwrap(), *LICENSE);
+    assert_eq!(sign(&payload(), &*STORE).unwrap(), *LICENSE);
+    assert_eq!(sign(&reordered, &*STORE).unwrap(), *LICENSE);
 }
 
 #[test]
@@ -259,7 +257,7 @@ fn a_perpetual_license_has_null_expiry_and_no_upper_bound() {
         expires_at: None,
         ..payload()
     };
-    let text = sign(&perpetual, &STORE).unwrap();
+    let text = sign(&perpetual, &*STORE).unwrap();
     let (_, decoded) = decode_unverified(&text).unwrap();
     let json = String::from_utf8(perpetual.to_json_bytes().unwrap()).unwrap();
 
@@ -288,7 +286,7 @@ fn instance_licenses_carry_instance_id_and_omit_code_sha256() {
     let json = String::from_utf8(instance.to_json_bytes().unwrap()).unwrap();
     assert!(json.contains(r#""source":"instance","instance_id":"RA2AB4LVS","order_id""#));
     assert!(!json.contains("code_sha256"));
-    let text = sign(&instance, &STORE).unwrap();
+    let text = sign(&instance, &*STORE).unwrap();
     assert_eq!(
         verify(&text, &*STORE, None, valid_time(), Duration::ZERO).unwrap(),
         instance
@@ -315,26 +313,24 @@ fn sign_rejects_payloads_that_break_the_format() {
         ..payload()
     };
     for bad in [raw_fingerprint, both, version, backwards, no_instance] {
-        let error = sign(&bad, &STORE).unwrap_err();
+        let error = sign(&bad, &*STORE).unwrap_err();
         assert!(matches!(error, LicenseError::InvalidPayload(_)), "{error}");
     }
 }
 
 #[test]
 fn a_retired_key_still_verifies_its_licenses() {
-    let dir = tempfile::tempdir().unwrap();
-    KeyStore::generate(dir.path()).unwrap();
-    let old_store = KeyStore::load(dir.path()).unwrap();
+    let old_store = TestKeys::new(&[("k-old", [1; 32])]);
     let old_license = sign(&payload(), &old_store).unwrap();
 
-    let new_kid = KeyStore::rotate(dir.path()).unwrap();
-    let store = KeyStore::load(dir.path()).unwrap();
+    let new_kid = "k-new";
+    let store = TestKeys::new(&[("k-old", [1; 32]), (new_kid, [2; 32])]);
     let new_license = sign(&payload(), &store).unwrap();
 
     assert!(verify(&old_license, &store, None, valid_time(), Duration::ZERO).is_ok());
     assert_eq!(decode_unverified(&new_license).unwrap().0.kid, new_kid);
     let doc = serde_json::to_string(&store.keys_document()).unwrap();
-    let verifier = verifier_from_keys_json(&doc).unwrap();
+    let verifier = Verifier::from_keys_json(&doc).unwrap();
     assert!(verify(&old_license, &verifier, None, valid_time(), Duration::ZERO).is_ok());
     assert!(verify(&new_license, &verifier, None, valid_time(), Duration::ZERO).is_ok());
 }
@@ -515,9 +511,9 @@ proptest! {
         };
         let reordered = LicensePayload { features: backward, ..original.clone() };
 
-        let text = sign(&original, &STORE).unwrap();
+        let text = sign(&original, &*STORE).unwrap();
 
-        prop_assert_eq!(&sign(&reordered, &STORE).unwrap(), &text);
+        prop_assert_eq!(&sign(&reordered, &*STORE).unwrap(), &text);
         let verified = verify(&text, &*STORE, Some(&fingerprint), not_before, Duration::ZERO).unwrap();
         prop_assert_eq!(verified, original);
     }
