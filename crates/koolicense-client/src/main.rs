@@ -189,10 +189,24 @@ fn offline_activate_files(
     ))
 }
 
+/// The per-user data directory of the XDG base-directory rules: `$XDG_DATA_HOME`, else
+/// `~/.local/share`. Only Linux is supported (client.md §1), so no platform table is needed.
+fn user_data_dir() -> Option<PathBuf> {
+    let absolute =
+        |value: std::ffi::OsString| Some(PathBuf::from(value)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_DATA_HOME")
+        .and_then(absolute)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(absolute)
+                .map(|home| home.join(".local/share"))
+        })
+}
+
 fn open(cli: &Cli, keys: Option<String>) -> Result<Client, Error> {
     let data_dir = match &cli.data_dir {
         Some(dir) => dir.clone(),
-        None => dirs::data_dir()
+        None => user_data_dir()
             .map(|dir| dir.join("koolicense"))
             .ok_or_else(|| {
                 Error::new(
