@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{Sdk, artifact};
+use super::{Sdk, shared_library};
 use crate::client_api::machine;
 use crate::with_sdk;
 
@@ -23,10 +23,7 @@ fn run(program: &mut Command) -> (i32, String) {
 }
 
 fn library_dir() -> PathBuf {
-    artifact("libkoolicense_client.so")
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    shared_library().parent().unwrap().to_path_buf()
 }
 
 fn example_args(sdk: &Sdk, program: &mut Command, dir: &Path) {
@@ -100,7 +97,7 @@ with_sdk!(
         example_args(&sdk, &mut program, &sdk.dir("python"));
         program
             .args(["PLSDKEXAMPLEP1", &machine(2)])
-            .env("KOOLICENSE_CLIENT_LIB", artifact("libkoolicense_client.so"));
+            .env("KOOLICENSE_CLIENT_LIB", shared_library());
         let (code, printed) = run(&mut program);
         assert_eq!(code, 0, "{printed}");
         assert!(printed.contains("kl_activate KL_OK"), "{printed}");

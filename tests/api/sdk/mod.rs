@@ -111,18 +111,54 @@ pub fn status(outcome: &Result<Verdict, Error>) -> Status {
     }
 }
 
-/// A build artifact next to the test binary (`target/debug/NAME`): the SDK's command line and
-/// shared library, built by the README's test command along with the tests.
-pub fn artifact(name: &str) -> PathBuf {
+/// The directory of the test binary's build artifacts (`target/debug`).
+fn artifacts_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = debug.join(name);
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A build artifact next to the test binary (`target/debug/NAME`): the SDK's command line,
+/// built by the README's test command along with the tests.
+pub fn artifact(name: &str) -> PathBuf {
+    let path = artifacts_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: run `cargo test --all-targets` (it builds the koolicense-client package too)",
         path.display()
     );
     path
+}
+
+/// The SDK's shared library (`target/debug/libkoolicense_client.so`), built from the current
+/// sources once per test run. `cargo test` builds a dependency's library as an rlib only, never
+/// its `cdylib`, so the examples' tests ask cargo for it themselves (a no-op when it is fresh;
+/// cargo holds no build lock while tests run).
+pub fn shared_library() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let debug = artifacts_dir();
+            let target = debug.parent().unwrap();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let out = std::process::Command::new(cargo)
+                .args(["build", "--quiet", "-p", "koolicense-client", "--lib"])
+                .arg("--manifest-path")
+                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(target)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "cargo build -p koolicense-client failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            artifact("libkoolicense_client.so")
+        })
+        .clone()
 }
 
 /// A URL where no server listens.
