@@ -5,32 +5,19 @@
 //! whole seconds, the same values that are signed, so a stored license compares equal to the
 //! code it was issued from.
 
-use chrono::{NaiveDateTime, TimeDelta};
+use chrono::NaiveDateTime;
 
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::AuthCode;
-use crate::db::models::licenses::{self, License, NewLicense};
+use crate::db::models::licenses::{self, License};
 use crate::db::models::new_id;
 use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus, Status};
 use crate::error::ApiError;
 use crate::keys::KeyStore;
-use crate::license_file::LicenseSource;
-use crate::licensing::{self, LicenseTerms, whole_seconds};
+use crate::licensing::{self, Holder, LicenseTerms, whole_seconds};
 
-/// `licenses.source` of authorization-code licenses.
-pub const SOURCE_AUTHCODE: &str = "authcode";
-
-/// How long before its issuing second an authcode license starts: client clocks are minutes
-/// off, and a verifier with no tolerance (a strict reading of api.md §5) must still accept a
-/// license just issued on a clock a few minutes behind. (`getLicenseAsync` licenses start at
-/// the marketplace's `effectiveTime` instead.)
-pub const NOT_BEFORE_LEEWAY: TimeDelta = TimeDelta::seconds(300);
-
-/// The `not_before` of a binding's first license issued at `now` (whole seconds).
-pub fn first_not_before(now: NaiveDateTime) -> NaiveDateTime {
-    now - NOT_BEFORE_LEEWAY
-}
+pub use crate::licensing::{CodeTerms, first_not_before};
 
 /// The code as the license decision sees it.
 pub fn code_facts(code: &AuthCode) -> CodeFacts {
@@ -72,19 +59,6 @@ pub fn is_stale(code: &AuthCode, license: &License) -> bool {
     wanted != license.expires_at && wanted.is_none_or(|end| end >= license.not_before)
 }
 
-/// What of a code its licenses carry: a license is re-signed when any of it changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CodeTerms {
-    /// The authorization code (only its SHA-256 is signed).
-    pub code: String,
-    pub order_id: Option<String>,
-    pub product_id: Option<String>,
-    /// Machines allowed.
-    pub seats: i64,
-    /// `None`: perpetual.
-    pub expires_at: Option<NaiveDateTime>,
-}
-
 impl From<&AuthCode> for CodeTerms {
     fn from(code: &AuthCode) -> Self {
         Self {
@@ -98,17 +72,7 @@ impl From<&AuthCode> for CodeTerms {
 }
 
 fn terms(code: &CodeTerms, fingerprint_sha256: &str, not_before: NaiveDateTime) -> LicenseTerms {
-    LicenseTerms {
-        source: LicenseSource::Authcode,
-        code: Some(code.code.clone()),
-        instance_id: None,
-        order_id: code.order_id.clone(),
-        product_id: code.product_id.clone(),
-        fingerprint_sha256: fingerprint_sha256.to_owned(),
-        seats: code.seats,
-        not_before,
-        expires_at: code.expires_at.map(whole_seconds),
-    }
+    LicenseTerms::authcode(code, fingerprint_sha256, not_before)
 }
 
 /// Revision 1 of a new binding's license, signed before the binding's transaction with the
@@ -167,22 +131,11 @@ pub fn first(
         first_not_before(now),
     );
     let (id, file) = first_file(keys, presigned, &terms, now)?;
-    let license = NewLicense {
-        id,
-        source: SOURCE_AUTHCODE.to_owned(),
-        code_id: Some(code.id.clone()),
-        instance_id: None,
-        activation_id: Some(activation.id.clone()),
-        event_id: None,
-        fingerprint_sha256: activation.fingerprint_sha256.clone(),
-        revision: 1,
-        file,
-        not_before: terms.not_before,
-        expires_at: terms.expires_at,
-        revoked: false,
-        created_at: now,
-        updated_at: now,
+    let holder = Holder::Binding {
+        code_id: &code.id,
+        activation_id: &activation.id,
     };
+    let license = licensing::first_row(id, &terms, file, holder, now);
     if !licenses::insert(conn, &license, "activated")? {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "a new activation already had a license"

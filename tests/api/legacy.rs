@@ -74,6 +74,10 @@ both_backends!(@backend get_license_returns_one_instance_and_license_per_order, 
     let payload = app.verify_license(&license, None);
     assert_eq!(payload["order_id"], "CS-LEGACY");
     assert_eq!(payload["expires_at"], "2028-11-24T00:00:00Z");
+    // No start time comes with the call: like a client-API license, it starts five minutes
+    // before it was issued, so a client clock a little behind accepts it at once.
+    let time = |field: &str| chrono::DateTime::parse_from_rfc3339(payload[field].as_str().unwrap()).unwrap();
+    assert_eq!(time("issued_at") - time("not_before"), chrono::TimeDelta::seconds(300));
     // A retry carries a new businessId; the order still gets its first instance and license.
     let mut retry = GET_LICENSE;
     retry[2] = ("businessId", "biz-legacy-2");

@@ -28,6 +28,7 @@ mod production;
 mod production_fuzz;
 mod rejections;
 mod retention;
+mod schema_drift;
 mod sdk;
 mod seat_model;
 mod sim;

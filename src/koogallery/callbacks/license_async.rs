@@ -9,12 +9,11 @@ use super::reply::{Reply, ResultCode};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::instances::{self, Instance, status};
-use crate::db::models::licenses::{self, NewLicense};
+use crate::db::models::licenses;
 use crate::domain::fingerprint::Fingerprint;
 use crate::keys::KeyStore;
 use crate::koogallery::outbox;
-use crate::license_file::LicenseSource;
-use crate::licensing::{self, LicenseTerms};
+use crate::licensing::{self, Holder, InstanceTerms, LicenseTerms};
 
 /// Clock slack when comparing a requested expiry with the order's: both come from KooGallery,
 /// but in different formats and from different systems.
@@ -127,35 +126,18 @@ fn issue(
     quantity: i64,
     now: NaiveDateTime,
 ) -> Result<Reply, CallbackError> {
-    let license_id = crate::db::models::new_id();
-    let terms = LicenseTerms {
-        source: LicenseSource::Instance,
-        code: None,
-        instance_id: Some(instance.instance_id.clone()),
-        order_id: Some(instance.order_id.clone()),
-        product_id: instance.product_id.clone(),
-        fingerprint_sha256: fingerprint_sha256.clone(),
-        seats: quantity,
-        not_before: licensing::whole_seconds(req.effective),
-        expires_at: req.expire.map(licensing::whole_seconds),
+    let order = InstanceTerms {
+        instance_id: &instance.instance_id,
+        order_id: &instance.order_id,
+        product_id: instance.product_id.as_deref(),
+        quantity,
     };
-    let file = licensing::issue(keys, &license_id, 1, &terms, licensing::whole_seconds(now))?;
-    let row = NewLicense {
-        id: license_id.clone(),
-        source: "instance".into(),
-        code_id: None,
-        instance_id: Some(instance.instance_id.clone()),
-        activation_id: None,
-        event_id: Some(req.event_id.to_owned()),
-        fingerprint_sha256,
-        revision: 1,
-        file,
-        not_before: terms.not_before,
-        expires_at: terms.expires_at,
-        revoked: false,
-        created_at: now,
-        updated_at: now,
+    let terms = LicenseTerms::instance(&order, &fingerprint_sha256, req.effective, req.expire);
+    let holder = Holder::Event {
+        event_id: req.event_id,
     };
+    let row = licensing::first(keys, &terms, holder, now)?;
+    let license_id = row.id.clone();
     if licenses::insert(conn, &row, "getLicenseAsync")? {
         events::insert(
             conn,

@@ -7,17 +7,18 @@ use serde_json::json;
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::instances::{self, status};
-use crate::db::models::licenses::{self, NewLicense};
+use crate::db::models::licenses;
 use crate::keys::KeyStore;
 use crate::koogallery::callbacks::CallbackError;
 use crate::koogallery::callbacks::reply::{Reply, ResultCode};
-use crate::license_file::LicenseSource;
-use crate::licensing::{self, LicenseTerms};
+use crate::licensing::{self, Holder, InstanceTerms, LicenseTerms};
 
 /// Legacy instances have no order line; this stands in for it in the (order, line) key.
 const LEGACY_ORDER_LINE: &str = "";
 /// A legacy license is not bound to a device; its fingerprint hash is that of the empty string.
 const NO_DEVICE: &str = "";
+/// The event a legacy order's one license is stored under.
+const LEGACY_EVENT: &str = "getLicense";
 
 /// `getLicense`: the same order always gets the same instance and the same license string.
 #[expect(
@@ -43,7 +44,7 @@ pub(super) fn get_license(
             Some(known) => licenses::find_for_event(
                 conn,
                 &known.instance_id,
-                "getLicense",
+                LEGACY_EVENT,
                 &fingerprint_sha256,
             )?
             .is_some(),
@@ -67,7 +68,7 @@ pub(super) fn get_license(
     if let Some(existing) = licenses::find_for_event(
         conn,
         &instance.instance_id,
-        "getLicense",
+        LEGACY_EVENT,
         &fingerprint_sha256,
     )? {
         let mut reply = Reply::success().with_instance(instance.instance_id);
@@ -89,35 +90,21 @@ pub(super) fn get_license(
         };
         crate::db::models::orders::apply_to_instance(conn, &instance.instance_id, &order)?;
     }
-    let license_id = crate::db::models::new_id();
-    let terms = LicenseTerms {
-        source: LicenseSource::Instance,
-        code: None,
-        instance_id: Some(instance.instance_id.clone()),
-        order_id: Some(order_id.to_owned()),
-        product_id: Some(product_id.to_owned()),
-        fingerprint_sha256: fingerprint_sha256.clone(),
-        seats: amount,
-        not_before: now,
-        expires_at: expire.map(licensing::whole_seconds),
+    let order = InstanceTerms {
+        instance_id: &instance.instance_id,
+        order_id,
+        product_id: Some(product_id),
+        quantity: amount,
     };
-    let file = licensing::issue(keys, &license_id, 1, &terms, now)?;
-    let row = NewLicense {
-        id: license_id,
-        source: "instance".into(),
-        code_id: None,
-        instance_id: Some(instance.instance_id.clone()),
-        activation_id: None,
-        event_id: Some("getLicense".into()),
-        fingerprint_sha256,
-        revision: 1,
-        file: file.clone(),
-        not_before: now,
-        expires_at: terms.expires_at,
-        revoked: false,
-        created_at: now,
-        updated_at: now,
+    // No start time comes with the call: the license starts a little before it is issued,
+    // as a client-API license does, so a client clock minutes behind accepts it.
+    let not_before = licensing::first_not_before(licensing::whole_seconds(now));
+    let terms = LicenseTerms::instance(&order, &fingerprint_sha256, not_before, expire);
+    let holder = Holder::Event {
+        event_id: LEGACY_EVENT,
     };
+    let row = licensing::first(keys, &terms, holder, now)?;
+    let file = row.file.clone();
     licenses::insert(conn, &row, "getLicense")?;
     let mut reply = Reply::success().with_instance(instance.instance_id);
     reply.license = Some(file);
