@@ -7,14 +7,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
 
 /// The longest journal retention accepted, in days (a hundred years: beyond it, say 0).
 const MAX_RETENTION_DAYS: u32 = 36_500;
 
+mod sources;
 mod trusted_proxies;
+
+use self::sources::Sources;
 
 pub use self::trusted_proxies::TrustedProxies;
 
@@ -146,271 +148,6 @@ pub enum ConfigError {
     },
 }
 
-/// The `--config` TOML file: the same settings, named without the prefix, lower-case
-/// (`listen`, `database_url`, `access_key`, ...).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<String>,
-    database_url: Option<String>,
-    db_pool_size: Option<toml::Value>,
-    keys_dir: Option<String>,
-    access_key: Option<String>,
-    legacy_key: Option<String>,
-    apig_ak: Option<String>,
-    apig_sk: Option<String>,
-    marketplace_url: Option<String>,
-    marketplace_fallback_url: Option<String>,
-    marketplace_timeout_ms: Option<toml::Value>,
-    timestamp_window_secs: Option<toml::Value>,
-    log_format: Option<String>,
-    fingerprint_match: Option<String>,
-    deactivation_limit: Option<toml::Value>,
-    rate_limit_per_minute: Option<toml::Value>,
-    unknown_code_limit_per_hour: Option<toml::Value>,
-    /// A comma-separated string or an array of strings.
-    trusted_proxies: Option<toml::Value>,
-    forwarded_header: Option<String>,
-    instance_limit: Option<toml::Value>,
-    worker: Option<toml::Value>,
-    node_id: Option<String>,
-    http_workers: Option<toml::Value>,
-    journal_retention_days: Option<toml::Value>,
-    request_timeout_ms: Option<toml::Value>,
-    keep_alive_secs: Option<toml::Value>,
-    max_connections: Option<toml::Value>,
-}
-
-/// Looks settings up by variable name: the environment first, then the file.
-struct Sources {
-    env: HashMap<String, String>,
-    file: HashMap<&'static str, String>,
-}
-
-impl Sources {
-    fn get(&self, var: &'static str) -> Option<String> {
-        self.env
-            .get(var)
-            .cloned()
-            .or_else(|| self.file.get(var).cloned())
-            .filter(|v| !v.trim().is_empty())
-    }
-
-    fn parsed<T: std::str::FromStr>(&self, var: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        match self.get(var) {
-            None => Ok(default),
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|e: T::Err| ConfigError::Invalid {
-                    var,
-                    reason: format!("cannot parse {raw:?}: {e}"),
-                }),
-        }
-    }
-
-    /// A setting without a default: `None` when unset.
-    fn optional<T: std::str::FromStr + Default>(
-        &self,
-        var: &'static str,
-    ) -> Result<Option<T>, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        self.get(var)
-            .map(|_| self.parsed(var, T::default()))
-            .transpose()
-    }
-
-    fn database_url(&self) -> Result<DatabaseUrl, ConfigError> {
-        let raw = self
-            .get("KOOLICENSE_DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://koolicense.db".into());
-        DatabaseUrl::parse(&raw).map_err(|reason| ConfigError::Invalid {
-            var: "KOOLICENSE_DATABASE_URL",
-            reason,
-        })
-    }
-
-    fn secret(&self, var: &'static str) -> Option<SecretString> {
-        self.get(var)
-            .map(|v| SecretString::from(v.trim().to_owned()))
-    }
-}
-
-fn toml_scalar(value: &toml::Value) -> String {
-    match value {
-        toml::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Where and what the TOML error is, on one line, without the file's text: toml's own
-/// rendering quotes the offending line, and serde's messages quote the offending value, either
-/// of which may be a secret (`access_key = "..."`).
-fn toml_error_reason(text: &str, error: &toml::de::Error) -> String {
-    let mut problem = error.message().lines().collect::<Vec<_>>().join("; ");
-    for kind in ["invalid type", "invalid value", "invalid length"] {
-        if problem.starts_with(kind) {
-            // "invalid type: integer `12345`, expected a string": keep what was expected.
-            let expected = problem.find(", expected").map_or("", |i| &problem[i..]);
-            problem = format!("{kind}{expected}");
-            break;
-        }
-    }
-    let Some(mut start) = error.span().map(|span| span.start.min(text.len())) else {
-        return problem;
-    };
-    while !text.is_char_boundary(start) {
-        start -= 1;
-    }
-    let before = &text[..start];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    format!("line {line}, column {column}: {problem}")
-}
-
-/// A list setting: an array of strings joined with commas, or a string as it is.
-fn toml_list(value: &toml::Value) -> String {
-    match value {
-        toml::Value::Array(items) => items.iter().map(toml_scalar).collect::<Vec<_>>().join(","),
-        other => toml_scalar(other),
-    }
-}
-
-fn read_file(path: &Path) -> Result<HashMap<&'static str, String>, ConfigError> {
-    let file_error = |reason: String| ConfigError::File {
-        path: path.to_owned(),
-        reason,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(e.to_string()))?;
-    let parsed: FileSettings =
-        toml::from_str(&text).map_err(|e| file_error(toml_error_reason(&text, &e)))?;
-    let mut map = HashMap::new();
-    let mut put = |var: &'static str, value: Option<String>| {
-        if let Some(v) = value {
-            map.insert(var, v);
-        }
-    };
-    put("KOOLICENSE_LISTEN", parsed.listen);
-    put("KOOLICENSE_DATABASE_URL", parsed.database_url);
-    put(
-        "KOOLICENSE_DB_POOL_SIZE",
-        parsed.db_pool_size.as_ref().map(toml_scalar),
-    );
-    put("KOOLICENSE_KEYS_DIR", parsed.keys_dir);
-    put("KOOLICENSE_ACCESS_KEY", parsed.access_key);
-    put("KOOLICENSE_LEGACY_KEY", parsed.legacy_key);
-    put("KOOLICENSE_APIG_AK", parsed.apig_ak);
-    put("KOOLICENSE_APIG_SK", parsed.apig_sk);
-    put("KOOLICENSE_MARKETPLACE_URL", parsed.marketplace_url);
-    put(
-        "KOOLICENSE_MARKETPLACE_FALLBACK_URL",
-        parsed.marketplace_fallback_url,
-    );
-    put(
-        "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
-        parsed.marketplace_timeout_ms.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_TIMESTAMP_WINDOW_SECS",
-        parsed.timestamp_window_secs.as_ref().map(toml_scalar),
-    );
-    put("KOOLICENSE_LOG_FORMAT", parsed.log_format);
-    put("KOOLICENSE_FINGERPRINT_MATCH", parsed.fingerprint_match);
-    put(
-        "KOOLICENSE_DEACTIVATION_LIMIT",
-        parsed.deactivation_limit.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_RATE_LIMIT_PER_MINUTE",
-        parsed.rate_limit_per_minute.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR",
-        parsed.unknown_code_limit_per_hour.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_TRUSTED_PROXIES",
-        parsed.trusted_proxies.as_ref().map(toml_list),
-    );
-    put("KOOLICENSE_FORWARDED_HEADER", parsed.forwarded_header);
-    put(
-        "KOOLICENSE_INSTANCE_LIMIT",
-        parsed.instance_limit.as_ref().map(toml_scalar),
-    );
-    put("KOOLICENSE_WORKER", parsed.worker.as_ref().map(toml_scalar));
-    put("KOOLICENSE_NODE_ID", parsed.node_id);
-    put(
-        "KOOLICENSE_HTTP_WORKERS",
-        parsed.http_workers.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_JOURNAL_RETENTION_DAYS",
-        parsed.journal_retention_days.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_REQUEST_TIMEOUT_MS",
-        parsed.request_timeout_ms.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_KEEP_ALIVE_SECS",
-        parsed.keep_alive_secs.as_ref().map(toml_scalar),
-    );
-    put(
-        "KOOLICENSE_MAX_CONNECTIONS",
-        parsed.max_connections.as_ref().map(toml_scalar),
-    );
-    Ok(map)
-}
-
-fn marketplace_url(
-    sources: &Sources,
-    var: &'static str,
-    default: &str,
-) -> Result<url::Url, ConfigError> {
-    let raw = sources.get(var).unwrap_or_else(|| default.to_owned());
-    let invalid = |reason: String| ConfigError::Invalid { var, reason };
-    let url =
-        url::Url::parse(raw.trim()).map_err(|e| invalid(format!("{raw:?} is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid(format!(
-            "{raw:?} must be an http:// or https:// URL with a host"
-        )));
-    }
-    Ok(url)
-}
-
-fn enum_setting<T: Copy>(
-    sources: &Sources,
-    var: &'static str,
-    default: T,
-    choices: &[(&str, T)],
-) -> Result<T, ConfigError> {
-    let Some(raw) = sources.get(var) else {
-        return Ok(default);
-    };
-    let wanted = raw.trim().to_ascii_lowercase();
-    choices
-        .iter()
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, value)| *value)
-        .ok_or_else(|| ConfigError::Invalid {
-            var,
-            reason: format!(
-                "{raw:?} is not one of {}",
-                choices
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
-}
-
 impl Settings {
     /// How long the marketplace journal is kept; `None` for ever.
     pub fn journal_retention(&self) -> Option<chrono::TimeDelta> {
@@ -428,49 +165,67 @@ impl Settings {
         env: HashMap<String, String>,
         config_file: Option<&Path>,
     ) -> Result<Self, ConfigError> {
-        let file = match config_file {
-            Some(path) => read_file(path)?,
-            None => HashMap::new(),
-        };
-        let s = Sources { env, file };
-        let database_url = s.database_url()?;
+        let sources = Sources::new(env, config_file)?;
+        let settings = Self::read(&sources)?;
+        sources.refuse_unknown_keys()?;
+        Ok(settings)
+    }
+
+    /// The variable of every setting, in the order they are read.
+    pub fn variables() -> Vec<&'static str> {
+        // No file and no environment: nothing can fail, and the names are what is wanted.
+        match Sources::new(HashMap::new(), None) {
+            Ok(sources) => {
+                let _defaults = Self::read(&sources);
+                sources.variables()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Each setting, read once: its variable, default and bounds are here and nowhere else.
+    fn read(s: &Sources) -> Result<Self, ConfigError> {
         let settings = Settings {
-            listen: s.parsed(
+            listen: s.address(
                 "KOOLICENSE_LISTEN",
                 SocketAddr::from(([127, 0, 0, 1], 8080)),
             )?,
-            database_url,
-            db_pool_size: s.parsed("KOOLICENSE_DB_POOL_SIZE", 16)?,
+            database_url: s.database_url("KOOLICENSE_DATABASE_URL", "sqlite://koolicense.db")?,
+            db_pool_size: s.bounded("KOOLICENSE_DB_POOL_SIZE", 16, 1, Some(MAX_POOL_SIZE))?,
             keys_dir: PathBuf::from(
-                s.get("KOOLICENSE_KEYS_DIR")
+                s.text("KOOLICENSE_KEYS_DIR")?
                     .unwrap_or_else(|| "keys".into()),
             ),
-            access_key: s.secret("KOOLICENSE_ACCESS_KEY"),
-            legacy_key: s.secret("KOOLICENSE_LEGACY_KEY"),
-            apig_ak: s.secret("KOOLICENSE_APIG_AK"),
-            apig_sk: s.secret("KOOLICENSE_APIG_SK"),
-            marketplace_url: marketplace_url(
-                &s,
+            access_key: s.secret("KOOLICENSE_ACCESS_KEY")?,
+            legacy_key: s.secret("KOOLICENSE_LEGACY_KEY")?,
+            apig_ak: s.secret("KOOLICENSE_APIG_AK")?,
+            apig_sk: s.secret("KOOLICENSE_APIG_SK")?,
+            marketplace_url: s.url(
                 "KOOLICENSE_MARKETPLACE_URL",
                 "https://mkt.myhuaweicloud.com",
             )?,
-            marketplace_fallback_url: marketplace_url(
-                &s,
+            marketplace_fallback_url: s.url(
                 "KOOLICENSE_MARKETPLACE_FALLBACK_URL",
                 "https://mkt.myhuaweicloud.cn",
             )?,
-            marketplace_timeout: Duration::from_millis(
-                s.parsed("KOOLICENSE_MARKETPLACE_TIMEOUT_MS", 3000)?,
-            ),
-            timestamp_window_secs: s.parsed("KOOLICENSE_TIMESTAMP_WINDOW_SECS", 60)?,
-            log_format: enum_setting(
-                &s,
+            marketplace_timeout: Duration::from_millis(s.bounded(
+                "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
+                3000,
+                1,
+                None,
+            )?),
+            timestamp_window_secs: s.bounded(
+                "KOOLICENSE_TIMESTAMP_WINDOW_SECS",
+                60,
+                1,
+                Some(3600),
+            )?,
+            log_format: s.choice(
                 "KOOLICENSE_LOG_FORMAT",
                 LogFormat::Pretty,
                 &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
             )?,
-            fingerprint_match: enum_setting(
-                &s,
+            fingerprint_match: s.choice(
                 "KOOLICENSE_FINGERPRINT_MATCH",
                 FingerprintMatch::Exact,
                 &[
@@ -478,18 +233,15 @@ impl Settings {
                     ("most", FingerprintMatch::Most),
                 ],
             )?,
-            deactivation_limit: s.parsed("KOOLICENSE_DEACTIVATION_LIMIT", 3)?,
+            deactivation_limit: s.bounded("KOOLICENSE_DEACTIVATION_LIMIT", 3, 0, None)?,
             rate_limit_per_minute: s.parsed("KOOLICENSE_RATE_LIMIT_PER_MINUTE", 600)?,
             unknown_code_limit_per_hour: s.parsed("KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR", 30)?,
-            trusted_proxies: TrustedProxies::parse(
-                &s.get("KOOLICENSE_TRUSTED_PROXIES").unwrap_or_default(),
-            )
-            .map_err(|reason| ConfigError::Invalid {
-                var: "KOOLICENSE_TRUSTED_PROXIES",
-                reason,
-            })?,
-            forwarded_header: enum_setting(
-                &s,
+            trusted_proxies: TrustedProxies::parse(&s.list("KOOLICENSE_TRUSTED_PROXIES")?)
+                .map_err(|reason| ConfigError::Invalid {
+                    var: "KOOLICENSE_TRUSTED_PROXIES",
+                    reason,
+                })?,
+            forwarded_header: s.choice(
                 "KOOLICENSE_FORWARDED_HEADER",
                 ForwardedHeader::XForwardedFor,
                 &[
@@ -497,102 +249,60 @@ impl Settings {
                     ("forwarded", ForwardedHeader::Forwarded),
                 ],
             )?,
-            instance_limit: s.optional("KOOLICENSE_INSTANCE_LIMIT")?,
+            instance_limit: s.optional_bounded("KOOLICENSE_INSTANCE_LIMIT", 0, None)?,
             worker_enabled: s.parsed("KOOLICENSE_WORKER", true)?,
-            node_id: s.get("KOOLICENSE_NODE_ID").unwrap_or_else(|| {
+            node_id: s.text("KOOLICENSE_NODE_ID")?.unwrap_or_else(|| {
                 format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
             }),
-            http_workers: s.parsed(
+            http_workers: s.bounded(
                 "KOOLICENSE_HTTP_WORKERS",
                 std::thread::available_parallelism()
                     .map_or(2, std::num::NonZero::get)
                     .min(MAX_HTTP_WORKERS),
+                1,
+                Some(MAX_HTTP_WORKERS),
             )?,
-            journal_retention_days: s.parsed("KOOLICENSE_JOURNAL_RETENTION_DAYS", 90)?,
+            journal_retention_days: s.bounded(
+                "KOOLICENSE_JOURNAL_RETENTION_DAYS",
+                90,
+                0,
+                Some(MAX_RETENTION_DAYS),
+            )?,
             // 5 s: KooGallery gives up on a call after 5 s, so a request still arriving then
             // is lost anyway; a 64 KiB callback body needs only ~105 kbit/s to make it, a
             // 16 KiB client-API body ~26 kbit/s.
-            request_timeout: Duration::from_millis(
-                s.parsed("KOOLICENSE_REQUEST_TIMEOUT_MS", 5000)?,
-            ),
-            keep_alive: Duration::from_secs(s.parsed("KOOLICENSE_KEEP_ALIVE_SECS", 5)?),
-            max_connections: s.optional("KOOLICENSE_MAX_CONNECTIONS")?,
+            request_timeout: Duration::from_millis(s.bounded(
+                "KOOLICENSE_REQUEST_TIMEOUT_MS",
+                5000,
+                100,
+                Some(600_000),
+            )?),
+            keep_alive: Duration::from_secs(s.bounded(
+                "KOOLICENSE_KEEP_ALIVE_SECS",
+                5,
+                0,
+                Some(3600),
+            )?),
+            max_connections: s.optional_bounded("KOOLICENSE_MAX_CONNECTIONS", 1, None)?,
         };
-        settings.validate()?;
+        settings.check_pairs()?;
         Ok(settings)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |var, reason: &str| ConfigError::Invalid {
-            var,
-            reason: reason.to_owned(),
+    /// Settings that only make sense together.
+    fn check_pairs(&self) -> Result<(), ConfigError> {
+        if self.apig_ak.is_some() == self.apig_sk.is_some() {
+            return Ok(());
+        }
+        let var = if self.apig_ak.is_some() {
+            "KOOLICENSE_APIG_SK"
+        } else {
+            "KOOLICENSE_APIG_AK"
         };
-        if !(1..=MAX_POOL_SIZE).contains(&self.db_pool_size) {
-            return Err(invalid(
-                "KOOLICENSE_DB_POOL_SIZE",
-                &format!("must be between 1 and {MAX_POOL_SIZE}"),
-            ));
-        }
-        if !(1..=3600).contains(&self.timestamp_window_secs) {
-            return Err(invalid(
-                "KOOLICENSE_TIMESTAMP_WINDOW_SECS",
-                "must be between 1 and 3600",
-            ));
-        }
-        if self.marketplace_timeout.is_zero() {
-            return Err(invalid(
-                "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
-                "must be at least 1",
-            ));
-        }
-        if self.instance_limit.is_some_and(|n| n < 0) {
-            return Err(invalid("KOOLICENSE_INSTANCE_LIMIT", "must not be negative"));
-        }
-        if self.deactivation_limit < 0 {
-            return Err(invalid(
-                "KOOLICENSE_DEACTIVATION_LIMIT",
-                "must not be negative",
-            ));
-        }
-        if self.journal_retention_days > MAX_RETENTION_DAYS {
-            return Err(invalid(
-                "KOOLICENSE_JOURNAL_RETENTION_DAYS",
-                "must be between 0 (keep forever) and 36500",
-            ));
-        }
-        if !(1..=MAX_HTTP_WORKERS).contains(&self.http_workers) {
-            return Err(invalid(
-                "KOOLICENSE_HTTP_WORKERS",
-                &format!("must be between 1 and {MAX_HTTP_WORKERS}"),
-            ));
-        }
-        if !(100..=600_000).contains(&self.request_timeout.as_millis()) {
-            return Err(invalid(
-                "KOOLICENSE_REQUEST_TIMEOUT_MS",
-                "must be between 100 and 600000",
-            ));
-        }
-        if self.keep_alive > Duration::from_secs(3600) {
-            return Err(invalid(
-                "KOOLICENSE_KEEP_ALIVE_SECS",
-                "must be between 0 and 3600",
-            ));
-        }
-        if self.max_connections == Some(0) {
-            return Err(invalid("KOOLICENSE_MAX_CONNECTIONS", "must be at least 1"));
-        }
-        if self.apig_ak.is_some() != self.apig_sk.is_some() {
-            let var = if self.apig_ak.is_some() {
-                "KOOLICENSE_APIG_SK"
-            } else {
-                "KOOLICENSE_APIG_AK"
-            };
-            return Err(ConfigError::Missing {
-                var,
-                needed_for: "the AK/SK pair must be set together",
-            });
-        }
-        Ok(())
+        Err(ConfigError::Missing {
+            var,
+            needed_for: "the AK/SK pair must be set together",
+        })
     }
 }
 

@@ -10,39 +10,13 @@ use proptest::prelude::*;
 
 use super::{ConfigError, Settings};
 
-/// The file's keys and their variables, as `read_file` maps them.
-const KEYS: &[(&str, &str)] = &[
-    ("listen", "KOOLICENSE_LISTEN"),
-    ("database_url", "KOOLICENSE_DATABASE_URL"),
-    ("db_pool_size", "KOOLICENSE_DB_POOL_SIZE"),
-    ("keys_dir", "KOOLICENSE_KEYS_DIR"),
-    ("access_key", "KOOLICENSE_ACCESS_KEY"),
-    ("legacy_key", "KOOLICENSE_LEGACY_KEY"),
-    ("apig_ak", "KOOLICENSE_APIG_AK"),
-    ("apig_sk", "KOOLICENSE_APIG_SK"),
-    ("marketplace_url", "KOOLICENSE_MARKETPLACE_URL"),
-    (
-        "marketplace_fallback_url",
-        "KOOLICENSE_MARKETPLACE_FALLBACK_URL",
-    ),
-    (
-        "marketplace_timeout_ms",
-        "KOOLICENSE_MARKETPLACE_TIMEOUT_MS",
-    ),
-    ("timestamp_window_secs", "KOOLICENSE_TIMESTAMP_WINDOW_SECS"),
-    ("log_format", "KOOLICENSE_LOG_FORMAT"),
-    ("fingerprint_match", "KOOLICENSE_FINGERPRINT_MATCH"),
-    ("deactivation_limit", "KOOLICENSE_DEACTIVATION_LIMIT"),
-    ("rate_limit_per_minute", "KOOLICENSE_RATE_LIMIT_PER_MINUTE"),
-    (
-        "unknown_code_limit_per_hour",
-        "KOOLICENSE_UNKNOWN_CODE_LIMIT_PER_HOUR",
-    ),
-    ("instance_limit", "KOOLICENSE_INSTANCE_LIMIT"),
-    ("worker", "KOOLICENSE_WORKER"),
-    ("node_id", "KOOLICENSE_NODE_ID"),
-    ("http_workers", "KOOLICENSE_HTTP_WORKERS"),
-];
+/// The file's keys and their variables: every setting there is.
+fn keys() -> Vec<(String, &'static str)> {
+    Settings::variables()
+        .into_iter()
+        .map(|var| (var["KOOLICENSE_".len()..].to_ascii_lowercase(), var))
+        .collect()
+}
 
 /// A TOML value of any type, biased to the edges of the numeric settings.
 fn toml_value() -> impl Strategy<Value = String> {
@@ -103,7 +77,10 @@ fn holds_its_promises(result: &Result<Settings, ConfigError>) -> Result<(), Test
             prop_assert!(s.http_workers <= super::MAX_HTTP_WORKERS);
         }
         Err(ConfigError::Invalid { var, .. } | ConfigError::Missing { var, .. }) => {
-            prop_assert!(KEYS.iter().any(|(_, v)| v == var), "{var} is not a setting");
+            prop_assert!(
+                keys().iter().any(|(_, v)| v == var),
+                "{var} is not a setting"
+            );
         }
         Err(ConfigError::File { .. }) => {}
     }
@@ -143,13 +120,13 @@ proptest! {
     #[test]
     fn any_values_of_the_known_keys_load_or_name_their_variable(
         values in prop::collection::btree_map(
-            prop::sample::select(KEYS.to_vec()),
+            prop::sample::select(keys()),
             toml_value(),
             0..6,
         ),
     ) {
         let text: String =
-            values.iter().map(|((key, _), v)| [key, " = ", v.as_str(), "\n"].concat()).collect();
+            values.iter().map(|((key, _), v)| [key.as_str(), " = ", v.as_str(), "\n"].concat()).collect();
         let result = loaded(&text, HashMap::new());
         holds_its_promises(&result)?;
         if let Err(ConfigError::Invalid { var, .. }) = &result {
@@ -178,7 +155,7 @@ proptest! {
     #[test]
     fn any_environment_value_loads_or_is_refused_by_name(
         values in prop::collection::btree_map(
-            prop::sample::select(KEYS.iter().map(|(_, var)| *var).collect::<Vec<_>>()),
+            prop::sample::select(keys().into_iter().map(|(_, var)| var).collect::<Vec<_>>()),
             prop_oneof!["\\PC{0,24}", toml_value()],
             0..6,
         ),

@@ -216,3 +216,48 @@ fn the_http_edge_settings_default_and_name_their_variable() {
     assert!(s.keep_alive.is_zero());
     assert_eq!(s.max_connections, Some(64));
 }
+
+#[test]
+fn every_setting_is_documented_and_its_file_key_loads() {
+    let readme = include_str!("../../README.md");
+    let variables = Settings::variables();
+    assert!(variables.len() >= 27, "{variables:?}");
+    for var in variables {
+        assert!(
+            readme.contains(&format!("`{var}`")),
+            "{var} is not in the README"
+        );
+    }
+}
+
+#[test]
+fn a_misspelt_or_upper_case_key_is_named_with_its_place_not_its_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.toml");
+    for (text, reason) in [
+        (
+            "listen = \"127.0.0.1:9000\"\nacess_key = \"SECRET\"\n",
+            "line 2, column 13: unknown setting `acess_key`",
+        ),
+        (
+            "LISTEN = \"127.0.0.1:9000\"\n",
+            "line 1, column 10: unknown setting `LISTEN`",
+        ),
+        (
+            "[marketplace]\nurl = \"http://x\"\n",
+            "line 1, column 1: unknown setting `marketplace`",
+        ),
+        (
+            "trusted_proxies = [\"10.0.0.1\", 7]\n",
+            "line 1, column 19: invalid type, expected a string or an array of strings",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let err = Settings::from_sources(HashMap::new(), Some(&path)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("config file {}: {reason}", path.display()),
+            "{text:?}"
+        );
+    }
+}
