@@ -7,7 +7,6 @@ use serde::Serialize;
 
 use crate::db::schema::{instances, orders};
 use crate::db::{DbConn, insert_or_lose};
-use crate::koogallery::client::{OrderInfo, OrderLine};
 
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize)]
@@ -25,23 +24,6 @@ pub struct OrderRecord {
     /// The `orderInfo` JSON as received (without buyer data).
     pub raw: String,
     pub fetched_at: NaiveDateTime,
-}
-
-impl OrderRecord {
-    /// The row for `line` of `order`, fetched now.
-    pub fn from_line(order: &OrderInfo, line: &OrderLine, raw_json: &str) -> Self {
-        Self {
-            order_id: order.order_id.clone(),
-            order_line_id: line.order_line_id.clone(),
-            order_type: order.order_type.clone(),
-            product_id: line.product_id.clone(),
-            quantity: line.quantity,
-            charging_mode: line.charging_mode.clone(),
-            expires_at: line.expire_time,
-            raw: raw_json.to_owned(),
-            fetched_at: super::now(),
-        }
-    }
 }
 
 /// Stores `record`, replacing an earlier fetch of the same line. Portable: an insert that loses

@@ -311,11 +311,10 @@ async fn fetch_order(
     match fetched {
         Ok(Ok(info)) => {
             let line = info.lines.iter().find(|l| l.order_line_id == order_line_id);
-            line.map(|line| orders::OrderRecord::from_line(&info, line, &info.raw))
-                .ok_or_else(|| {
-                    tracing::warn!(order.id = %order_id, "the order has no such order line");
-                    processing()
-                })
+            line.map(|line| info.record(line)).ok_or_else(|| {
+                tracing::warn!(order.id = %order_id, "the order has no such order line");
+                processing()
+            })
         }
         Ok(Err(e)) => {
             log_fetch_failure(order_id, &e);

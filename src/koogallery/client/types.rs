@@ -7,6 +7,8 @@
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::db::models::orders::OrderRecord;
+
 /// What activating an authorization code answered (spec §3.2.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum ActivateOutcome {
@@ -93,6 +95,23 @@ pub struct OrderInfo {
     pub lines: Vec<OrderLine>,
     /// The `orderInfo` object as received, minus `buyerInfo` (personal data we do not need).
     pub raw: String,
+}
+
+impl OrderInfo {
+    /// The row that stores `line` of this order, fetched now.
+    pub fn record(&self, line: &OrderLine) -> OrderRecord {
+        OrderRecord {
+            order_id: self.order_id.clone(),
+            order_line_id: line.order_line_id.clone(),
+            order_type: self.order_type.clone(),
+            product_id: line.product_id.clone(),
+            quantity: line.quantity,
+            charging_mode: line.charging_mode.clone(),
+            expires_at: line.expire_time,
+            raw: self.raw.clone(),
+            fetched_at: crate::db::models::now(),
+        }
+    }
 }
 
 /// One line of an order.

@@ -99,11 +99,7 @@ async fn query_order(
     let order = client
         .query_order(&task.order_id, Some(&task.order_line_id))
         .await?;
-    let records: Vec<OrderRecord> = order
-        .lines
-        .iter()
-        .map(|line| OrderRecord::from_line(&order, line, &order.raw))
-        .collect();
+    let records: Vec<OrderRecord> = order.lines.iter().map(|line| order.record(line)).collect();
     // The line asked for; a one-line answer is that line even if KooGallery renamed it.
     let Some(mine) = records
         .iter()
