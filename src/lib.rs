@@ -18,6 +18,7 @@ pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod ops;
+pub mod service;
 pub mod sim;
 pub mod startup;
 pub mod telemetry;

@@ -1,23 +1,20 @@
 //! Bindings of codes to machines, as support sees them, and `DELETE /admin/v1/activations/{id}`:
 //! resetting a binding frees its seat when a customer changed hardware.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::SupportToken;
 use super::common::{AdminError, ReasonQuery, audit, reason_from_query, utc, utc_opt};
+use crate::db;
 use crate::db::models::activations::{self as rows, Activation, deactivated_by};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::{self, auth_codes};
-use crate::db::schema::activations;
-use crate::db::{self, DbConn};
 use crate::error::ApiError;
+use crate::service::seats::{self as seat_rule, Seats};
 use crate::startup::AppState;
 
 /// A binding of a code to a machine.
@@ -53,29 +50,11 @@ impl From<Activation> for ActivationView {
     }
 }
 
-/// Seats of a code: bound machines against the machines it allows.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Seats {
-    pub used: i64,
-    pub total: i64,
-}
-
 /// The answer to a reset: the freed binding and the code's seats now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResetBinding {
     pub activation: ActivationView,
     pub seats: Seats,
-}
-
-/// Live activations per code, for the codes in `code_ids`.
-pub fn live_counts(conn: &mut DbConn, code_ids: &[String]) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(String, i64)> = activations::table
-        .filter(activations::code_id.eq_any(code_ids))
-        .filter(activations::deactivated_at.is_null())
-        .group_by(activations::code_id)
-        .select((activations::code_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
 }
 
 /// Reset a binding: frees the seat it holds (the customer changed hardware).
@@ -121,9 +100,9 @@ pub async fn reset_binding(
                 "code_id": row.code_id,
                 "fingerprint_sha256": row.fingerprint_sha256,
             }))?;
-            let used = rows::count_live(conn, &code.id)?;
+            let seats = seat_rule::of_code(conn, &code)?;
             let activation = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
-            Ok(ResetBinding { activation: activation.into(), seats: Seats { used, total: code.seats } })
+            Ok(ResetBinding { activation: activation.into(), seats })
         })
     })
     .await?;

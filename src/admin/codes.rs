@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::activations::{self, ActivationView, Seats};
+use super::activations::ActivationView;
 use super::auth::SupportToken;
 use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
@@ -18,6 +18,7 @@ use crate::db::models::{activations as activation_rows, licenses};
 use crate::db::schema::auth_codes as table;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
+use crate::service::seats::{self as seat_rule, Seats};
 use crate::startup::AppState;
 
 /// The `FROZEN` status filter: KooGallery freezes a code apart from its lifecycle status.
@@ -80,7 +81,7 @@ pub struct CodeDetail {
     pub events: Vec<EventView>,
 }
 
-fn summary(code: &AuthCode, used: i64) -> CodeSummary {
+fn summary(code: &AuthCode, seats: Seats) -> CodeSummary {
     CodeSummary {
         id: code.id.clone(),
         code_hint: code.code_hint.clone(),
@@ -89,10 +90,7 @@ fn summary(code: &AuthCode, used: i64) -> CodeSummary {
         activated: code.activated,
         order_id: code.order_id.clone(),
         product_id: code.product_id.clone(),
-        seats: Seats {
-            used,
-            total: code.seats,
-        },
+        seats,
         expires_at: utc_opt(code.expires_at),
         created_at: utc(code.created_at),
         updated_at: utc(code.updated_at),
@@ -177,12 +175,17 @@ pub async fn search(
             limit,
         )?;
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
-        let used = activations::live_counts(conn, &ids)?;
+        let used = activation_rows::count_live_by_code(conn, &ids)?;
         Ok(Page::from_rows(
             rows,
             limit,
             |c| c.id.clone(),
-            |c| summary(&c, used.get(&c.id).copied().unwrap_or(0)),
+            |c| {
+                summary(
+                    &c,
+                    Seats::of_code(&c, used.get(&c.id).copied().unwrap_or(0)),
+                )
+            },
         ))
     })
     .await?;
@@ -219,12 +222,8 @@ pub async fn detail(
         subjects.extend(activations.iter().map(|a| ("activation", a.id.as_str())));
         subjects.extend(licenses.iter().map(|l| ("license", l.id.as_str())));
         let events = views::history(conn, &subjects)?;
-        let used = activations
-            .iter()
-            .filter(|a| a.deactivated_at.is_none())
-            .count();
         let view = CodeView {
-            summary: summary(&code, i64::try_from(used).unwrap_or(i64::MAX)),
+            summary: summary(&code, seat_rule::of_code(conn, &code)?),
             code: code.code.clone(),
             last_queried_on: code.last_queried_on.clone(),
         };

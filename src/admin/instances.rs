@@ -3,8 +3,6 @@
 //! Instance ids are KooGallery's `businessId`s, not time-ordered, so pages run on
 //! (`created_at`, `instance_id`); the cursor is the last instance id of a page.
 
-use std::collections::HashMap;
-
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -16,7 +14,7 @@ use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db::models::instances::{self, Instance, status};
 use crate::db::models::licenses;
-use crate::db::schema::{instances as table, licenses as license_table};
+use crate::db::schema::instances as table;
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -80,23 +78,6 @@ fn summary(instance: Instance, devices_used: i64) -> InstanceSummary {
         created_at: utc(instance.created_at),
         updated_at: utc(instance.updated_at),
     }
-}
-
-/// Devices with an unrevoked license, per instance.
-fn devices_used(conn: &mut DbConn, ids: &[String]) -> QueryResult<HashMap<String, i64>> {
-    let rows: Vec<(Option<String>, i64)> = license_table::table
-        .filter(license_table::instance_id.eq_any(ids))
-        .filter(license_table::revoked.eq(false))
-        .group_by(license_table::instance_id)
-        .select((
-            license_table::instance_id,
-            diesel::dsl::count_distinct(license_table::fingerprint_sha256),
-        ))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(id, n)| id.map(|id| (id, n)))
-        .collect())
 }
 
 fn search_rows(
@@ -172,7 +153,7 @@ pub async fn search(
             limit,
         )?;
         let ids: Vec<String> = rows.iter().map(|i| i.instance_id.clone()).collect();
-        let used = devices_used(conn, &ids)?;
+        let used = licenses::count_devices_by_instance(conn, &ids)?;
         Ok(Page::from_rows(
             rows,
             limit,
@@ -214,10 +195,7 @@ pub async fn detail(
         subjects.extend(license_ids.iter().map(|l| ("license", *l)));
         let events = views::history(conn, &subjects)?;
         let uploads = views::uploads_of(conn, &license_ids)?;
-        let used = devices_used(conn, std::slice::from_ref(&id))?
-            .get(&id)
-            .copied()
-            .unwrap_or(0);
+        let used = licenses::count_devices(conn, &id)?;
         Ok(InstanceDetail {
             instance: summary(instance, used),
             licenses: views::license_views(conn, licenses)?,

@@ -24,6 +24,7 @@ use crate::db::{self, DbConn};
 use crate::domain::validation::refusal;
 use crate::error::ApiError;
 use crate::koogallery::client::{ActivateOutcome, LicenseInfo, MarketplaceError, QueryOutcome};
+use crate::service::seats::SeatLimit;
 use crate::startup::AppState;
 
 /// What KooGallery said about a code when it was activated.
@@ -33,7 +34,7 @@ pub struct Reported {
     expires_at: Option<NaiveDateTime>,
     order_id: Option<String>,
     product_id: Option<String>,
-    seats: Option<i64>,
+    seats: Option<SeatLimit>,
     /// The answer came from the query API (authoritative for the day).
     queried: bool,
 }
@@ -47,7 +48,7 @@ impl Reported {
             code: code.to_owned(),
             order_id: self.order_id.clone(),
             product_id: self.product_id.clone(),
-            seats: self.seats.map_or(1, |n| n.max(1)),
+            seats: SeatLimit::or_default(self.seats),
             expires_at: self.expires_at,
         }
     }
@@ -58,7 +59,7 @@ impl Reported {
             expires_at: info.expire_time,
             order_id: info.order_id,
             product_id: info.product_id,
-            seats: info.amount,
+            seats: info.amount.map(SeatLimit::from_reported),
             queried: true,
         }
     }
@@ -131,7 +132,7 @@ async fn ask_marketplace(state: &AppState, code: &AuthorizationCode) -> Result<R
             expires_at: info.expire_time,
             order_id: info.order_id,
             product_id: info.product_id,
-            seats: Some(info.amount),
+            seats: Some(SeatLimit::from_reported(info.amount)),
             queried: false,
         }),
         Ok(ActivateOutcome::AlreadyActive) => match market.query(code.as_str()).await {
@@ -184,7 +185,7 @@ pub fn record(
     if row.activated {
         return Ok(());
     }
-    let seats = reported.seats.map(|n| n.max(1));
+    let seats = reported.seats.map(SeatLimit::get);
     let id = row.id.clone();
     let activated = AuthCode {
         status: if row.status == status::RELEASED {
@@ -296,7 +297,10 @@ fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), A
                 .clone()
                 .filter(|p| row.product_id.as_ref() != Some(p))
                 .map(Some),
-            seats: reported.seats.map(|n| n.max(1)).filter(|n| *n != row.seats),
+            seats: reported
+                .seats
+                .map(SeatLimit::get)
+                .filter(|n| *n != row.seats),
             expires_at: reported
                 .expires_at
                 .filter(|t| row.expires_at != Some(*t))

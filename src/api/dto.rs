@@ -168,14 +168,8 @@ impl TryFrom<MachineRequest> for Machine {
     }
 }
 
-/// Seats of a code: bound machines and machines allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Seats {
-    /// Machines bound now.
-    pub used: i64,
-    /// Machines the code allows (KooGallery's `amount`).
-    pub total: i64,
-}
+/// Seats of a code, as the admin API shows them too.
+pub use crate::service::seats::Seats;
 
 /// A successful activation (`201` new binding, `200` repeat or the same machine after a hardware
 /// change).

@@ -24,6 +24,7 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::validation::refusal;
 use crate::error::ApiError;
 use crate::keys::KeyStore;
+use crate::service::seats::{self as seat_rule, AllSeatsTaken, Seats};
 
 /// Client deactivations of a code are counted over this window.
 pub const DEACTIVATION_WINDOW: TimeDelta = TimeDelta::days(30);
@@ -37,6 +38,24 @@ pub struct Granted {
     pub used: i64,
     /// Bindings the code allows.
     pub total: i64,
+}
+
+impl Granted {
+    /// The license with the code's seats.
+    fn new(license: License, seats: Seats) -> Self {
+        Self {
+            license,
+            used: seats.used,
+            total: seats.total,
+        }
+    }
+}
+
+/// A full code refuses a new binding with `409 SEAT_LIMIT_REACHED`.
+impl From<AllSeatsTaken> for ApiError {
+    fn from(full: AllSeatsTaken) -> Self {
+        Self::SeatLimitReached { total: full.total }
+    }
 }
 
 /// How an activation ended.
@@ -95,11 +114,7 @@ pub fn look(
     };
     let uncounted = (!view.counted).then(|| view.code.id.clone());
     Ok(Known::Repeat {
-        granted: Box::new(Granted {
-            license,
-            used: view.used,
-            total: view.code.seats,
-        }),
+        granted: Box::new(Granted::new(license, Seats::of_code(&view.code, view.used))),
         uncounted,
     })
 }
@@ -146,10 +161,8 @@ pub fn bind(
         if let Some(status) = refusal(&code_facts, None, now) {
             return Err(issue::refused(status));
         }
-        let used = activations::count_live(c, &code.id)?;
-        if used >= code.seats {
-            return Err(ApiError::SeatLimitReached { total: code.seats });
-        }
+        // Counted under the code's lock: the seats once this binding is stored.
+        let seats = seat_rule::of_code(c, &code)?.take_one()?;
         let id = new_id();
         let new = NewActivation {
             id: &id,
@@ -170,12 +183,7 @@ pub fn bind(
         let detail =
             json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
         events::insert(c, &NewEvent::new("activation", &id, "activated", &detail))?;
-        Ok(Bound::New(Granted {
-            license,
-            // The count under the lock, and this binding.
-            used: used + 1,
-            total: code.seats,
-        }))
+        Ok(Bound::New(Granted::new(license, seats)))
     })
 }
 
@@ -233,11 +241,8 @@ pub fn unbind(
             c,
             &NewEvent::new("activation", &activation.id, "deactivated", &detail),
         )?;
-        let used = activations::count_live(c, &code.id)?;
-        Ok(Unbound::Freed {
-            used,
-            total: code.seats,
-        })
+        let Seats { used, total } = seat_rule::of_code(c, &code)?;
+        Ok(Unbound::Freed { used, total })
     })
 }
 
@@ -261,12 +266,7 @@ fn license_of(conn: &mut DbConn, activation: &Activation) -> Result<License, Api
 }
 
 fn granted(conn: &mut DbConn, code: &AuthCode, license: License) -> Result<Granted, ApiError> {
-    let used = activations::count_live(conn, &code.id)?;
-    Ok(Granted {
-        license,
-        used,
-        total: code.seats,
-    })
+    Ok(Granted::new(license, seat_rule::of_code(conn, code)?))
 }
 
 /// Moves a binding to the machine's new fingerprint and issues the license's next revision for

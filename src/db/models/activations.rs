@@ -2,7 +2,10 @@
 //! the partial unique index `activations_live` allows one live binding per (code, fingerprint),
 //! and a deactivated row stays as history (and counts toward the deactivation limit).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -15,6 +18,16 @@ pub mod deactivated_by {
     pub const CLIENT: &str = "client";
     /// Support staff, through the admin API's binding reset.
     pub const SUPPORT: &str = "support";
+}
+
+/// The filter of a binding that holds a seat: it is live until it is deactivated. Every seat
+/// count and every look for a live binding uses it; it takes the column so that an alias of the
+/// table (the seat count inside [`super::machines::view`]) applies the same rule.
+pub fn is_live<D>(deactivated_at: D) -> dsl::IsNull<D>
+where
+    D: Expression<SqlType = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>>,
+{
+    deactivated_at.is_null()
 }
 
 /// One binding.
@@ -90,7 +103,7 @@ pub fn find_live(
     on_backend!(conn, |c| activations::table
         .filter(activations::code_id.eq(code_id))
         .filter(activations::fingerprint_sha256.eq(fingerprint_sha256))
-        .filter(activations::deactivated_at.is_null())
+        .filter(is_live(activations::deactivated_at))
         .select(Activation::as_select())
         .first(c)
         .optional())
@@ -100,7 +113,7 @@ pub fn find_live(
 pub fn live_for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>> {
     activations::table
         .filter(activations::code_id.eq(code_id))
-        .filter(activations::deactivated_at.is_null())
+        .filter(is_live(activations::deactivated_at))
         .order((activations::created_at.asc(), activations::id.asc()))
         .select(Activation::as_select())
         .load(conn)
@@ -119,9 +132,23 @@ pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>
 pub fn count_live(conn: &mut DbConn, code_id: &str) -> QueryResult<i64> {
     on_backend!(conn, |c| activations::table
         .filter(activations::code_id.eq(code_id))
-        .filter(activations::deactivated_at.is_null())
+        .filter(is_live(activations::deactivated_at))
         .count()
         .get_result(c))
+}
+
+/// Seats in use of each of the codes `code_ids` (a code without live bindings is absent).
+pub fn count_live_by_code(
+    conn: &mut DbConn,
+    code_ids: &[String],
+) -> QueryResult<HashMap<String, i64>> {
+    let counts: Vec<(String, i64)> = activations::table
+        .filter(activations::code_id.eq_any(code_ids))
+        .filter(is_live(activations::deactivated_at))
+        .group_by(activations::code_id)
+        .select((activations::code_id, dsl::count_star()))
+        .load(conn)?;
+    Ok(counts.into_iter().collect())
 }
 
 /// Frees the seat; returns true when the binding was live.

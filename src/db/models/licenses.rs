@@ -1,7 +1,10 @@
 //! Signed licenses and their revisions. A license once returned is stored and returned again
 //! unchanged; a renewal adds a revision rather than rewriting history.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
+use diesel::dsl;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -180,14 +183,55 @@ pub fn find_for_activation(conn: &mut DbConn, activation_id: &str) -> QueryResul
         .optional())
 }
 
+/// The filter of a license that takes an instance's quota: it is not revoked. Every count of an
+/// instance's licensed devices uses it.
+fn holds_quota() -> dsl::Eq<licenses::revoked, bool> {
+    licenses::revoked.eq(false)
+}
+
 /// Distinct devices holding an unrevoked license of the instance (its used quota).
-pub fn devices_of_instance(conn: &mut DbConn, instance_id: &str) -> QueryResult<Vec<String>> {
+pub fn count_devices(conn: &mut DbConn, instance_id: &str) -> QueryResult<i64> {
     licenses::table
         .filter(licenses::instance_id.eq(instance_id))
-        .filter(licenses::revoked.eq(false))
-        .select(licenses::fingerprint_sha256)
-        .distinct()
-        .load(conn)
+        .filter(holds_quota())
+        .select(dsl::count_distinct(licenses::fingerprint_sha256))
+        .get_result(conn)
+}
+
+/// Distinct devices holding an unrevoked license, for each of the instances `instance_ids` (an
+/// instance without any is absent).
+pub fn count_devices_by_instance(
+    conn: &mut DbConn,
+    instance_ids: &[String],
+) -> QueryResult<HashMap<String, i64>> {
+    let counts: Vec<(Option<String>, i64)> = licenses::table
+        .filter(licenses::instance_id.eq_any(instance_ids))
+        .filter(holds_quota())
+        .group_by(licenses::instance_id)
+        .select((
+            licenses::instance_id,
+            dsl::count_distinct(licenses::fingerprint_sha256),
+        ))
+        .load(conn)?;
+    Ok(counts
+        .into_iter()
+        .filter_map(|(id, n)| id.map(|id| (id, n)))
+        .collect())
+}
+
+/// The device holds an unrevoked license of the instance (it is counted in the used quota).
+pub fn device_holds_license(
+    conn: &mut DbConn,
+    instance_id: &str,
+    fingerprint_sha256: &str,
+) -> QueryResult<bool> {
+    diesel::select(dsl::exists(
+        licenses::table
+            .filter(licenses::instance_id.eq(instance_id))
+            .filter(holds_quota())
+            .filter(licenses::fingerprint_sha256.eq(fingerprint_sha256)),
+    ))
+    .get_result(conn)
 }
 
 /// Every revision of a license, oldest first.

@@ -8,7 +8,7 @@
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
-use super::activations::Activation;
+use super::activations::{Activation, is_live};
 use super::auth_codes::AuthCode;
 use super::licenses::License;
 use crate::db::schema::{activations, auth_codes, code_usage, licenses};
@@ -42,7 +42,7 @@ pub fn view(
     diesel::alias!(activations as seat: Seat);
     let used = seat
         .filter(seat.field(activations::code_id).eq(auth_codes::id))
-        .filter(seat.field(activations::deactivated_at).is_null())
+        .filter(is_live(seat.field(activations::deactivated_at)))
         .count()
         .single_value();
     let in_usage = exists(
@@ -58,7 +58,7 @@ pub fn view(
                     .eq(auth_codes::id)
                     // Owned: a join's `ON` clause only takes binds that live for `'static`.
                     .and(activations::fingerprint_sha256.eq(sha.to_owned()))
-                    .and(activations::deactivated_at.is_null())),
+                    .and(is_live(activations::deactivated_at))),
             )
             .left_join(licenses::table.on(licenses::activation_id.eq(activations::id.nullable())))
             .filter(auth_codes::code.eq(code))

@@ -75,7 +75,7 @@ pub fn get_license_async(
         ));
     }
     // Never guess a quota: without the order, KooGallery asks again.
-    let Some(quantity) = instance.quantity else {
+    let Some(quota) = crate::service::seats::DeviceQuota::of_order(instance.quantity) else {
         return Ok(Reply::new(
             ResultCode::Processing,
             "the order is being fetched; ask again.",
@@ -98,11 +98,12 @@ pub fn get_license_async(
             ));
         }
     }
-    let devices = licenses::devices_of_instance(conn, req.instance_id)?;
-    if !devices.contains(&fingerprint_sha256) && devices.len() as i64 >= quantity {
+    let licensed = licenses::count_devices(conn, req.instance_id)?;
+    let holds_one = licenses::device_holds_license(conn, req.instance_id, &fingerprint_sha256)?;
+    if !quota.admits(licensed, holds_one) {
         return Ok(Reply::new(
             ResultCode::QuotaExhausted,
-            format!("all {quantity} licenses of the order are in use."),
+            format!("all {} licenses of the order are in use.", quota.devices()),
         ));
     }
     issue(
@@ -111,7 +112,7 @@ pub fn get_license_async(
         req,
         &instance,
         fingerprint_sha256,
-        quantity,
+        quota.devices(),
         now,
     )
 }
