@@ -132,7 +132,8 @@ async fn ask_marketplace(state: &AppState, code: &AuthorizationCode) -> Result<R
             expires_at: info.expire_time,
             order_id: info.order_id,
             product_id: info.product_id,
-            seats: Some(SeatLimit::from_reported(info.amount)),
+            // A successful activation always sets the seats.
+            seats: Some(SeatLimit::from_activation(info.amount)),
             queried: false,
         }),
         Ok(ActivateOutcome::AlreadyActive) => match market.query(code.as_str()).await {

@@ -29,6 +29,11 @@ impl SeatLimit {
         Self(amount.max(1))
     }
 
+    /// The limit an activation's answer gives: "1 when absent" (api.md §4).
+    pub fn from_activation(amount: Option<i64>) -> Self {
+        Self::from_reported(amount.unwrap_or(DEFAULT_SEATS))
+    }
+
     /// The limit when KooGallery has not said: [`DEFAULT_SEATS`].
     pub fn or_default(limit: Option<Self>) -> i64 {
         limit.map_or(DEFAULT_SEATS, Self::get)

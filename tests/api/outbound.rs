@@ -54,7 +54,7 @@ async fn activate_maps_every_documented_answer_and_signs_each_request() {
         panic!("expected an activation");
     };
     assert_eq!(activated.status, "ALIVE");
-    assert_eq!(activated.amount, 2);
+    assert_eq!(activated.amount, Some(2));
     assert_eq!(activated.product_id.as_deref(), Some("12345"));
     assert_eq!(activated.order_id.as_deref(), Some("CS123"));
     assert_eq!(
@@ -124,8 +124,10 @@ async fn activation_without_an_amount_binds_one_machine() {
     };
     assert_eq!(
         (info.amount, info.expire_time, info.product_id),
-        (1, None, None)
+        (None, None, None)
     );
+    let seats = koolicense::service::seats::SeatLimit::from_activation(info.amount);
+    assert_eq!(seats.get(), 1);
 }
 
 #[actix_web::test]

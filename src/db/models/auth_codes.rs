@@ -72,7 +72,7 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
                 auth_codes::status.eq(status::ALIVE),
                 auth_codes::frozen.eq(false),
                 auth_codes::activated.eq(false),
-                auth_codes::seats.eq(1),
+                auth_codes::seats.eq(crate::service::seats::DEFAULT_SEATS),
                 auth_codes::created_at.eq(now),
                 auth_codes::updated_at.eq(now),
             ))

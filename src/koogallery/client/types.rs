@@ -33,8 +33,9 @@ pub struct LicenseCodeInfo {
     pub product_id: Option<String>,
     /// The order the code belongs to.
     pub order_id: Option<String>,
-    /// The quantity pricing attribute: how many machines the code may bind; 1 when absent.
-    pub amount: i64,
+    /// The quantity pricing attribute: how many machines the code may bind, as sent (the seat
+    /// rule, `service::seats`, decides what an absent or odd one means).
+    pub amount: Option<i64>,
 }
 
 /// What querying an authorization code answered (spec §3.2.2).

@@ -74,7 +74,7 @@ pub(super) fn license_code_info(data: Option<&Value>) -> Result<LicenseCodeInfo,
         expire_time: time(info.get("expire_time")),
         product_id: text(info.get("product_id")),
         order_id: text(info.get("order_id")),
-        amount: int(info.get("amount")).filter(|a| *a > 0).unwrap_or(1),
+        amount: int(info.get("amount")),
     })
 }
 

@@ -83,3 +83,14 @@ fn an_instance_licenses_a_new_device_only_while_its_quota_lasts() {
         );
     }
 }
+
+#[test]
+fn an_activation_without_an_amount_allows_one_seat() {
+    for (amount, seats) in [(None, 1), (Some(0), 1), (Some(3), 3)] {
+        assert_eq!(
+            SeatLimit::from_activation(amount).get(),
+            seats,
+            "{amount:?}"
+        );
+    }
+}
