@@ -82,10 +82,13 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: String,
+/// The `{"code", "message"}` body of every error answer: client API, admin API and the edge.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The stable error code (`SEAT_LIMIT_REACHED`, `UNAUTHORIZED`, …; api.md §4, §6).
+    pub code: String,
+    /// A readable explanation.
+    pub message: String,
 }
 
 impl ApiError {
@@ -153,7 +156,7 @@ impl ResponseError for ApiError {
             response.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         response.json(ErrorBody {
-            code,
+            code: code.to_owned(),
             message: self.to_string(),
         })
     }
@@ -174,7 +177,7 @@ pub fn json_error_handler(
         _ => StatusCode::BAD_REQUEST,
     };
     let body = ErrorBody {
-        code: "INVALID_REQUEST",
+        code: "INVALID_REQUEST".to_owned(),
         message: err.to_string(),
     };
     actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(body))

@@ -8,7 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::SupportToken;
-use super::common::{AdminError, ReasonQuery, audit, reason_from_query, utc, utc_opt};
+use super::common::{ErrorBody, ReasonQuery, audit, reason_from_query, utc, utc_opt};
 use crate::db;
 use crate::db::models::activations::{self as rows, Activation, deactivated_by};
 use crate::db::models::events::{self, NewEvent};
@@ -69,10 +69,10 @@ pub struct ResetBinding {
     params(("id" = String, Path, description = "The activation id"), ReasonQuery),
     responses(
         (status = 200, description = "The seat is free", body = ResetBinding),
-        (status = 400, description = "Missing or overlong reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 404, description = "No such activation", body = AdminError),
-        (status = 409, description = "The activation was already deactivated", body = AdminError),
+        (status = 400, description = "Missing or overlong reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "No such activation", body = ErrorBody),
+        (status = 409, description = "The activation was already deactivated", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

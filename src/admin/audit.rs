@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
-use super::common::{AdminError, Limit, Page, json_value, non_empty, parse_time, query, utc};
+use super::common::{ErrorBody, Limit, Page, json_value, non_empty, parse_time, query, utc};
 use crate::db;
 use crate::db::models::audit_log::{self, AuditEntry, AuditFilter};
 use crate::error::ApiError;
@@ -71,8 +71,8 @@ impl From<AuditEntry> for AuditView {
     params(AuditSearch),
     responses(
         (status = 200, description = "One page of audited changes", body = Page<AuditView>),
-        (status = 400, description = "Bad filter", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

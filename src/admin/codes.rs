@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::activations::ActivationView;
 use super::auth::SupportToken;
-use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
+use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
 use crate::db::models::auth_codes::{self, AuthCode, status};
 use crate::db::models::{activations as activation_rows, licenses};
@@ -145,8 +145,8 @@ fn search_rows(
     params(CodeSearch),
     responses(
         (status = 200, description = "One page of codes", body = Page<CodeSummary>),
-        (status = 400, description = "Bad filter", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -200,8 +200,8 @@ pub async fn search(
     params(("code" = String, Path, description = "The authorization code, or its internal id")),
     responses(
         (status = 200, description = "The code in full", body = CodeDetail),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 404, description = "No such code", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "No such code", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -14,6 +14,8 @@ use crate::db::DbConn;
 use crate::db::models::audit_log::{self, NewAuditEntry};
 use crate::error::ApiError;
 
+pub use crate::error::ErrorBody;
+
 /// Items per page when `limit` is absent.
 pub const DEFAULT_LIMIT: i64 = 50;
 /// The largest `limit` accepted.
@@ -123,15 +125,6 @@ pub struct ReasonQuery {
     #[serde(default)]
     #[param(required = true)]
     pub reason: String,
-}
-
-/// The `{"code", "message"}` body of every admin API error.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AdminError {
-    /// Stable code: `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`, `INVALID_REQUEST`, `CONFLICT`, …
-    pub code: String,
-    /// A human-readable explanation.
-    pub message: String,
 }
 
 /// The query string as `T`; `400 INVALID_REQUEST` when it does not parse.

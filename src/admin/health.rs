@@ -18,7 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::SupportToken;
-use super::common::{AdminError, utc_opt};
+use super::common::{ErrorBody, utc_opt};
 use super::journal::{SUCCESS_CODES, is_success};
 use crate::db::models::marketplace_calls::INBOUND;
 use crate::db::models::marketplace_rejections;
@@ -247,7 +247,7 @@ fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, 
     tag = "admin",
     responses(
         (status = 200, description = "The marketplace integration's health", body = MarketplaceHealth),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

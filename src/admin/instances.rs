@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
-use super::common::{AdminError, Limit, Page, non_empty, query, utc, utc_opt};
+use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db::models::instances::{self, Instance, status};
 use crate::db::models::licenses;
@@ -123,8 +123,8 @@ fn search_rows(
     params(InstanceSearch),
     responses(
         (status = 200, description = "One page of instances", body = Page<InstanceSummary>),
-        (status = 400, description = "Bad filter or cursor", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -176,8 +176,8 @@ pub async fn search(
     params(("instanceId" = String, Path, description = "The instance id")),
     responses(
         (status = 200, description = "The instance in full", body = InstanceDetail),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 404, description = "No such instance", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "No such instance", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

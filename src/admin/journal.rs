@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
-use super::common::{AdminError, Limit, Page, non_empty, parse_time, query, utc};
+use super::common::{ErrorBody, Limit, Page, non_empty, parse_time, query, utc};
 use crate::db::models::marketplace_calls::{
     self, CallFilter, INBOUND, MarketplaceCall, OUTBOUND, ResultFilter,
 };
@@ -154,8 +154,8 @@ fn rows(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<MarketplaceCall>> {
     params(CallSearch),
     responses(
         (status = 200, description = "One page of journalled calls", body = Page<CallView>),
-        (status = 400, description = "Bad filter", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::activations::ActivationView;
 use super::auth::{AdminToken, Caller, SupportToken};
-use super::common::{AdminError, Reason, ReasonBody, audit, reason_from_body};
+use super::common::{ErrorBody, Reason, ReasonBody, audit, reason_from_body};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::{self, activations as activation_rows, licenses};
@@ -39,8 +39,8 @@ pub struct LicenseDetail {
     params(("license_id" = String, Path, description = "The license id")),
     responses(
         (status = 200, description = "The license in full", body = LicenseDetail),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 404, description = "No such license", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "No such license", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -123,11 +123,11 @@ fn set_revoked(
     request_body = ReasonBody,
     responses(
         (status = 200, description = "The license, now revoked", body = LicenseView),
-        (status = 400, description = "Missing or overlong reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 403, description = "The token is not an admin token", body = AdminError),
-        (status = 404, description = "No such license", body = AdminError),
-        (status = 409, description = "Already revoked", body = AdminError),
+        (status = 400, description = "Missing or overlong reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token", body = ErrorBody),
+        (status = 404, description = "No such license", body = ErrorBody),
+        (status = 409, description = "Already revoked", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -156,11 +156,11 @@ pub async fn revoke(
     request_body = ReasonBody,
     responses(
         (status = 200, description = "The license, valid again", body = LicenseView),
-        (status = 400, description = "Missing or overlong reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 403, description = "The token is not an admin token", body = AdminError),
-        (status = 404, description = "No such license", body = AdminError),
-        (status = 409, description = "Not revoked", body = AdminError),
+        (status = 400, description = "Missing or overlong reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token", body = ErrorBody),
+        (status = 404, description = "No such license", body = ErrorBody),
+        (status = 409, description = "Not revoked", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
-use super::common::{AdminError, Limit, Page, non_empty, parse_time, query, utc};
+use super::common::{ErrorBody, Limit, Page, non_empty, parse_time, query, utc};
 use crate::db;
 use crate::db::models::marketplace_rejections::{self, Rejection, RejectionFilter};
 use crate::error::ApiError;
@@ -111,8 +111,8 @@ fn filter(params: RejectionSearch) -> Result<(RejectionFilter, Limit), ApiError>
     params(RejectionSearch),
     responses(
         (status = 200, description = "One page of counts", body = Page<RejectionView>),
-        (status = 400, description = "Bad filter", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AdminToken, Caller, Role, generate_token, token_sha256};
 use super::common::{
-    AdminError, Limit, Page, Reason, ReasonQuery, audit, body, non_empty, query, reason_from_query,
+    ErrorBody, Limit, Page, Reason, ReasonQuery, audit, body, non_empty, query, reason_from_query,
     utc, utc_opt,
 };
 use crate::db::models::admin_tokens::{self, NewAdminToken};
@@ -163,10 +163,10 @@ pub fn issue(
     request_body = CreateToken,
     responses(
         (status = 201, description = "The new token, with its secret", body = CreatedToken),
-        (status = 400, description = "Bad name, role or reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 403, description = "The token is not an admin token", body = AdminError),
-        (status = 409, description = "A live token already has this name", body = AdminError),
+        (status = 400, description = "Bad name, role or reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token", body = ErrorBody),
+        (status = 409, description = "A live token already has this name", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -199,8 +199,8 @@ pub async fn create(
     params(TokenSearch),
     responses(
         (status = 200, description = "One page of tokens", body = Page<TokenView>),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 403, description = "The token is not an admin token", body = AdminError),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -233,11 +233,11 @@ pub async fn list(
     params(("id" = String, Path, description = "The token id"), ReasonQuery),
     responses(
         (status = 200, description = "The token, now revoked", body = TokenView),
-        (status = 400, description = "Missing or overlong reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 403, description = "The token is not an admin token", body = AdminError),
-        (status = 404, description = "No such token", body = AdminError),
-        (status = 409, description = "Already revoked", body = AdminError),
+        (status = 400, description = "Missing or overlong reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 403, description = "The token is not an admin token", body = ErrorBody),
+        (status = 404, description = "No such token", body = ErrorBody),
+        (status = 409, description = "Already revoked", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

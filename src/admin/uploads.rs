@@ -8,7 +8,7 @@ use utoipa::IntoParams;
 
 use super::auth::SupportToken;
 use super::common::{
-    AdminError, Limit, Page, ReasonBody, audit, non_empty, query, reason_from_body,
+    ErrorBody, Limit, Page, ReasonBody, audit, non_empty, query, reason_from_body,
 };
 use super::views::UploadView;
 use crate::db::models::events::{self, NewEvent};
@@ -38,8 +38,8 @@ pub struct UploadSearch {
     params(UploadSearch),
     responses(
         (status = 200, description = "One page of uploads", body = Page<UploadView>),
-        (status = 400, description = "Bad filter", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
+        (status = 400, description = "Bad filter", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -87,10 +87,10 @@ pub async fn list(
     request_body = ReasonBody,
     responses(
         (status = 200, description = "The upload, queued again", body = UploadView),
-        (status = 400, description = "Missing or overlong reason", body = AdminError),
-        (status = 401, description = "Missing, unknown or revoked token", body = AdminError),
-        (status = 404, description = "No such upload", body = AdminError),
-        (status = 409, description = "The upload has not failed", body = AdminError),
+        (status = 400, description = "Missing or overlong reason", body = ErrorBody),
+        (status = 401, description = "Missing, unknown or revoked token", body = ErrorBody),
+        (status = 404, description = "No such upload", body = ErrorBody),
+        (status = 409, description = "The upload has not failed", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

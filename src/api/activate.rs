@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::code_sync;
 use super::context::{Client, Lookup};
 use super::drift;
-use super::dto::{ActivateRequest, ActivateResponse, ErrorResponse, Machine, Seats};
+use super::dto::{ActivateRequest, ActivateResponse, ErrorBody, Machine, Seats};
 use super::issue::Presigned;
 use super::seats::{self, Bound, Known};
 use crate::db;
@@ -30,12 +30,12 @@ use crate::startup::AppState;
     responses(
         (status = 201, description = "A new binding and its license", body = ActivateResponse),
         (status = 200, description = "The machine was already bound: its license", body = ActivateResponse),
-        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorResponse),
-        (status = 403, description = "LICENSE_FROZEN, LICENSE_EXPIRED, LICENSE_RELEASED or LICENSE_REVOKED", body = ErrorResponse),
-        (status = 404, description = "CODE_NOT_FOUND: KooGallery does not know the code", body = ErrorResponse),
-        (status = 409, description = "CODE_NOT_CLAIMED (the buyer must claim it first) or SEAT_LIMIT_REACHED", body = ErrorResponse),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorResponse),
-        (status = 503, description = "MARKETPLACE_UNAVAILABLE: nothing was recorded; retry later", body = ErrorResponse),
+        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorBody),
+        (status = 403, description = "LICENSE_FROZEN, LICENSE_EXPIRED, LICENSE_RELEASED or LICENSE_REVOKED", body = ErrorBody),
+        (status = 404, description = "CODE_NOT_FOUND: KooGallery does not know the code", body = ErrorBody),
+        (status = 409, description = "CODE_NOT_CLAIMED (the buyer must claim it first) or SEAT_LIMIT_REACHED", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorBody),
+        (status = 503, description = "MARKETPLACE_UNAVAILABLE: nothing was recorded; retry later", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "activate", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]

@@ -7,7 +7,7 @@ use super::checks::{self, Change, CheckedIn, Look};
 use super::code_sync;
 use super::context::Client;
 use super::drift::{self, Candidate};
-use super::dto::{CheckInResponse, ErrorResponse, Machine, MachineRequest};
+use super::dto::{CheckInResponse, ErrorBody, Machine, MachineRequest};
 use crate::config::FingerprintMatch;
 use crate::db;
 use crate::db::models::code_usage::{self, day_key};
@@ -30,8 +30,8 @@ use crate::startup::AppState;
     request_body = MachineRequest,
     responses(
         (status = 200, description = "The verdict", body = CheckInResponse),
-        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorResponse),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorResponse),
+        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorBody),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "check_in", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]

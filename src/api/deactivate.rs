@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::context::Client;
 use super::drift;
-use super::dto::{DeactivateResponse, ErrorResponse, Machine, MachineRequest, Seats};
+use super::dto::{DeactivateResponse, ErrorBody, Machine, MachineRequest, Seats};
 use super::seats::{self, Unbound};
 use crate::db;
 use crate::error::ApiError;
@@ -24,9 +24,9 @@ use crate::startup::AppState;
     request_body = MachineRequest,
     responses(
         (status = 200, description = "The seat is free", body = DeactivateResponse),
-        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorResponse),
-        (status = 404, description = "ACTIVATION_NOT_FOUND: the code is not bound to this machine", body = ErrorResponse),
-        (status = 429, description = "DEACTIVATION_LIMIT_REACHED, or RATE_LIMITED with Retry-After", body = ErrorResponse),
+        (status = 400, description = "INVALID_REQUEST: the message names the field", body = ErrorBody),
+        (status = 404, description = "ACTIVATION_NOT_FOUND: the code is not bound to this machine", body = ErrorBody),
+        (status = 429, description = "DEACTIVATION_LIMIT_REACHED, or RATE_LIMITED with Retry-After", body = ErrorBody),
     )
 )]
 #[tracing::instrument(name = "deactivate", level = "debug", skip_all, fields(code.hint = tracing::field::Empty))]

@@ -15,6 +15,8 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::domain::validation::Status;
 use crate::error::ApiError;
 
+pub use crate::error::ErrorBody;
+
 /// Longest authorization code (koogallery.md §3.2.1).
 pub const MAX_CODE_LEN: usize = 64;
 /// Longest `hostname`.
@@ -276,15 +278,6 @@ impl From<crate::keys::KeysDocument> for KeysResponse {
             .collect();
         Self { keys }
     }
-}
-
-/// Every error body: `{"code": "SEAT_LIMIT_REACHED", "message": "..."}`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorResponse {
-    /// The stable error code.
-    pub code: String,
-    /// A readable explanation.
-    pub message: String,
 }
 
 #[cfg(test)]

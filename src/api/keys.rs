@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 
-use super::dto::{ErrorResponse, KeysResponse};
+use super::dto::{ErrorBody, KeysResponse};
 use crate::startup::AppState;
 
 /// The public keys that verify license files, active first. Retired keys stay listed so that
@@ -13,7 +13,7 @@ use crate::startup::AppState;
     tag = "client",
     responses(
         (status = 200, description = "The keys", body = KeysResponse),
-        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorResponse),
+        (status = 429, description = "RATE_LIMITED, with Retry-After", body = ErrorBody),
     )
 )]
 pub async fn keys(state: web::Data<AppState>) -> HttpResponse {

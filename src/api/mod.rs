@@ -44,7 +44,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
         dto::DeactivateResponse,
         dto::KeysResponse,
         dto::PublicKey,
-        dto::ErrorResponse,
+        dto::ErrorBody,
     )),
     tags((name = "client", description = "The client API: activation, check-in, deactivation, keys"))
 )]
