@@ -2,6 +2,7 @@
 //! (koogallery.md §5): getLicense, refreshLicense, expireLicense, releaseLicense. Responses always
 //! carry `Body-Sign`, which this interface requires.
 
+mod activity;
 mod apply;
 
 use std::time::Instant;
@@ -10,15 +11,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use secrecy::ExposeSecret;
 
+use self::activity::{Change, LegacyActivity};
 use super::auth;
 use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
-use super::callbacks::{CallbackError, elapsed_ms};
+use super::callbacks::{CallbackError, Ctx, elapsed_ms};
 use super::produce::respond;
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::db::{self, DbConn};
 use crate::domain::times;
-use crate::keys::KeyStore;
 use crate::licensing;
 use crate::startup::AppState;
 
@@ -26,12 +27,12 @@ use crate::startup::AppState;
 /// KooGallery's ordinary clock skew (koogallery.md §2.2 recommendation).
 const LEGACY_WINDOW_SECS: i64 = 300;
 
-/// The activities of the legacy interface.
+/// The activities of the legacy interface, by wire name.
 pub const ACTIVITIES: [&str; 4] = [
-    "getLicense",
-    "refreshLicense",
-    "expireLicense",
-    "releaseLicense",
+    LegacyActivity::Get.as_str(),
+    LegacyActivity::Refresh.as_str(),
+    LegacyActivity::Expire.as_str(),
+    LegacyActivity::Release.as_str(),
 ];
 
 pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
@@ -87,28 +88,36 @@ fn required<'a>(
     params: &'a [(String, String)],
     name: &'static str,
     max: usize,
-) -> Result<&'a str, Reply> {
+) -> Result<&'a str, LegacyError> {
     match param(params, name) {
-        None => Err(Reply::new(
-            ResultCode::InvalidParam,
-            format!("invalid parameter {name}: missing"),
-        )),
-        Some(v) if v.chars().count() > max => Err(Reply::new(
-            ResultCode::InvalidParam,
-            format!("invalid parameter {name}: longer than {max}"),
-        )),
+        None => Err(LegacyError::InvalidParam(format!(
+            "invalid parameter {name}: missing"
+        ))),
+        Some(v) if v.chars().count() > max => Err(LegacyError::InvalidParam(format!(
+            "invalid parameter {name}: longer than {max}"
+        ))),
         Some(v) => Ok(v),
     }
 }
 
 async fn handle(state: &AppState, params: Vec<(String, String)>, started: Instant) -> Reply {
     let keys = state.keys.clone();
+    let instance_limit = state.settings.instance_limit;
     let result = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<Reply, CallbackError> {
-            let now = licensing::now_seconds();
-            let reply = match dispatch(conn, &keys, &params, now) {
-                Ok(reply) | Err(Ok(reply)) => reply,
-                Err(Err(e)) => return Err(e),
+            let mut ctx = Ctx {
+                conn: &mut *conn,
+                keys: &keys,
+                instance_limit,
+                now: licensing::now_seconds(),
+            };
+            let reply = match dispatch(&mut ctx, &params) {
+                Ok(reply) => reply,
+                // Refused, not failed: the refusal is journalled and committed like any answer.
+                Err(LegacyError::InvalidParam(message)) => {
+                    Reply::new(ResultCode::InvalidParam, message)
+                }
+                Err(LegacyError::Failed(e)) => return Err(e),
             };
             journal(conn, &params, &reply, started)?;
             Ok(reply)
@@ -121,91 +130,113 @@ async fn handle(state: &AppState, params: Vec<(String, String)>, started: Instan
     })
 }
 
-type Outcome = Result<Reply, Result<Reply, CallbackError>>;
+/// Why a legacy call was not applied.
+#[derive(Debug)]
+enum LegacyError {
+    /// A parameter is missing or malformed; the message names it. Answered `000002` and
+    /// journalled: nothing else happened.
+    InvalidParam(String),
+    /// The database or the signing failed: the transaction rolls back, the call answers `000005`
+    /// and KooGallery retries.
+    Failed(CallbackError),
+}
 
-fn dispatch(
-    conn: &mut DbConn,
-    keys: &KeyStore,
-    params: &[(String, String)],
-    now: NaiveDateTime,
-) -> Outcome {
-    let activity = required(params, "activity", 20).map_err(Ok)?;
+impl From<CallbackError> for LegacyError {
+    fn from(e: CallbackError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+fn dispatch(ctx: &mut Ctx<'_>, params: &[(String, String)]) -> Result<Reply, LegacyError> {
+    let raw = required(params, "activity", 20)?;
+    let Some(activity) = LegacyActivity::from_wire(raw) else {
+        return Err(LegacyError::InvalidParam(format!(
+            "invalid parameter activity: unknown activity {raw:?}"
+        )));
+    };
     let test = param(params, "testFlag") == Some("1");
     match activity {
-        "getLicense" => {
-            required(params, "customerId", 100).map_err(Ok)?;
-            let business_id = required(params, "businessId", 64).map_err(Ok)?;
-            let order_id = required(params, "orderId", 64).map_err(Ok)?;
-            let product_id = required(params, "productId", 64).map_err(Ok)?;
-            let expire = optional_time(params, "expireTime")?;
-            // A license cannot end before it starts (now): a bad parameter, not our error.
-            if expire.is_some_and(|t| licensing::whole_seconds(t) < now) {
-                return Err(Ok(Reply::new(
-                    ResultCode::InvalidParam,
-                    "invalid parameter expireTime: already past",
-                )));
-            }
-            let amount = match param(params, "amount") {
-                None => 1,
-                Some(raw) => raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    Ok(Reply::new(
-                        ResultCode::InvalidParam,
-                        "invalid parameter amount: not a positive number",
-                    ))
-                })?,
-            };
-            if test {
-                return Ok(Reply::success().with_instance(business_id));
-            }
-            apply::get_license(
-                conn,
-                keys,
-                business_id,
-                order_id,
-                product_id,
-                expire,
-                amount,
-                now,
-            )
-            .map_err(Err)
+        LegacyActivity::Get => get_license(ctx, params, test),
+        LegacyActivity::Refresh => {
+            let instance_id = instance_of(params)?;
+            let expire = optional_time(params, "expireTime")?.ok_or_else(|| {
+                LegacyError::InvalidParam("invalid parameter expireTime: missing".to_owned())
+            })?;
+            change_instance(ctx, test, instance_id, Change::Refresh(expire))
         }
-        "refreshLicense" | "expireLicense" | "releaseLicense" => {
-            let instance_id = required(params, "instanceId", 64).map_err(Ok)?;
-            required(params, "orderId", 64).map_err(Ok)?;
-            let expire = if activity == "refreshLicense" {
-                Some(optional_time(params, "expireTime")?.ok_or_else(|| {
-                    Ok(Reply::new(
-                        ResultCode::InvalidParam,
-                        "invalid parameter expireTime: missing",
-                    ))
-                })?)
-            } else {
-                None
-            };
-            if test {
-                return Ok(Reply::success().with_instance(instance_id));
-            }
-            apply::change_instance(conn, activity, instance_id, expire, now).map_err(Err)
+        LegacyActivity::Expire => change_instance(ctx, test, instance_of(params)?, Change::Expire),
+        LegacyActivity::Release => {
+            change_instance(ctx, test, instance_of(params)?, Change::Release)
         }
-        other => Err(Ok(Reply::new(
-            ResultCode::InvalidParam,
-            format!("invalid parameter activity: unknown activity {other:?}"),
-        ))),
     }
+}
+
+fn get_license(
+    ctx: &mut Ctx<'_>,
+    params: &[(String, String)],
+    test: bool,
+) -> Result<Reply, LegacyError> {
+    required(params, "customerId", 100)?;
+    let business_id = required(params, "businessId", 64)?;
+    let order_id = required(params, "orderId", 64)?;
+    let product_id = required(params, "productId", 64)?;
+    let expire = optional_time(params, "expireTime")?;
+    // A license cannot end before it starts (now): a bad parameter, not our error.
+    if expire.is_some_and(|t| licensing::whole_seconds(t) < ctx.now) {
+        return Err(LegacyError::InvalidParam(
+            "invalid parameter expireTime: already past".to_owned(),
+        ));
+    }
+    let amount = match param(params, "amount") {
+        None => 1,
+        Some(raw) => raw.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            LegacyError::InvalidParam("invalid parameter amount: not a positive number".to_owned())
+        })?,
+    };
+    if test {
+        return Ok(Reply::success().with_instance(business_id));
+    }
+    let call = apply::GetLicense {
+        business_id,
+        order_id,
+        product_id,
+        expire,
+        amount,
+    };
+    Ok(apply::get_license(ctx, &call)?)
+}
+
+/// The instance a refresh, expiry or release names, once its order id is checked too.
+fn instance_of(params: &[(String, String)]) -> Result<&str, LegacyError> {
+    let instance_id = required(params, "instanceId", 64)?;
+    required(params, "orderId", 64)?;
+    Ok(instance_id)
+}
+
+fn change_instance(
+    ctx: &mut Ctx<'_>,
+    test: bool,
+    instance_id: &str,
+    change: Change,
+) -> Result<Reply, LegacyError> {
+    if test {
+        return Ok(Reply::success().with_instance(instance_id));
+    }
+    let call = apply::ChangeInstance {
+        instance_id,
+        change,
+    };
+    Ok(apply::change_instance(ctx, &call)?)
 }
 
 fn optional_time(
     params: &[(String, String)],
     name: &'static str,
-) -> Result<Option<NaiveDateTime>, Result<Reply, CallbackError>> {
+) -> Result<Option<NaiveDateTime>, LegacyError> {
     param(params, name)
         .map(|raw| {
-            times::parse_compact(raw).map_err(|e| {
-                Ok(Reply::new(
-                    ResultCode::InvalidParam,
-                    format!("invalid parameter {name}: {e}"),
-                ))
-            })
+            times::parse_compact(raw)
+                .map_err(|e| LegacyError::InvalidParam(format!("invalid parameter {name}: {e}")))
         })
         .transpose()
 }

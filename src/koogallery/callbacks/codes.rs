@@ -2,31 +2,28 @@
 //! releaseLicenseCode. A code we have not seen yet is recorded and answered `000000`: KooGallery is
 //! the source of truth, and a `000003` would only make it retry for two hours.
 
-use chrono::NaiveDateTime;
 use diesel::QueryResult;
 use serde_json::json;
 
+use super::Ctx;
+use super::activity::{RefreshLicenseCode, ReleaseLicenseCode, UpdateLicenseCodeStatus};
 use super::reply::Reply;
-use crate::db::DbConn;
 use crate::db::models::auth_codes::{self, AuthCodeChangeset, status};
 use crate::db::models::events::{self, NewEvent};
 
 /// `refreshLicenseCode`: the new expiry (and product, when the period type changed); licenses
 /// bound to the code pick it up as a new revision at their next check-in.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the callback's fields, passed through"
-)]
-pub fn refresh(
-    conn: &mut DbConn,
-    code: &str,
-    scene: &str,
-    order_id: &str,
-    order_line_id: &str,
-    product_id: Option<&str>,
-    expire_time: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn refresh(ctx: &mut Ctx<'_>, call: &RefreshLicenseCode) -> QueryResult<Reply> {
+    let RefreshLicenseCode {
+        scene,
+        order_id,
+        order_line_id,
+        code,
+        product_id,
+        expire_time,
+    } = call;
+    let (conn, now, expire_time) = (&mut *ctx.conn, ctx.now, *expire_time);
+    let product_id = product_id.as_deref();
     let row = auth_codes::find_or_create(conn, code, now)?;
     let event = NewEvent::new(
         "code",
@@ -64,12 +61,8 @@ pub fn refresh(
 }
 
 /// `updateLicenseCodeStatus`: FREEZE / UNFREEZE.
-pub fn update_status(
-    conn: &mut DbConn,
-    code: &str,
-    freeze: bool,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn update_status(ctx: &mut Ctx<'_>, call: &UpdateLicenseCodeStatus) -> QueryResult<Reply> {
+    let (conn, now, code, freeze) = (&mut *ctx.conn, ctx.now, &call.code, call.freeze);
     let row = auth_codes::find_or_create(conn, code, now)?;
     if row.frozen != freeze {
         let changes = AuthCodeChangeset {
@@ -85,12 +78,8 @@ pub fn update_status(
 }
 
 /// `releaseLicenseCode`: the code is released for good; repeats succeed.
-pub fn release(
-    conn: &mut DbConn,
-    code: &str,
-    order_id: Option<&str>,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn release(ctx: &mut Ctx<'_>, call: &ReleaseLicenseCode) -> QueryResult<Reply> {
+    let (conn, now, code, order_id) = (&mut *ctx.conn, ctx.now, &call.code, &call.order_id);
     let row = auth_codes::find_or_create(conn, code, now)?;
     if row.status != status::RELEASED {
         let changes = AuthCodeChangeset {

@@ -1,10 +1,14 @@
 //! Online-License instance callbacks: newInstance, refreshInstance, updateInstanceStatus,
 //! releaseInstance, upgradeInstance, queryInstance.
 
-use chrono::NaiveDateTime;
 use diesel::QueryResult;
 use serde_json::json;
 
+use super::Ctx;
+use super::activity::{
+    NewInstance, QueryInstance, RefreshInstance, ReleaseInstance, UpdateInstanceStatus,
+    UpgradeInstance,
+};
 use super::reply::{InstanceInfo, Reply, ResultCode};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
@@ -25,14 +29,13 @@ const INSTANCE_LIMIT_LOCK: i64 = 0x6b6c_696e_7374; // "klinst"
 /// `newInstance`: the same order line always gets the same instance, the first call's
 /// `businessId`; the order itself is fetched in the background. Beyond `limit` live instances,
 /// a new order line answers `000100` (no instance resource available).
-pub fn new_instance(
-    conn: &mut DbConn,
-    order_id: &str,
-    order_line_id: &str,
-    business_id: &str,
-    limit: Option<i64>,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn new_instance(ctx: &mut Ctx<'_>, call: &NewInstance) -> QueryResult<Reply> {
+    let (conn, now, limit) = (&mut *ctx.conn, ctx.now, ctx.instance_limit);
+    let NewInstance {
+        order_id,
+        order_line_id,
+        business_id,
+    } = call;
     if let Some(limit) = limit {
         conn.lock_key(INSTANCE_LIMIT_LOCK)?;
         let known = instances::find_by_order(conn, order_id, order_line_id)?.is_some();
@@ -70,20 +73,17 @@ pub fn new_instance(
 
 /// `refreshInstance`: a renewal, trial conversion or renewal-period unsubscription sets a new
 /// expiry; the same (order, order line) applies once.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the callback's fields, passed through"
-)]
-pub fn refresh_instance(
-    conn: &mut DbConn,
-    instance_id: &str,
-    scene: &str,
-    order_id: &str,
-    order_line_id: &str,
-    product_id: Option<&str>,
-    expire_time: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn refresh_instance(ctx: &mut Ctx<'_>, call: &RefreshInstance) -> QueryResult<Reply> {
+    let RefreshInstance {
+        scene,
+        order_id,
+        order_line_id,
+        instance_id,
+        product_id,
+        expire_time,
+    } = call;
+    let (conn, now, expire_time) = (&mut *ctx.conn, ctx.now, *expire_time);
+    let product_id = product_id.as_deref();
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
@@ -107,11 +107,11 @@ pub fn refresh_instance(
 
 /// `updateInstanceStatus`: FREEZE / UNFREEZE. A released instance stays released.
 pub fn update_instance_status(
-    conn: &mut DbConn,
-    instance_id: &str,
-    freeze: bool,
-    now: NaiveDateTime,
+    ctx: &mut Ctx<'_>,
+    call: &UpdateInstanceStatus,
 ) -> QueryResult<Reply> {
+    let (conn, now) = (&mut *ctx.conn, ctx.now);
+    let (instance_id, freeze) = (call.instance_id.as_str(), call.freeze);
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
@@ -133,12 +133,9 @@ pub fn update_instance_status(
 }
 
 /// `releaseInstance`: repeat releases simply succeed.
-pub fn release_instance(
-    conn: &mut DbConn,
-    instance_id: &str,
-    order_id: Option<&str>,
-    now: NaiveDateTime,
-) -> QueryResult<Reply> {
+pub fn release_instance(ctx: &mut Ctx<'_>, call: &ReleaseInstance) -> QueryResult<Reply> {
+    let (conn, now) = (&mut *ctx.conn, ctx.now);
+    let (instance_id, order_id) = (call.instance_id.as_str(), call.order_id.as_deref());
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
@@ -163,14 +160,44 @@ pub fn upgrade_key(instance_id: &str, order_id: &str) -> String {
     format!("upgradeInstance:{instance_id}:{order_id}")
 }
 
-/// `upgradeInstance`, once the upgrade order is known: the instance takes the order's product and
-/// quantity. The dedupe event makes simultaneous repeats apply it once.
+/// `upgradeInstance`, with the upgrade order the prefetch fetched, if any.
 pub fn upgrade_instance(
+    ctx: &mut Ctx<'_>,
+    call: &UpgradeInstance,
+    order: Option<&OrderRecord>,
+) -> QueryResult<Reply> {
+    match order {
+        Some(order) => apply_upgrade(ctx, &call.instance_id, order),
+        // No order fetched: the prefetch found the upgrade applied or the instance unknown.
+        // Both are checked again here, under the transaction, rather than trusted.
+        None => upgrade_without_order(ctx.conn, &call.instance_id, &call.order_id),
+    }
+}
+
+/// `upgradeInstance` when the prefetch fetched no order. Success only if this upgrade is on
+/// record; an instance that exists without it (it appeared after the prefetch looked) answers
+/// `000004`, so KooGallery repeats the call and the next one fetches the order.
+fn upgrade_without_order(
     conn: &mut DbConn,
     instance_id: &str,
-    order: &OrderRecord,
-    now: NaiveDateTime,
+    order_id: &str,
 ) -> QueryResult<Reply> {
+    if instances::find(conn, instance_id)?.is_none() {
+        return Ok(not_found(instance_id));
+    }
+    if events::seen(conn, &upgrade_key(instance_id, order_id))? {
+        return Ok(Reply::success().with_instance(instance_id));
+    }
+    Ok(Reply::new(
+        ResultCode::Processing,
+        "the upgrade order is being fetched; ask again.",
+    ))
+}
+
+/// The upgrade, once its order is known: the instance takes the order's product and quantity.
+/// The dedupe event makes simultaneous repeats apply it once.
+fn apply_upgrade(ctx: &mut Ctx<'_>, instance_id: &str, order: &OrderRecord) -> QueryResult<Reply> {
+    let (conn, now) = (&mut *ctx.conn, ctx.now);
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
@@ -192,8 +219,9 @@ pub fn upgrade_instance(
 }
 
 /// `queryInstance`: the known instances among the ids asked; unknown ids are left out.
-pub fn query_instance(conn: &mut DbConn, ids: &[String]) -> QueryResult<Reply> {
-    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+pub fn query_instance(ctx: &mut Ctx<'_>, call: &QueryInstance) -> QueryResult<Reply> {
+    let conn = &mut *ctx.conn;
+    let asked: Vec<&str> = call.instance_ids.iter().map(String::as_str).collect();
     let known = instances::existing_ids(conn, &asked)?;
     let mut reply = Reply::success();
     reply.info = Some(

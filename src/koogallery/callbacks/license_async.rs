@@ -4,8 +4,9 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
 
-use super::CallbackError;
+use super::activity::GetLicenseAsync;
 use super::reply::{Reply, ResultCode};
+use super::{CallbackError, Ctx};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::instances::{self, Instance, status};
@@ -19,8 +20,8 @@ use crate::licensing::{self, Holder, InstanceTerms, LicenseTerms};
 /// but in different formats and from different systems.
 const PERIOD_SLACK: TimeDelta = TimeDelta::minutes(1);
 
-/// The fields of one request.
-pub struct AsyncRequest<'a> {
+/// The fields of one request, borrowed as the rules below read them.
+struct AsyncRequest<'a> {
     pub instance_id: &'a str,
     pub event_id: &'a str,
     pub effective: NaiveDateTime,
@@ -30,11 +31,17 @@ pub struct AsyncRequest<'a> {
 
 /// Answers one request; the same (instance, event, fingerprint) always yields the same license.
 pub fn get_license_async(
-    conn: &mut DbConn,
-    keys: &KeyStore,
-    req: &AsyncRequest<'_>,
-    now: NaiveDateTime,
+    ctx: &mut Ctx<'_>,
+    call: &GetLicenseAsync,
 ) -> Result<Reply, CallbackError> {
+    let (conn, keys, now) = (&mut *ctx.conn, ctx.keys, ctx.now);
+    let req = &AsyncRequest {
+        instance_id: &call.instance_id,
+        event_id: &call.event_id,
+        effective: call.effective,
+        expire: call.expire,
+        fingerprint: call.fingerprint.as_ref(),
+    };
     let Some(instance) = instances::lock(conn, req.instance_id, now)? else {
         return Ok(Reply::new(
             ResultCode::NotFound,

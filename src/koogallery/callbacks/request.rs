@@ -4,6 +4,11 @@
 use chrono::NaiveDateTime;
 use serde_json::{Map, Value};
 
+use super::activity::{
+    Activity, GetLicenseAsync, NewInstance, QueryInstance, RefreshInstance, RefreshLicenseCode,
+    ReleaseInstance, ReleaseLicenseCode, UpdateInstanceStatus, UpdateLicenseCodeStatus,
+    UpgradeInstance, wire_names,
+};
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::times;
 
@@ -30,68 +35,26 @@ impl std::fmt::Display for BadField {
     }
 }
 
-/// One callback, typed.
+/// One callback, typed: the activity and its checked fields.
 #[derive(Debug, Clone)]
 pub enum Callback {
-    NewInstance {
-        order_id: String,
-        order_line_id: String,
-        business_id: String,
-    },
-    RefreshInstance {
-        scene: String,
-        order_id: String,
-        order_line_id: String,
-        instance_id: String,
-        product_id: Option<String>,
-        expire_time: NaiveDateTime,
-    },
-    UpdateInstanceStatus {
-        instance_id: String,
-        freeze: bool,
-    },
-    ReleaseInstance {
-        instance_id: String,
-        order_id: Option<String>,
-    },
-    UpgradeInstance {
-        instance_id: String,
-        order_id: String,
-        order_line_id: String,
-    },
-    QueryInstance {
-        instance_ids: Vec<String>,
-    },
-    GetLicenseAsync {
-        instance_id: String,
-        effective: NaiveDateTime,
-        expire: Option<NaiveDateTime>,
-        event_id: String,
-        fingerprint: Option<Fingerprint>,
-    },
-    RefreshLicenseCode {
-        scene: String,
-        order_id: String,
-        order_line_id: String,
-        code: String,
-        product_id: Option<String>,
-        expire_time: NaiveDateTime,
-    },
-    UpdateLicenseCodeStatus {
-        code: String,
-        freeze: bool,
-    },
-    ReleaseLicenseCode {
-        code: String,
-        order_id: Option<String>,
-    },
+    NewInstance(NewInstance),
+    RefreshInstance(RefreshInstance),
+    UpdateInstanceStatus(UpdateInstanceStatus),
+    ReleaseInstance(ReleaseInstance),
+    UpgradeInstance(UpgradeInstance),
+    QueryInstance(QueryInstance),
+    GetLicenseAsync(GetLicenseAsync),
+    RefreshLicenseCode(RefreshLicenseCode),
+    UpdateLicenseCodeStatus(UpdateLicenseCodeStatus),
+    ReleaseLicenseCode(ReleaseLicenseCode),
 }
 
 /// A parsed production-interface request.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// The `activity` field.
-    pub activity: &'static str,
+    pub activity: Activity,
     /// `testFlag == "1"`: validate, answer success, touch nothing.
     pub test: bool,
     /// The callback itself.
@@ -148,19 +111,8 @@ impl Fields<'_> {
     }
 }
 
-/// The activities of `POST /koogallery/license`.
-pub const ACTIVITIES: [&str; 10] = [
-    "newInstance",
-    "refreshInstance",
-    "updateInstanceStatus",
-    "releaseInstance",
-    "upgradeInstance",
-    "queryInstance",
-    "getLicenseAsync",
-    "refreshLicenseCode",
-    "updateLicenseCodeStatus",
-    "releaseLicenseCode",
-];
+/// The activities of `POST /koogallery/license`, by wire name.
+pub const ACTIVITIES: [&str; Activity::ALL.len()] = wire_names();
 
 /// Parses a request body; the error names the offending field.
 pub fn parse(body: &[u8]) -> Result<Request, BadField> {
@@ -171,10 +123,7 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
     };
     let f = Fields(&map);
     let activity_raw = f.required("activity", 32)?;
-    let activity = ACTIVITIES
-        .iter()
-        .copied()
-        .find(|a| *a == activity_raw)
+    let activity = Activity::from_wire(&activity_raw)
         .ok_or_else(|| bad("activity", format!("unknown activity {activity_raw:?}")))?;
     let test = match f.optional("testFlag", 2)?.as_deref() {
         None | Some("0") => false,
@@ -182,36 +131,36 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
         Some(_) => return Err(bad("testFlag", "must be \"0\" or \"1\"")),
     };
     let callback = match activity {
-        "newInstance" => Callback::NewInstance {
+        Activity::NewInstance => Callback::NewInstance(NewInstance {
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
             business_id: f.required("businessId", ID_LEN)?,
-        },
-        "refreshInstance" => Callback::RefreshInstance {
+        }),
+        Activity::RefreshInstance => Callback::RefreshInstance(RefreshInstance {
             scene: f.required("scene", ID_LEN)?,
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
             instance_id: f.required("instanceId", ID_LEN)?,
             product_id: f.optional("productId", ID_LEN)?,
             expire_time: f.compact_time("expireTime")?,
-        },
-        "updateInstanceStatus" => Callback::UpdateInstanceStatus {
+        }),
+        Activity::UpdateInstanceStatus => Callback::UpdateInstanceStatus(UpdateInstanceStatus {
             instance_id: f.required("instanceId", ID_LEN)?,
             freeze: f.freeze()?,
-        },
-        "releaseInstance" => Callback::ReleaseInstance {
+        }),
+        Activity::ReleaseInstance => Callback::ReleaseInstance(ReleaseInstance {
             instance_id: f.required("instanceId", ID_LEN)?,
             order_id: f.optional("orderId", ID_LEN)?,
-        },
-        "upgradeInstance" => Callback::UpgradeInstance {
+        }),
+        Activity::UpgradeInstance => Callback::UpgradeInstance(UpgradeInstance {
             instance_id: f.required("instanceId", ID_LEN)?,
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
-        },
-        "queryInstance" => Callback::QueryInstance {
+        }),
+        Activity::QueryInstance => Callback::QueryInstance(QueryInstance {
             instance_ids: instance_ids(&f)?,
-        },
-        "getLicenseAsync" => Callback::GetLicenseAsync {
+        }),
+        Activity::GetLicenseAsync => Callback::GetLicenseAsync(GetLicenseAsync {
             instance_id: f.required("instanceId", ID_LEN)?,
             effective: f
                 .license_time("effectiveTime")?
@@ -224,23 +173,25 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
                     Fingerprint::parse(&raw).map_err(|e| bad("deviceFingerprint", e.to_string()))
                 })
                 .transpose()?,
-        },
-        "refreshLicenseCode" => Callback::RefreshLicenseCode {
+        }),
+        Activity::RefreshLicenseCode => Callback::RefreshLicenseCode(RefreshLicenseCode {
             scene: f.required("scene", ID_LEN)?,
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
             code: f.required("license", ID_LEN)?,
             product_id: f.optional("productId", ID_LEN)?,
             expire_time: f.compact_time("expireTime")?,
-        },
-        "updateLicenseCodeStatus" => Callback::UpdateLicenseCodeStatus {
-            code: f.required("license", ID_LEN)?,
-            freeze: f.freeze()?,
-        },
-        _ => Callback::ReleaseLicenseCode {
+        }),
+        Activity::UpdateLicenseCodeStatus => {
+            Callback::UpdateLicenseCodeStatus(UpdateLicenseCodeStatus {
+                code: f.required("license", ID_LEN)?,
+                freeze: f.freeze()?,
+            })
+        }
+        Activity::ReleaseLicenseCode => Callback::ReleaseLicenseCode(ReleaseLicenseCode {
             code: f.required("license", ID_LEN)?,
             order_id: f.optional("orderId", ID_LEN)?,
-        },
+        }),
     };
     Ok(Request {
         activity,
@@ -291,39 +242,20 @@ impl Request {
     /// code; the journal shortens it.
     pub fn journal_keys(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
         match &self.callback {
-            Callback::NewInstance { order_id, .. } => (Some(order_id), None, None, None),
-            Callback::RefreshInstance {
-                order_id,
-                instance_id,
-                ..
+            Callback::NewInstance(c) => (Some(&c.order_id), None, None, None),
+            Callback::RefreshInstance(c) => (Some(&c.order_id), Some(&c.instance_id), None, None),
+            Callback::UpgradeInstance(c) => (Some(&c.order_id), Some(&c.instance_id), None, None),
+            Callback::UpdateInstanceStatus(c) => (None, Some(&c.instance_id), None, None),
+            Callback::ReleaseInstance(c) => {
+                (c.order_id.as_deref(), Some(&c.instance_id), None, None)
             }
-            | Callback::UpgradeInstance {
-                order_id,
-                instance_id,
-                ..
-            } => (Some(order_id), Some(instance_id), None, None),
-            Callback::UpdateInstanceStatus { instance_id, .. } => {
-                (None, Some(instance_id), None, None)
+            Callback::QueryInstance(c) => {
+                (None, c.instance_ids.first().map(String::as_str), None, None)
             }
-            Callback::ReleaseInstance {
-                instance_id,
-                order_id,
-            } => (order_id.as_deref(), Some(instance_id), None, None),
-            Callback::QueryInstance { instance_ids } => {
-                (None, instance_ids.first().map(String::as_str), None, None)
-            }
-            Callback::GetLicenseAsync {
-                instance_id,
-                event_id,
-                ..
-            } => (None, Some(instance_id), None, Some(event_id)),
-            Callback::RefreshLicenseCode { order_id, code, .. } => {
-                (Some(order_id), None, Some(code), None)
-            }
-            Callback::UpdateLicenseCodeStatus { code, .. } => (None, None, Some(code), None),
-            Callback::ReleaseLicenseCode { code, order_id } => {
-                (order_id.as_deref(), None, Some(code), None)
-            }
+            Callback::GetLicenseAsync(c) => (None, Some(&c.instance_id), None, Some(&c.event_id)),
+            Callback::RefreshLicenseCode(c) => (Some(&c.order_id), None, Some(&c.code), None),
+            Callback::UpdateLicenseCodeStatus(c) => (None, None, Some(&c.code), None),
+            Callback::ReleaseLicenseCode(c) => (c.order_id.as_deref(), None, Some(&c.code), None),
         }
     }
 }

@@ -4,13 +4,12 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
-use crate::db::DbConn;
+use super::activity::Change;
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::instances::{self, status};
 use crate::db::models::licenses;
-use crate::keys::KeyStore;
-use crate::koogallery::callbacks::CallbackError;
 use crate::koogallery::callbacks::reply::{Reply, ResultCode};
+use crate::koogallery::callbacks::{CallbackError, Ctx};
 use crate::licensing::{self, Holder, InstanceTerms, LicenseTerms};
 
 /// Legacy instances have no order line; this stands in for it in the (order, line) key.
@@ -20,21 +19,35 @@ const NO_DEVICE: &str = "";
 /// The event a legacy order's one license is stored under.
 const LEGACY_EVENT: &str = "getLicense";
 
+/// A validated `getLicense`.
+pub(super) struct GetLicense<'a> {
+    pub business_id: &'a str,
+    pub order_id: &'a str,
+    pub product_id: &'a str,
+    pub expire: Option<NaiveDateTime>,
+    /// How many licenses the order holds (the `amount` parameter, 1 when absent).
+    pub amount: i64,
+}
+
+/// A validated `refreshLicense`, `expireLicense` or `releaseLicense`.
+pub(super) struct ChangeInstance<'a> {
+    pub instance_id: &'a str,
+    pub change: Change,
+}
+
 /// `getLicense`: the same order always gets the same instance and the same license string.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "the callback's fields, passed through"
-)]
 pub(super) fn get_license(
-    conn: &mut DbConn,
-    keys: &KeyStore,
-    business_id: &str,
-    order_id: &str,
-    product_id: &str,
-    expire: Option<NaiveDateTime>,
-    amount: i64,
-    now: NaiveDateTime,
+    ctx: &mut Ctx<'_>,
+    call: &GetLicense<'_>,
 ) -> Result<Reply, CallbackError> {
+    let (conn, keys, now) = (&mut *ctx.conn, ctx.keys, ctx.now);
+    let GetLicense {
+        business_id,
+        order_id,
+        product_id,
+        expire,
+        amount,
+    } = *call;
     let fingerprint_sha256 = crate::domain::fingerprint::sha256_hex_of_normalised(NO_DEVICE);
     // A license that is over before it is issued cannot be signed, and KooGallery would retry
     // the `000005` for hours: the field is refused, before anything is created, unless the
@@ -111,29 +124,27 @@ pub(super) fn get_license(
     Ok(reply)
 }
 
+/// Applies a change once; a repeat, or an expiry of an instance not active, changes nothing.
 pub(super) fn change_instance(
-    conn: &mut DbConn,
-    activity: &str,
-    instance_id: &str,
-    expire: Option<NaiveDateTime>,
-    now: NaiveDateTime,
+    ctx: &mut Ctx<'_>,
+    call: &ChangeInstance<'_>,
 ) -> Result<Reply, CallbackError> {
+    let (conn, now, instance_id) = (&mut *ctx.conn, ctx.now, call.instance_id);
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(Reply::new(
             ResultCode::NotFound,
             format!("instance {instance_id} does not exist."),
         ));
     };
-    let changed = match (activity, expire) {
-        ("refreshLicense", Some(expire)) => {
-            instances::set_expiry(conn, instance_id, expire, None, now)? > 0
+    let changed = match call.change {
+        Change::Refresh(expire) => instances::set_expiry(conn, instance_id, expire, None, now)? > 0,
+        Change::Expire => {
+            instance.status == status::ACTIVE
+                && instances::set_status(conn, &instance, status::FROZEN, now)?
         }
-        ("expireLicense", _) if instance.status == status::ACTIVE => {
-            instances::set_status(conn, &instance, status::FROZEN, now)?
-        }
-        ("releaseLicense", _) => instances::set_status(conn, &instance, status::RELEASED, now)?,
-        _ => false,
+        Change::Release => instances::set_status(conn, &instance, status::RELEASED, now)?,
     };
+    let activity = call.change.activity().as_str();
     if changed {
         events::insert(
             conn,
