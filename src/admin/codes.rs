@@ -5,7 +5,6 @@
 
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,10 +12,9 @@ use super::activations::ActivationView;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
+use crate::db;
 use crate::db::models::auth_codes::{self, AuthCode, status};
 use crate::db::models::{activations as activation_rows, licenses};
-use crate::db::schema::auth_codes as table;
-use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::service::seats::{self as seat_rule, Seats};
 use crate::startup::AppState;
@@ -97,46 +95,6 @@ fn summary(code: &AuthCode, seats: Seats) -> CodeSummary {
     }
 }
 
-/// `LIKE` metacharacters taken literally.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-fn search_rows(
-    conn: &mut DbConn,
-    q: Option<&str>,
-    status_filter: Option<&str>,
-    cursor: Option<&str>,
-    limit: Limit,
-) -> QueryResult<Vec<AuthCode>> {
-    let mut query = table::table.into_boxed();
-    if let Some(q) = q {
-        let prefix = format!("{}%", escape_like(q));
-        query = query.filter(
-            table::code
-                .like(prefix)
-                .escape('\\')
-                .or(table::order_id.eq(q.to_owned()))
-                .or(table::product_id.eq(q.to_owned())),
-        );
-    }
-    match status_filter {
-        Some(FROZEN) => query = query.filter(table::frozen.eq(true)),
-        Some(s) => query = query.filter(table::status.eq(s.to_owned())),
-        None => {}
-    }
-    if let Some(cursor) = cursor {
-        query = query.filter(table::id.lt(cursor.to_owned()));
-    }
-    query
-        .order(table::id.desc())
-        .limit(limit.fetch())
-        .select(AuthCode::as_select())
-        .load(conn)
-}
-
 /// Search authorization codes by code (prefix), order id or product id, newest first.
 #[utoipa::path(
     get,
@@ -167,13 +125,13 @@ pub async fn search(
     }
     let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let rows = search_rows(
-            conn,
-            q.as_deref(),
-            status_filter.as_deref(),
-            cursor.as_deref(),
-            limit,
-        )?;
+        let filter = auth_codes::Search {
+            text: q.as_deref(),
+            frozen_only: status_filter.as_deref() == Some(FROZEN),
+            status: status_filter.as_deref().filter(|s| *s != FROZEN),
+            before_id: cursor.as_deref(),
+        };
+        let rows = auth_codes::search(conn, &filter, limit.fetch())?;
         let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
         let used = activation_rows::count_live_by_code(conn, &ids)?;
         Ok(Page::from_rows(

@@ -12,25 +12,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use actix_web::web;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeDelta, Utc};
-use diesel::dsl::count_star;
-use diesel::prelude::*;
+use diesel::QueryResult;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth::SupportToken;
 use super::common::{ErrorBody, utc_opt};
-use super::journal::{SUCCESS_CODES, is_success};
-use crate::db::models::marketplace_calls::INBOUND;
-use crate::db::models::marketplace_rejections;
-use crate::db::schema::{jobs, marketplace_calls as calls};
+use super::journal::is_success;
+use crate::db::models::{jobs, marketplace_calls as calls, marketplace_rejections};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::koogallery::outbox::UPLOAD_LICENSE;
 use crate::startup::AppState;
-
-/// An inbound call refused before authentication. Such calls are no longer journalled (they are
-/// counted, see `rejected_unauthenticated_24h`); rows written by earlier versions are left out.
-const UNAUTHENTICATED: &str = "000001";
 
 /// More failed orders than this in a calendar month and KooGallery delists the product.
 pub const DELISTING_THRESHOLD: i64 = 5;
@@ -105,15 +98,7 @@ fn month_start(now: NaiveDateTime) -> NaiveDateTime {
 
 /// (failed order ids, failed calls without an order) this month.
 fn failed_orders(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<(Vec<String>, i64)> {
-    let rows: Vec<(Option<String>, String)> = calls::table
-        .filter(calls::direction.eq(INBOUND))
-        .filter(calls::activity.eq("newInstance"))
-        .filter(calls::test_flag.eq(false))
-        .filter(calls::result_code.ne(UNAUTHENTICATED))
-        .filter(calls::created_at.ge(since))
-        .order((calls::created_at.asc(), calls::id.asc()))
-        .select((calls::order_id, calls::result_code))
-        .load(conn)?;
+    let rows = calls::order_results_since(conn, "newInstance", since)?;
     let mut latest: HashMap<String, bool> = HashMap::new();
     let mut without_order = 0;
     for (order_id, code) in rows {
@@ -155,36 +140,9 @@ fn entry(
 
 fn api_health(conn: &mut DbConn, now: NaiveDateTime) -> QueryResult<Vec<ApiHealth>> {
     let day_ago = now - TimeDelta::hours(24);
-    let authenticated = calls::direction
-        .ne(INBOUND)
-        .or(calls::result_code.ne(UNAUTHENTICATED));
-    let totals: Vec<(String, String, i64, Option<NaiveDateTime>)> = calls::table
-        .filter(authenticated)
-        .filter(calls::created_at.ge(day_ago))
-        .group_by((calls::direction, calls::activity))
-        .select((
-            calls::direction,
-            calls::activity,
-            count_star(),
-            diesel::dsl::max(calls::created_at),
-        ))
-        .load(conn)?;
-    let errors: Vec<(String, String, i64)> = calls::table
-        .filter(authenticated)
-        .filter(calls::created_at.ge(day_ago))
-        .filter(calls::result_code.ne_all(SUCCESS_CODES))
-        .group_by((calls::direction, calls::activity))
-        .select((calls::direction, calls::activity, count_star()))
-        .load(conn)?;
-    let successes: Vec<(String, String, Option<NaiveDateTime>)> = calls::table
-        .filter(calls::result_code.eq_any(SUCCESS_CODES))
-        .group_by((calls::direction, calls::activity))
-        .select((
-            calls::direction,
-            calls::activity,
-            diesel::dsl::max(calls::created_at),
-        ))
-        .load(conn)?;
+    let totals = calls::totals_since(conn, day_ago)?;
+    let errors = calls::errors_since(conn, day_ago)?;
+    let successes = calls::last_successes(conn)?;
     let mut apis: BTreeMap<Key, ApiHealth> = BTreeMap::new();
     for (direction, activity, n, last) in totals {
         let api = entry(&mut apis, direction, activity);
@@ -216,14 +174,11 @@ fn rejected_since(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<Reject
 }
 
 fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, i64>)> {
-    let rows: Vec<(String, String, i64)> = jobs::table
-        .group_by((jobs::kind, jobs::status))
-        .select((jobs::kind, jobs::status, count_star()))
-        .load(conn)?;
+    let rows = jobs::counts_by_kind_and_status(conn)?;
     let mut uploads = UploadCounts::default();
     let mut failed = BTreeMap::new();
     for (kind, status, n) in rows {
-        if status == crate::db::models::jobs::FAILED {
+        if status == jobs::FAILED {
             failed.insert(kind.clone(), n);
         }
         if kind == UPLOAD_LICENSE {

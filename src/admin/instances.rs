@@ -5,17 +5,15 @@
 
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
+use crate::db;
 use crate::db::models::instances::{self, Instance, status};
 use crate::db::models::licenses;
-use crate::db::schema::instances as table;
-use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -80,41 +78,6 @@ fn summary(instance: Instance, devices_used: i64) -> InstanceSummary {
     }
 }
 
-fn search_rows(
-    conn: &mut DbConn,
-    q: Option<&str>,
-    status_filter: Option<&str>,
-    cursor: Option<&str>,
-    limit: Limit,
-) -> Result<Vec<Instance>, ApiError> {
-    let mut query = table::table.into_boxed();
-    if let Some(q) = q {
-        query = query.filter(
-            table::instance_id
-                .eq(q.to_owned())
-                .or(table::order_id.eq(q.to_owned()))
-                .or(table::product_id.eq(q.to_owned())),
-        );
-    }
-    if let Some(s) = status_filter {
-        query = query.filter(table::status.eq(s.to_owned()));
-    }
-    if let Some(cursor) = cursor {
-        let after = instances::find(conn, cursor)?
-            .ok_or_else(|| ApiError::InvalidRequest("cursor: no such instance".into()))?;
-        query = query.filter(
-            table::created_at.lt(after.created_at).or(table::created_at
-                .eq(after.created_at)
-                .and(table::instance_id.lt(after.instance_id))),
-        );
-    }
-    Ok(query
-        .order((table::created_at.desc(), table::instance_id.desc()))
-        .limit(limit.fetch())
-        .select(Instance::as_select())
-        .load(conn)?)
-}
-
 /// Search online-License instances by instance id, order id or product id, newest first.
 #[utoipa::path(
     get,
@@ -145,13 +108,19 @@ pub async fn search(
     }
     let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let rows = search_rows(
-            conn,
-            q.as_deref(),
-            status_filter.as_deref(),
-            cursor.as_deref(),
-            limit,
-        )?;
+        let after = match cursor.as_deref() {
+            None => None,
+            Some(cursor) => Some(
+                instances::find(conn, cursor)?
+                    .ok_or_else(|| ApiError::InvalidRequest("cursor: no such instance".into()))?,
+            ),
+        };
+        let filter = instances::Search {
+            text: q.as_deref(),
+            status: status_filter.as_deref(),
+            after: after.as_ref(),
+        };
+        let rows = instances::search(conn, &filter, limit.fetch())?;
         let ids: Vec<String> = rows.iter().map(|i| i.instance_id.clone()).collect();
         let used = licenses::count_devices_by_instance(conn, &ids)?;
         Ok(Page::from_rows(

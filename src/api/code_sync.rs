@@ -10,7 +10,6 @@
 //! followed by a query, and the daily query is claimed with a conditional update).
 
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
@@ -19,7 +18,6 @@ use super::dto::AuthorizationCode;
 use super::issue::{self, CodeTerms};
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
 use crate::db::models::events::{self, NewEvent};
-use crate::db::schema::auth_codes as codes;
 use crate::db::{self, DbConn};
 use crate::domain::validation::refusal;
 use crate::error::ApiError;
@@ -256,13 +254,7 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
 
 /// Takes the day's query for this node: true when `last_queried_on` was not `day` yet.
 fn claim_day(conn: &mut DbConn, id: &str, day: &str) -> Result<bool, ApiError> {
-    let not_today = codes::last_queried_on
-        .is_null()
-        .or(codes::last_queried_on.ne(day));
-    let claimed = diesel::update(codes::table.find(id).filter(not_today))
-        .set(codes::last_queried_on.eq(day))
-        .execute(conn)?;
-    Ok(claimed == 1)
+    Ok(auth_codes::claim_daily_query(conn, id, day)?)
 }
 
 /// Gives the day's query back after a failure.
@@ -272,10 +264,7 @@ fn unclaim_day(
     day: &str,
     previous: Option<String>,
 ) -> Result<(), ApiError> {
-    diesel::update(codes::table.find(id).filter(codes::last_queried_on.eq(day)))
-        .set(codes::last_queried_on.eq(previous))
-        .execute(conn)?;
-    Ok(())
+    Ok(auth_codes::unclaim_daily_query(conn, id, day, previous)?)
 }
 
 fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), ApiError> {

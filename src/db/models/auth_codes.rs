@@ -153,3 +153,81 @@ pub fn update(conn: &mut DbConn, id: &str, changes: &AuthCodeChangeset) -> Query
         .set(changes)
         .execute(conn)
 }
+
+/// What the admin code search filters by; `None` filters nothing.
+#[derive(Debug, Default)]
+pub struct Search<'a> {
+    /// A code prefix, or an exact order or product id.
+    pub text: Option<&'a str>,
+    /// Lifecycle status (`ALIVE`, `EXPIRED`, `RELEASED`).
+    pub status: Option<&'a str>,
+    /// Frozen codes only (KooGallery freezes a code apart from its status).
+    pub frozen_only: bool,
+    /// Codes with a smaller id than this (the page cursor).
+    pub before_id: Option<&'a str>,
+}
+
+/// Codes matching `filter`, newest id first, at most `limit`.
+pub fn search(conn: &mut DbConn, filter: &Search<'_>, limit: i64) -> QueryResult<Vec<AuthCode>> {
+    let mut query = auth_codes::table.into_boxed();
+    if let Some(text) = filter.text {
+        let prefix = format!("{}%", escape_like(text));
+        query = query.filter(
+            auth_codes::code
+                .like(prefix)
+                .escape('\\')
+                .or(auth_codes::order_id.eq(text.to_owned()))
+                .or(auth_codes::product_id.eq(text.to_owned())),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(auth_codes::status.eq(status.to_owned()));
+    }
+    if filter.frozen_only {
+        query = query.filter(auth_codes::frozen.eq(true));
+    }
+    if let Some(cursor) = filter.before_id {
+        query = query.filter(auth_codes::id.lt(cursor.to_owned()));
+    }
+    query
+        .order(auth_codes::id.desc())
+        .limit(limit)
+        .select(AuthCode::as_select())
+        .load(conn)
+}
+
+/// `LIKE` metacharacters taken literally.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Takes the day's marketplace query of code `id` for the caller: true when no node had taken
+/// it for `day` yet (one conditional update, so two nodes never both query).
+pub fn claim_daily_query(conn: &mut DbConn, id: &str, day: &str) -> QueryResult<bool> {
+    let not_today = auth_codes::last_queried_on
+        .is_null()
+        .or(auth_codes::last_queried_on.ne(day));
+    let claimed = diesel::update(auth_codes::table.find(id).filter(not_today))
+        .set(auth_codes::last_queried_on.eq(day))
+        .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+/// Gives the day's query back (to `previous`) after it failed, unless another day took over.
+pub fn unclaim_daily_query(
+    conn: &mut DbConn,
+    id: &str,
+    day: &str,
+    previous: Option<String>,
+) -> QueryResult<()> {
+    diesel::update(
+        auth_codes::table
+            .find(id)
+            .filter(auth_codes::last_queried_on.eq(day)),
+    )
+    .set(auth_codes::last_queried_on.eq(previous))
+    .execute(conn)?;
+    Ok(())
+}

@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use crate::db::schema::code_usage;
+use crate::db::schema::{auth_codes, code_usage};
 use crate::db::{DbConn, insert_or_lose, on_backend};
 
 /// The `day` column's form of a UTC date: `YYYY-MM-DD`.
@@ -51,4 +51,18 @@ pub fn clients_on(conn: &mut DbConn, code_id: &str, day: &str) -> QueryResult<i6
         .filter(code_usage::day.eq(day))
         .count()
         .get_result(conn)
+}
+
+/// Machines seen per code on `day` (`yyyy-mm-dd`), by full code in code order: the usage report.
+pub fn machines_per_code(conn: &mut DbConn, day: &str) -> QueryResult<Vec<(String, i64)>> {
+    code_usage::table
+        .inner_join(auth_codes::table)
+        .filter(code_usage::day.eq(day))
+        .group_by(auth_codes::code)
+        .select((
+            auth_codes::code,
+            diesel::dsl::count_distinct(code_usage::client_id),
+        ))
+        .order(auth_codes::code.asc())
+        .load(conn)
 }

@@ -170,3 +170,44 @@ pub fn existing_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>>
         .map(|id| (*id).to_owned())
         .collect())
 }
+
+/// What the admin instance search filters by; `None` filters nothing.
+#[derive(Debug, Default)]
+pub struct Search<'a> {
+    /// An exact instance, order or product id.
+    pub text: Option<&'a str>,
+    /// `ACTIVE`, `FROZEN` or `RELEASED`.
+    pub status: Option<&'a str>,
+    /// Instances listed after this one (the page cursor).
+    pub after: Option<&'a Instance>,
+}
+
+/// Instances matching `filter`, newest first, at most `limit`.
+pub fn search(conn: &mut DbConn, filter: &Search<'_>, limit: i64) -> QueryResult<Vec<Instance>> {
+    let mut query = instances::table.into_boxed();
+    if let Some(text) = filter.text {
+        query = query.filter(
+            instances::instance_id
+                .eq(text.to_owned())
+                .or(instances::order_id.eq(text.to_owned()))
+                .or(instances::product_id.eq(text.to_owned())),
+        );
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(instances::status.eq(status.to_owned()));
+    }
+    if let Some(after) = filter.after {
+        query = query.filter(
+            instances::created_at
+                .lt(after.created_at)
+                .or(instances::created_at
+                    .eq(after.created_at)
+                    .and(instances::instance_id.lt(after.instance_id.clone()))),
+        );
+    }
+    query
+        .order((instances::created_at.desc(), instances::instance_id.desc()))
+        .limit(limit)
+        .select(Instance::as_select())
+        .load(conn)
+}

@@ -347,3 +347,11 @@ fn held<'a>(id: &'a str, node: &'a str) -> Held<'a> {
 fn clip(text: &str) -> String {
     text.chars().take(MAX_ERROR_LEN).collect()
 }
+
+/// `(kind, status, jobs)` over the whole queue.
+pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(String, String, i64)>> {
+    jobs::table
+        .group_by((jobs::kind, jobs::status))
+        .select((jobs::kind, jobs::status, diesel::dsl::count_star()))
+        .load(conn)
+}

@@ -149,6 +149,15 @@ pub fn add_revision(
     Ok(revision)
 }
 
+/// The current file of license `id`, without the rest of its row (what an upload sends).
+pub fn file_of(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+    licenses::table
+        .find(id)
+        .select(licenses::file)
+        .first(conn)
+        .optional()
+}
+
 /// The license by id.
 pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
     on_backend!(conn, |c| licenses::table

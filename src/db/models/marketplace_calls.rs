@@ -2,6 +2,7 @@
 //! only as hints, and no key, signature or fingerprint is ever written here.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::count_star;
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -168,4 +169,91 @@ pub fn list(conn: &mut DbConn, filter: &CallFilter) -> QueryResult<Vec<Marketpla
         .limit(filter.limit)
         .select(MarketplaceCall::as_select())
         .load(conn)
+}
+
+/// An inbound call refused before authentication. Such calls are no longer journalled (they are
+/// counted in `marketplace_rejections`); rows written by earlier versions are left out of every
+/// figure below.
+const UNAUTHENTICATED: &str = "000001";
+
+/// `(order id, result code)` of every authenticated, non-test inbound `activity` call since
+/// `since`, oldest first: the last one per order is its outcome.
+pub fn order_results_since(
+    conn: &mut DbConn,
+    activity: &str,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(Option<String>, String)>> {
+    marketplace_calls::table
+        .filter(marketplace_calls::direction.eq(INBOUND))
+        .filter(marketplace_calls::activity.eq(activity))
+        .filter(marketplace_calls::test_flag.eq(false))
+        .filter(marketplace_calls::result_code.ne(UNAUTHENTICATED))
+        .filter(marketplace_calls::created_at.ge(since))
+        .order((
+            marketplace_calls::created_at.asc(),
+            marketplace_calls::id.asc(),
+        ))
+        .select((marketplace_calls::order_id, marketplace_calls::result_code))
+        .load(conn)
+}
+
+/// Calls of one (direction, activity): how many, and the last one's time.
+pub type ApiTotal = (String, String, i64, Option<NaiveDateTime>);
+
+/// `(direction, activity, calls, last call)` since `since`, of authenticated calls.
+pub fn totals_since(conn: &mut DbConn, since: NaiveDateTime) -> QueryResult<Vec<ApiTotal>> {
+    marketplace_calls::table
+        .filter(authenticated())
+        .filter(marketplace_calls::created_at.ge(since))
+        .group_by((marketplace_calls::direction, marketplace_calls::activity))
+        .select((
+            marketplace_calls::direction,
+            marketplace_calls::activity,
+            count_star(),
+            diesel::dsl::max(marketplace_calls::created_at),
+        ))
+        .load(conn)
+}
+
+/// `(direction, activity, calls)` since `since` of authenticated calls that did not succeed.
+pub fn errors_since(
+    conn: &mut DbConn,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<(String, String, i64)>> {
+    marketplace_calls::table
+        .filter(authenticated())
+        .filter(marketplace_calls::created_at.ge(since))
+        .filter(marketplace_calls::result_code.ne_all(SUCCESS_CODES))
+        .group_by((marketplace_calls::direction, marketplace_calls::activity))
+        .select((
+            marketplace_calls::direction,
+            marketplace_calls::activity,
+            count_star(),
+        ))
+        .load(conn)
+}
+
+/// `(direction, activity, last successful call)` over the whole journal.
+pub fn last_successes(
+    conn: &mut DbConn,
+) -> QueryResult<Vec<(String, String, Option<NaiveDateTime>)>> {
+    marketplace_calls::table
+        .filter(marketplace_calls::result_code.eq_any(SUCCESS_CODES))
+        .group_by((marketplace_calls::direction, marketplace_calls::activity))
+        .select((
+            marketplace_calls::direction,
+            marketplace_calls::activity,
+            diesel::dsl::max(marketplace_calls::created_at),
+        ))
+        .load(conn)
+}
+
+/// Outbound calls, and inbound ones that passed authentication.
+fn authenticated() -> diesel::dsl::Or<
+    diesel::dsl::NotEq<marketplace_calls::direction, &'static str>,
+    diesel::dsl::NotEq<marketplace_calls::result_code, &'static str>,
+> {
+    marketplace_calls::direction
+        .ne(INBOUND)
+        .or(marketplace_calls::result_code.ne(UNAUTHENTICATED))
 }

@@ -1,11 +1,9 @@
 //! What each job kind does when it runs.
 
-use diesel::prelude::*;
-
 use super::{QUERY_ORDER, QueryOrder, UPLOAD_LICENSE, USAGE_REPORT, UploadLicense, UsageReport};
 use crate::db::models::jobs::Job;
 use crate::db::models::orders::{self, OrderRecord};
-use crate::db::schema::{auth_codes, code_usage, licenses};
+use crate::db::models::{code_usage, licenses};
 use crate::db::{self, Pool};
 use crate::koogallery::client::{MAX_USAGE_BATCH, MarketplaceClient, MarketplaceError, UsageEntry};
 use crate::telemetry::code_hint;
@@ -78,12 +76,7 @@ async fn upload(
 ) -> Result<(), JobError> {
     let id = task.license_id.clone();
     let file = db::run(pool, move |conn| {
-        licenses::table
-            .find(&id)
-            .select(licenses::file)
-            .first::<String>(conn)
-            .optional()
-            .map_err(JobError::from)
+        licenses::file_of(conn, &id).map_err(JobError::from)
     })
     .await?
     .ok_or_else(|| JobError::Permanent(format!("license {} does not exist", task.license_id)))?;
@@ -129,18 +122,8 @@ async fn query_order(
 
 async fn usage(pool: &Pool, client: &MarketplaceClient, task: UsageReport) -> Result<(), JobError> {
     let day = task.day.clone();
-    let counts: Vec<(String, i64)> = db::run(pool, move |conn| {
-        code_usage::table
-            .inner_join(auth_codes::table)
-            .filter(code_usage::day.eq(&day))
-            .group_by(auth_codes::code)
-            .select((
-                auth_codes::code,
-                diesel::dsl::count_distinct(code_usage::client_id),
-            ))
-            .order(auth_codes::code.asc())
-            .load(conn)
-            .map_err(JobError::from)
+    let counts = db::run(pool, move |conn| {
+        code_usage::machines_per_code(conn, &day).map_err(JobError::from)
     })
     .await?;
     let entries: Vec<UsageEntry> = counts
