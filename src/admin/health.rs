@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, utc_opt};
 use super::journal::is_success;
-use crate::db::models::{jobs, marketplace_calls as calls, marketplace_rejections};
+use crate::db::models::jobs::{self, JobStatus};
+use crate::db::models::{marketplace_calls as calls, marketplace_rejections};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::koogallery::outbox::UPLOAD_LICENSE;
@@ -178,17 +179,17 @@ fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, 
     let mut uploads = UploadCounts::default();
     let mut failed = BTreeMap::new();
     for (kind, status, n) in rows {
-        if status == jobs::FAILED {
+        if status == JobStatus::Failed {
             failed.insert(kind.clone(), n);
         }
         if kind == UPLOAD_LICENSE {
-            match status.as_str() {
-                "pending" => uploads.pending = n,
-                "running" => uploads.running = n,
-                "done" => uploads.done = n,
-                "failed" => uploads.failed = n,
-                _ => {}
-            }
+            let count = match status {
+                JobStatus::Pending => &mut uploads.pending,
+                JobStatus::Running => &mut uploads.running,
+                JobStatus::Done => &mut uploads.done,
+                JobStatus::Failed => &mut uploads.failed,
+            };
+            *count = n;
         }
     }
     Ok((uploads, failed))

@@ -12,7 +12,7 @@ use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db;
-use crate::db::models::instances::{self, Instance, status};
+use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -67,7 +67,7 @@ fn summary(instance: Instance, devices_used: i64) -> InstanceSummary {
         instance_id: instance.instance_id,
         order_id: instance.order_id,
         order_line_id: instance.order_line_id,
-        status: instance.status,
+        status: instance.status.as_str().to_owned(),
         product_id: instance.product_id,
         quantity: instance.quantity,
         devices_used,
@@ -98,14 +98,12 @@ pub async fn search(
 ) -> Result<web::Json<Page<InstanceSummary>>, ApiError> {
     let params: InstanceSearch = query(&req)?;
     let limit = Limit::parse(params.limit)?;
-    let status_filter = non_empty(params.status).map(|s| s.to_uppercase());
-    if let Some(s) = &status_filter {
-        if ![status::ACTIVE, status::FROZEN, status::RELEASED].contains(&s.as_str()) {
-            return Err(ApiError::InvalidRequest(
-                "status: one of ACTIVE, FROZEN, RELEASED".into(),
-            ));
-        }
-    }
+    let status_filter = match non_empty(params.status) {
+        None => None,
+        Some(s) => Some(InstanceStatus::parse(&s.to_uppercase()).ok_or_else(|| {
+            ApiError::InvalidRequest("status: one of ACTIVE, FROZEN, RELEASED".into())
+        })?),
+    };
     let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let after = match cursor.as_deref() {
@@ -117,7 +115,7 @@ pub async fn search(
         };
         let filter = instances::Search {
             text: q.as_deref(),
-            status: status_filter.as_deref(),
+            status: status_filter,
             after: after.as_ref(),
         };
         let rows = instances::search(conn, &filter, limit.fetch())?;

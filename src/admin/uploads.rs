@@ -12,7 +12,7 @@ use super::common::{
 };
 use super::views::UploadView;
 use crate::db::models::events::{self, NewEvent};
-use crate::db::models::jobs;
+use crate::db::models::jobs::{self, JobStatus};
 use crate::db::{self};
 use crate::error::ApiError;
 use crate::koogallery::outbox::{self, UPLOAD_LICENSE};
@@ -50,20 +50,18 @@ pub async fn list(
 ) -> Result<web::Json<Page<UploadView>>, ApiError> {
     let params: UploadSearch = query(&req)?;
     let limit = Limit::parse(params.limit)?;
-    let status = non_empty(params.status).map(|s| s.to_lowercase());
-    if let Some(s) = &status {
-        if ![jobs::PENDING, jobs::RUNNING, jobs::DONE, jobs::FAILED].contains(&s.as_str()) {
-            return Err(ApiError::InvalidRequest(
-                "status: one of pending, running, done, failed".into(),
-            ));
-        }
-    }
+    let status = match non_empty(params.status) {
+        None => None,
+        Some(s) => Some(JobStatus::parse(&s.to_lowercase()).ok_or_else(|| {
+            ApiError::InvalidRequest("status: one of pending, running, done, failed".into())
+        })?),
+    };
     let cursor = non_empty(params.cursor);
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let rows = jobs::list(
             conn,
             Some(UPLOAD_LICENSE),
-            status.as_deref(),
+            status,
             cursor.as_deref(),
             limit.fetch(),
         )?;
@@ -108,7 +106,7 @@ pub async fn retry(
             let job = jobs::find(conn, &id)?
                 .filter(|j| j.kind == UPLOAD_LICENSE)
                 .ok_or(ApiError::NotFound("upload"))?;
-            if job.status != jobs::FAILED || !jobs::retry(conn, &id)? {
+            if job.status != JobStatus::Failed || !jobs::retry(conn, &id)? {
                 return Err(ApiError::Conflict(format!(
                     "only a failed upload can be retried; this one is {}",
                     job.status

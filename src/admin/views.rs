@@ -119,7 +119,7 @@ impl From<Job> for UploadView {
             id: job.id,
             license_id: payload.as_ref().map(|p| p.license_id.clone()),
             event_id: payload.map(|p| p.event_id),
-            status: job.status,
+            status: job.status.as_str().to_owned(),
             attempts: job.attempts,
             max_attempts: job.max_attempts,
             run_at: utc(job.run_at),

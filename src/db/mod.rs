@@ -13,6 +13,7 @@ mod reader;
 pub mod schema;
 #[cfg(feature = "sqlite")]
 mod sqlite_files;
+mod text_enum;
 mod url;
 
 #[cfg(feature = "sqlite")]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use self::worker::{Stopped, Worker, run_one, spawn_worker};
-use crate::db::models::jobs;
+use crate::db::models::jobs::{self, JobStatus};
 use crate::db::{self, DbConn};
 
 /// Job kind: upload a `getLicenseAsync` license, payload [`UploadLicense`].
@@ -100,7 +100,7 @@ pub fn enqueue_upload(conn: &mut DbConn, license_id: &str, event_id: &str) -> Qu
         Some(&key),
         db::models::now(),
     )?;
-    if job.status != jobs::RUNNING {
+    if job.status != JobStatus::Running {
         jobs::requeue(conn, &job.id)?;
     }
     wake();
@@ -128,7 +128,7 @@ pub fn enqueue_order_query(
         Some(&key),
         db::models::now(),
     )?;
-    if job.status == jobs::FAILED {
+    if job.status == JobStatus::Failed {
         jobs::requeue(conn, &job.id)?;
     }
     wake();

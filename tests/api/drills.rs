@@ -74,7 +74,7 @@ pub fn unfinished_jobs(db: &TestDatabase) -> Vec<Job> {
     let mut conn = db.connect();
     let mut unfinished = Vec::new();
     for kind in [UPLOAD_LICENSE, QUERY_ORDER] {
-        for status in [jobs::PENDING, jobs::RUNNING] {
+        for status in [jobs::JobStatus::Pending, jobs::JobStatus::Running] {
             unfinished
                 .extend(jobs::list(&mut conn, Some(kind), Some(status), None, 10_000).unwrap());
         }
@@ -96,7 +96,7 @@ pub async fn wait_drained(db: &TestDatabase) {
 }
 
 /// Every upload job by its `eventId`, with its status.
-pub fn upload_jobs(db: &TestDatabase) -> HashMap<String, String> {
+pub fn upload_jobs(db: &TestDatabase) -> HashMap<String, jobs::JobStatus> {
     let mut conn = db.connect();
     jobs::list(&mut conn, Some(UPLOAD_LICENSE), None, None, 100_000)
         .unwrap()

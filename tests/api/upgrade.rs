@@ -66,7 +66,7 @@ async fn wait_for_order_fetch(app: &TestApp, key: &str) {
         let job = koolicense::db::models::jobs::find_by_dedupe_key(&mut conn, key).unwrap();
         if job
             .as_ref()
-            .is_some_and(|j| j.status == koolicense::db::models::jobs::DONE)
+            .is_some_and(|j| j.status == koolicense::db::models::jobs::JobStatus::Done)
         {
             return;
         }

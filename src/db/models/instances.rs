@@ -5,16 +5,19 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::instances;
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose};
 
-/// Instance states.
-pub mod status {
-    /// In use.
-    pub const ACTIVE: &str = "ACTIVE";
-    /// Frozen by KooGallery (expired, in the grace period).
-    pub const FROZEN: &str = "FROZEN";
-    /// Released by KooGallery.
-    pub const RELEASED: &str = "RELEASED";
+text_enum! {
+    /// An instance's state.
+    pub enum InstanceStatus {
+        /// In use.
+        Active => "ACTIVE",
+        /// Frozen by KooGallery (expired, in the grace period).
+        Frozen => "FROZEN",
+        /// Released by KooGallery: final.
+        Released => "RELEASED",
+    }
 }
 
 /// One instance.
@@ -24,7 +27,7 @@ pub struct Instance {
     pub instance_id: String,
     pub order_id: String,
     pub order_line_id: String,
-    pub status: String,
+    pub status: InstanceStatus,
     pub product_id: Option<String>,
     pub quantity: Option<i64>,
     pub charging_mode: Option<String>,
@@ -53,7 +56,7 @@ pub fn create_or_find(
                 instances::instance_id.eq(instance_id),
                 instances::order_id.eq(order_id),
                 instances::order_line_id.eq(order_line_id),
-                instances::status.eq(status::ACTIVE),
+                instances::status.eq(InstanceStatus::Active),
                 instances::created_at.eq(now),
                 instances::updated_at.eq(now),
             ))
@@ -69,7 +72,7 @@ pub fn create_or_find(
 /// Instances not released yet.
 pub fn count_live(conn: &mut DbConn) -> QueryResult<i64> {
     instances::table
-        .filter(instances::status.ne(status::RELEASED))
+        .filter(instances::status.ne(InstanceStatus::Released))
         .count()
         .get_result(conn)
 }
@@ -117,7 +120,7 @@ pub fn lock(
 pub fn set_status(
     conn: &mut DbConn,
     instance: &Instance,
-    new_status: &str,
+    new_status: InstanceStatus,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     if instance.status == new_status {
@@ -176,8 +179,7 @@ pub fn existing_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>>
 pub struct Search<'a> {
     /// An exact instance, order or product id.
     pub text: Option<&'a str>,
-    /// `ACTIVE`, `FROZEN` or `RELEASED`.
-    pub status: Option<&'a str>,
+    pub status: Option<InstanceStatus>,
     /// Instances listed after this one (the page cursor).
     pub after: Option<&'a Instance>,
 }
@@ -194,7 +196,7 @@ pub fn search(conn: &mut DbConn, filter: &Search<'_>, limit: i64) -> QueryResult
         );
     }
     if let Some(status) = filter.status {
-        query = query.filter(instances::status.eq(status.to_owned()));
+        query = query.filter(instances::status.eq(status));
     }
     if let Some(after) = filter.after {
         query = query.filter(

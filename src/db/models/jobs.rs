@@ -12,16 +12,22 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::jobs;
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose};
 
-/// Waiting to run (maybe not yet due).
-pub const PENDING: &str = "pending";
-/// Claimed by a node whose lease has not expired.
-pub const RUNNING: &str = "running";
-/// Finished successfully.
-pub const DONE: &str = "done";
-/// Gave up after `max_attempts`; support may [`retry`] it.
-pub const FAILED: &str = "failed";
+text_enum! {
+    /// Where a job is in its life.
+    pub enum JobStatus {
+        /// Waiting to run (maybe not yet due).
+        Pending => "pending",
+        /// Claimed by a node whose lease has not expired.
+        Running => "running",
+        /// Finished successfully.
+        Done => "done",
+        /// Gave up after `max_attempts`; support may [`retry`] it.
+        Failed => "failed",
+    }
+}
 
 /// Attempts before a job is `failed` (about 45 minutes of back-off, see `outbox::backoff`).
 pub const MAX_ATTEMPTS: i64 = 12;
@@ -41,7 +47,7 @@ pub struct Job {
     pub dedupe_key: Option<String>,
     /// JSON, shaped by `kind`.
     pub payload: String,
-    pub status: String,
+    pub status: JobStatus,
     /// Claims so far (a claim counts as an attempt even if its node dies).
     pub attempts: i64,
     pub max_attempts: i64,
@@ -61,7 +67,7 @@ struct NewJob<'a> {
     kind: &'a str,
     dedupe_key: Option<&'a str>,
     payload: String,
-    status: &'a str,
+    status: JobStatus,
     attempts: i64,
     max_attempts: i64,
     run_at: NaiveDateTime,
@@ -84,7 +90,7 @@ pub fn enqueue(
         kind,
         dedupe_key,
         payload: payload.to_string(),
-        status: PENDING,
+        status: JobStatus::Pending,
         attempts: 0,
         max_attempts: MAX_ATTEMPTS,
         run_at,
@@ -130,10 +136,10 @@ pub fn requeue(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
         let Some(job) = find(conn, id)? else {
             return Ok(0);
         };
-        if job.status == RUNNING {
+        if job.status == JobStatus::Running {
             return Ok(0);
         }
-        let history = if job.status == PENDING && job.attempts == 0 {
+        let history = if job.status == JobStatus::Pending && job.attempts == 0 {
             job.last_error.clone()
         } else {
             Some(clip(&format!(
@@ -155,7 +161,7 @@ pub fn requeue(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
                 .filter(jobs::updated_at.eq(job.updated_at)),
         )
         .set((
-            jobs::status.eq(PENDING),
+            jobs::status.eq(JobStatus::Pending),
             jobs::run_at.eq(now),
             jobs::attempts.eq(0),
             jobs::locked_by.eq(None::<String>),
@@ -177,11 +183,11 @@ pub fn requeue(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
 pub fn release_leases_of(conn: &mut DbConn, node_id: &str) -> QueryResult<usize> {
     diesel::update(
         jobs::table
-            .filter(jobs::status.eq(RUNNING))
+            .filter(jobs::status.eq(JobStatus::Running))
             .filter(jobs::locked_by.eq(node_id)),
     )
     .set((
-        jobs::status.eq(PENDING),
+        jobs::status.eq(JobStatus::Pending),
         jobs::locked_by.eq(None::<String>),
         jobs::locked_until.eq(None::<NaiveDateTime>),
         jobs::run_at.eq(super::now()),
@@ -204,9 +210,11 @@ pub fn claim_due(
     macro_rules! due {
         () => {
             jobs::status
-                .eq(PENDING)
+                .eq(JobStatus::Pending)
                 .and(jobs::run_at.le(now))
-                .or(jobs::status.eq(RUNNING).and(jobs::locked_until.lt(now)))
+                .or(jobs::status
+                    .eq(JobStatus::Running)
+                    .and(jobs::locked_until.lt(now)))
         };
     }
     let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
@@ -220,7 +228,7 @@ pub fn claim_due(
     for id in candidates {
         let won = diesel::update(jobs::table.find(&id).filter(due!()))
             .set((
-                jobs::status.eq(RUNNING),
+                jobs::status.eq(JobStatus::Running),
                 jobs::locked_by.eq(node_id),
                 jobs::locked_until.eq(until),
                 jobs::attempts.eq(jobs::attempts + 1),
@@ -240,7 +248,7 @@ pub fn complete(conn: &mut DbConn, id: &str, node: &str) -> QueryResult<bool> {
     let now = super::now();
     diesel::update(held(id, node))
         .set((
-            jobs::status.eq(DONE),
+            jobs::status.eq(JobStatus::Done),
             jobs::locked_by.eq(None::<String>),
             jobs::locked_until.eq(None::<NaiveDateTime>),
             jobs::updated_at.eq(now),
@@ -258,7 +266,7 @@ pub fn fail(
     node: &str,
     error: &str,
     next_run_at: Option<NaiveDateTime>,
-) -> QueryResult<Option<&'static str>> {
+) -> QueryResult<Option<JobStatus>> {
     let now = super::now();
     let error = clip(error);
     let release = (
@@ -269,44 +277,52 @@ pub fn fail(
     );
     let given_up = match next_run_at {
         None => diesel::update(held(id, node))
-            .set((jobs::status.eq(FAILED), release.clone()))
+            .set((jobs::status.eq(JobStatus::Failed), release.clone()))
             .execute(conn)?,
         Some(_) => diesel::update(held(id, node).filter(jobs::attempts.ge(jobs::max_attempts)))
-            .set((jobs::status.eq(FAILED), release.clone()))
+            .set((jobs::status.eq(JobStatus::Failed), release.clone()))
             .execute(conn)?,
     };
     if given_up == 1 {
-        return Ok(Some(FAILED));
+        return Ok(Some(JobStatus::Failed));
     }
     let Some(next) = next_run_at else {
         return Ok(None);
     };
     let retried = diesel::update(held(id, node))
-        .set((jobs::status.eq(PENDING), jobs::run_at.eq(next), release))
+        .set((
+            jobs::status.eq(JobStatus::Pending),
+            jobs::run_at.eq(next),
+            release,
+        ))
         .execute(conn)?;
-    Ok((retried == 1).then_some(PENDING))
+    Ok((retried == 1).then_some(JobStatus::Pending))
 }
 
 /// Puts a `failed` job back to `pending`, due now, with fresh attempts (support's retry).
 /// Returns false when the job is not `failed`.
 pub fn retry(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     let now = super::now();
-    diesel::update(jobs::table.find(id).filter(jobs::status.eq(FAILED)))
-        .set((
-            jobs::status.eq(PENDING),
-            jobs::run_at.eq(now),
-            jobs::attempts.eq(0),
-            jobs::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|n| n == 1)
+    diesel::update(
+        jobs::table
+            .find(id)
+            .filter(jobs::status.eq(JobStatus::Failed)),
+    )
+    .set((
+        jobs::status.eq(JobStatus::Pending),
+        jobs::run_at.eq(now),
+        jobs::attempts.eq(0),
+        jobs::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n == 1)
 }
 
 /// Jobs newest first, optionally of one kind and status, older than the `before_id` cursor.
 pub fn list(
     conn: &mut DbConn,
     kind: Option<&str>,
-    status: Option<&str>,
+    status: Option<JobStatus>,
     before_id: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<Job>> {
@@ -315,7 +331,7 @@ pub fn list(
         query = query.filter(jobs::kind.eq(kind.to_owned()));
     }
     if let Some(status) = status {
-        query = query.filter(jobs::status.eq(status.to_owned()));
+        query = query.filter(jobs::status.eq(status));
     }
     if let Some(before) = before_id {
         query = query.filter(jobs::id.lt(before.to_owned()));
@@ -331,7 +347,7 @@ pub fn list(
 type Held<'a> = diesel::dsl::Filter<
     diesel::dsl::Filter<
         diesel::dsl::Find<jobs::table, &'a str>,
-        diesel::dsl::Eq<jobs::status, &'static str>,
+        diesel::dsl::Eq<jobs::status, JobStatus>,
     >,
     diesel::dsl::Eq<jobs::locked_by, &'a str>,
 >;
@@ -340,7 +356,7 @@ type Held<'a> = diesel::dsl::Filter<
 fn held<'a>(id: &'a str, node: &'a str) -> Held<'a> {
     jobs::table
         .find(id)
-        .filter(jobs::status.eq(RUNNING))
+        .filter(jobs::status.eq(JobStatus::Running))
         .filter(jobs::locked_by.eq(node))
 }
 
@@ -349,7 +365,7 @@ fn clip(text: &str) -> String {
 }
 
 /// `(kind, status, jobs)` over the whole queue.
-pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(String, String, i64)>> {
+pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(String, JobStatus, i64)>> {
     jobs::table
         .group_by((jobs::kind, jobs::status))
         .select((jobs::kind, jobs::status, diesel::dsl::count_star()))

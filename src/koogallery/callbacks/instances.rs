@@ -12,7 +12,7 @@ use super::activity::{
 use super::reply::{InstanceInfo, Reply, ResultCode};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
-use crate::db::models::instances::{self, status};
+use crate::db::models::instances::{self, InstanceStatus};
 use crate::db::models::orders::{self, OrderRecord};
 use crate::koogallery::outbox;
 
@@ -115,11 +115,11 @@ pub fn update_instance_status(
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
-    if instance.status != status::RELEASED {
+    if instance.status != InstanceStatus::Released {
         let target = if freeze {
-            status::FROZEN
+            InstanceStatus::Frozen
         } else {
-            status::ACTIVE
+            InstanceStatus::Active
         };
         if instances::set_status(conn, &instance, target, now)? {
             let kind = if freeze { "frozen" } else { "unfrozen" };
@@ -139,7 +139,7 @@ pub fn release_instance(ctx: &mut Ctx<'_>, call: &ReleaseInstance) -> QueryResul
     let Some(instance) = instances::lock(conn, instance_id, now)? else {
         return Ok(not_found(instance_id));
     };
-    if instances::set_status(conn, &instance, status::RELEASED, now)? {
+    if instances::set_status(conn, &instance, InstanceStatus::Released, now)? {
         events::insert(
             conn,
             &NewEvent::new(

@@ -9,7 +9,7 @@ use super::reply::{Reply, ResultCode};
 use super::{CallbackError, Ctx};
 use crate::db::DbConn;
 use crate::db::models::events::{self, NewEvent};
-use crate::db::models::instances::{self, Instance, status};
+use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
 use crate::domain::fingerprint::Fingerprint;
 use crate::keys::KeyStore;
@@ -48,7 +48,7 @@ pub fn get_license_async(
             format!("instance {} does not exist.", req.instance_id),
         ));
     };
-    if instance.status == status::RELEASED {
+    if instance.status == InstanceStatus::Released {
         return Ok(Reply::new(
             ResultCode::NotFound,
             "the instance has been released.",
@@ -75,7 +75,7 @@ pub fn get_license_async(
             "invalid parameter expireTime: must lie in the future",
         ));
     }
-    if instance.status == status::FROZEN {
+    if instance.status == InstanceStatus::Frozen {
         return Ok(Reply::new(
             ResultCode::OutsidePeriod,
             "the instance is frozen.",

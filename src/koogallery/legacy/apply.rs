@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::activity::Change;
 use crate::db::models::events::{self, NewEvent};
-use crate::db::models::instances::{self, status};
+use crate::db::models::instances::{self, InstanceStatus};
 use crate::db::models::licenses;
 use crate::koogallery::callbacks::reply::{Reply, ResultCode};
 use crate::koogallery::callbacks::{CallbackError, Ctx};
@@ -139,10 +139,10 @@ pub(super) fn change_instance(
     let changed = match call.change {
         Change::Refresh(expire) => instances::set_expiry(conn, instance_id, expire, None, now)? > 0,
         Change::Expire => {
-            instance.status == status::ACTIVE
-                && instances::set_status(conn, &instance, status::FROZEN, now)?
+            instance.status == InstanceStatus::Active
+                && instances::set_status(conn, &instance, InstanceStatus::Frozen, now)?
         }
-        Change::Release => instances::set_status(conn, &instance, status::RELEASED, now)?,
+        Change::Release => instances::set_status(conn, &instance, InstanceStatus::Released, now)?,
     };
     let activity = call.change.activity().as_str();
     if changed {

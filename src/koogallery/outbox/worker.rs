@@ -240,7 +240,7 @@ async fn execute_in_span(pool: &Pool, client: &MarketplaceClient, node_id: &str,
         (_, Err(e)) => tracing::error!(error = %e, "could not record a job's outcome"),
         (Ok(()), Ok(_)) => tracing::info!("job done"),
         (Err(e), Ok(Some(status))) => {
-            tracing::warn!(error = %e, job.status = status, "job attempt failed");
+            tracing::warn!(error = %e, job.status = status.as_str(), "job attempt failed");
         }
         (Err(e), Ok(None)) => {
             tracing::warn!(error = %e, "job attempt failed after its lease ended");

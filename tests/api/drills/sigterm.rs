@@ -30,7 +30,7 @@ async fn wait_running(db: &TestDatabase, n: usize) {
         let running = jobs::list(
             &mut db.connect(),
             Some(UPLOAD_LICENSE),
-            Some(jobs::RUNNING),
+            Some(jobs::JobStatus::Running),
             None,
             100,
         )
@@ -106,7 +106,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
         try_callback(&async_http, &url, &license_async(&late, "evt-in-flight", &machine(98))).await
     });
     wait_faults_taken(&sim).await;
-    let running = jobs::list(&mut db.connect(), Some(UPLOAD_LICENSE), Some(jobs::RUNNING), None, 100);
+    let running = jobs::list(&mut db.connect(), Some(UPLOAD_LICENSE), Some(jobs::JobStatus::Running), None, 100);
     assert_eq!(running.unwrap().len(), HELD, "the held uploads ended before the stop");
 
     // Act
@@ -134,7 +134,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
     for i in 0..QUEUED {
         assert_eq!(delivery_count(&sim, &format!("evt-queued-{i}")).await, 0, "evt-queued-{i}");
     }
-    let running = jobs::list(&mut db.connect(), None, Some(jobs::RUNNING), None, 100).unwrap();
+    let running = jobs::list(&mut db.connect(), None, Some(jobs::JobStatus::Running), None, 100).unwrap();
     assert!(running.is_empty(), "leases left behind: {running:#?}");
 
     // The next start delivers the queue at once, and nothing twice.

@@ -71,13 +71,13 @@ per_backend!(a_claimed_job_runs_once_and_completes, |backend| {
     let conn = &mut pool.get().unwrap();
     let t = now();
     let job = enqueue(conn, None, t);
-    assert_eq!((job.status.as_str(), job.attempts), (jobs::PENDING, 0));
+    assert_eq!((job.status, job.attempts), (jobs::JobStatus::Pending, 0));
 
     let claimed = jobs::claim_due(conn, NODE, LEASE, t).unwrap().unwrap();
     assert_eq!(claimed.id, job.id);
     assert_eq!(
-        (claimed.status.as_str(), claimed.attempts),
-        (jobs::RUNNING, 1)
+        (claimed.status, claimed.attempts),
+        (jobs::JobStatus::Running, 1)
     );
     assert_eq!(claimed.locked_by.as_deref(), Some(NODE));
     assert_eq!(claimed.locked_until, Some(t + TimeDelta::seconds(60)));
@@ -89,7 +89,7 @@ per_backend!(a_claimed_job_runs_once_and_completes, |backend| {
     );
     assert!(jobs::complete(conn, &job.id, NODE).unwrap());
     let done = jobs::find(conn, &job.id).unwrap().unwrap();
-    assert_eq!((done.status.as_str(), done.locked_by), (jobs::DONE, None));
+    assert_eq!((done.status, done.locked_by), (jobs::JobStatus::Done, None));
     assert_eq!(
         jobs::claim_due(conn, NODE, LEASE, t + TimeDelta::hours(1)).unwrap(),
         None
@@ -143,7 +143,7 @@ per_backend!(concurrent_claimers_never_get_the_same_job, |backend| {
     assert_eq!(claimed.len(), 40, "each job claimed exactly once");
     assert_eq!(distinct, expected);
     let conn = &mut pool.get().unwrap();
-    let running = jobs::list(conn, None, Some(jobs::RUNNING), None, 100).unwrap();
+    let running = jobs::list(conn, None, Some(jobs::JobStatus::Running), None, 100).unwrap();
     assert!(running.iter().all(|j| j.attempts == 1));
 });
 
@@ -195,7 +195,7 @@ per_backend!(
                 Some(format!("boom {attempt}").as_str())
             );
             if attempt < jobs::MAX_ATTEMPTS {
-                assert_eq!(status, Some(jobs::PENDING));
+                assert_eq!(status, Some(jobs::JobStatus::Pending));
                 assert_eq!(after.run_at, next);
                 assert_eq!(
                     jobs::claim_due(conn, NODE, LEASE, t).unwrap(),
@@ -204,14 +204,15 @@ per_backend!(
                 );
                 t = next;
             } else {
-                assert_eq!(status, Some(jobs::FAILED));
+                assert_eq!(status, Some(jobs::JobStatus::Failed));
             }
         }
         assert_eq!(
             jobs::claim_due(conn, NODE, LEASE, t + TimeDelta::days(1)).unwrap(),
             None
         );
-        let failed = jobs::list(conn, Some("test"), Some(jobs::FAILED), None, 10).unwrap();
+        let failed =
+            jobs::list(conn, Some("test"), Some(jobs::JobStatus::Failed), None, 10).unwrap();
         assert_eq!(failed.len(), 1);
 
         assert!(jobs::retry(conn, &job.id).unwrap());
@@ -221,8 +222,8 @@ per_backend!(
         );
         let retried = jobs::find(conn, &job.id).unwrap().unwrap();
         assert_eq!(
-            (retried.status.as_str(), retried.attempts),
-            (jobs::PENDING, 0)
+            (retried.status, retried.attempts),
+            (jobs::JobStatus::Pending, 0)
         );
         assert!(jobs::claim_due(conn, NODE, LEASE, now()).unwrap().is_some());
     }
@@ -235,7 +236,7 @@ per_backend!(a_hopeless_failure_fails_at_once, |backend| {
     jobs::claim_due(conn, NODE, LEASE, now()).unwrap().unwrap();
     assert_eq!(
         jobs::fail(conn, &job.id, NODE, "no such license", None).unwrap(),
-        Some(jobs::FAILED)
+        Some(jobs::JobStatus::Failed)
     );
 });
 
@@ -261,15 +262,15 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
     let running = jobs::find(conn, &upload.id).unwrap().unwrap();
     assert_eq!(
         running.status,
-        jobs::RUNNING,
+        jobs::JobStatus::Running,
         "a running upload is left alone"
     );
     jobs::complete(conn, &upload.id, NODE).unwrap();
     outbox::enqueue_upload(conn, "L1", "E1").unwrap();
     let requeued = jobs::find(conn, &upload.id).unwrap().unwrap();
     assert_eq!(
-        (requeued.status.as_str(), requeued.attempts),
-        (jobs::PENDING, 0)
+        (requeued.status, requeued.attempts),
+        (jobs::JobStatus::Pending, 0)
     );
     assert!(requeued.last_error.unwrap().contains("requeued after done"));
 
@@ -321,7 +322,7 @@ per_backend!(async uploads_run_retry_and_give_up_on_missing_licenses, |backend| 
         outbox::enqueue_upload(conn, "LIC-1", "EV-1").unwrap();
     }
     let after = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
-    assert_eq!((after.status.as_str(), after.attempts), (jobs::PENDING, 1));
+    assert_eq!((after.status, after.attempts), (jobs::JobStatus::Pending, 1));
     assert!(after.last_error.unwrap().contains("unavailable"));
     assert!(after.run_at > now(), "backed off");
     assert!(outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().is_none());
@@ -331,14 +332,14 @@ per_backend!(async uploads_run_retry_and_give_up_on_missing_licenses, |backend| 
     // A repeat of the callback re-queues it instead.
     outbox::enqueue_upload(conn, "LIC-1", "EV-1").unwrap();
     let done = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
-    assert_eq!(done.status, jobs::DONE);
+    assert_eq!(done.status, jobs::JobStatus::Done);
     let upload = market.seen().into_iter().last().unwrap();
     let req: serde_json::Value = serde_json::from_slice(&upload.parts[0].data).unwrap();
     assert_eq!(req["characters"], "LICENSE TEXT");
 
     outbox::enqueue_upload(conn, "NO-SUCH-LICENSE", "EV-2").unwrap();
     let gone = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
-    assert_eq!((gone.status.as_str(), gone.attempts), (jobs::FAILED, 1));
+    assert_eq!((gone.status, gone.attempts), (jobs::JobStatus::Failed, 1));
 });
 
 per_backend!(async an_order_query_sets_the_instance_terms, |backend| async move {
@@ -367,7 +368,7 @@ per_backend!(async an_order_query_sets_the_instance_terms, |backend| async move 
         .unwrap();
 
     let job = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
-    assert_eq!(job.status, jobs::DONE, "{:?}", job.last_error);
+    assert_eq!(job.status, jobs::JobStatus::Done, "{:?}", job.last_error);
     let order = orders::find(conn, "MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001").unwrap().unwrap();
     assert_eq!((order.quantity, order.product_id.as_deref()), (Some(5), Some("OFFER1")));
     let (product, quantity, mode, expires): (Option<String>, Option<i64>, Option<String>, Option<NaiveDateTime>) =
@@ -425,7 +426,7 @@ per_backend!(async the_usage_report_counts_distinct_clients_per_code, |backend| 
     outbox::ensure_usage_report(conn, day).unwrap();
 
     let job = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
-    assert_eq!(job.status, jobs::DONE, "{:?}", job.last_error);
+    assert_eq!(job.status, jobs::JobStatus::Done, "{:?}", job.last_error);
     let sent = market.seen()[0].json();
     assert_eq!(
         sent,
@@ -451,17 +452,17 @@ per_backend!(async the_server_runs_a_worker_that_drains_the_queue, |backend| asy
         insert_license(conn, "LIC-W", "WORKER LICENSE");
         outbox::enqueue_upload(conn, "LIC-W", "EV-W").unwrap();
     }
-    let mut status = String::new();
+    let mut status = jobs::JobStatus::Pending;
     for _ in 0..100 {
         let conn = &mut pool.get().unwrap();
         let job = jobs::find_by_dedupe_key(conn, "upload:LIC-W").unwrap().unwrap();
         status = job.status;
-        if status == jobs::DONE {
+        if status == jobs::JobStatus::Done {
             break;
         }
         actix_web::rt::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status, jobs::DONE);
+    assert_eq!(status, jobs::JobStatus::Done);
     assert_eq!(market.seen().len(), 1);
     assert_eq!(market.seen()[0].signature, Ok(AK.to_owned()));
 });

@@ -72,7 +72,7 @@ async fn queue_slow_uploads(
     while jobs::list(
         &mut pool.get().unwrap(),
         None,
-        Some(jobs::RUNNING),
+        Some(jobs::JobStatus::Running),
         None,
         100,
     )
@@ -97,9 +97,9 @@ both_backends!(@backend a_stopping_worker_finishes_its_running_jobs_and_claims_n
 
     assert_eq!(stopped, outbox::Stopped { finished: 4, released: 0 });
     let conn = &mut pool.get().unwrap();
-    let done = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::DONE), None, 10).unwrap();
+    let done = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::JobStatus::Done), None, 10).unwrap();
     assert_eq!(done.len(), 4);
-    let waiting = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::PENDING), None, 10).unwrap();
+    let waiting = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::JobStatus::Pending), None, 10).unwrap();
     assert_eq!(waiting.len(), 2, "the queue stays for the next start");
     assert!(waiting.iter().all(|job| job.attempts == 0), "{waiting:#?}");
     assert_eq!(sim.get("/sim/uploads").await["deliveries"], 4);
@@ -114,7 +114,7 @@ both_backends!(@backend a_job_outlasting_the_grace_period_gives_its_lease_back, 
     assert_eq!(stopped, outbox::Stopped { finished: 0, released: 1 });
     let conn = &mut pool.get().unwrap();
     let job = jobs::find_by_dedupe_key(conn, "upload:LIC-S0").unwrap().unwrap();
-    assert_eq!((job.status.as_str(), job.locked_by), (jobs::PENDING, None));
+    assert_eq!((job.status, job.locked_by), (jobs::JobStatus::Pending, None));
     // Another node takes it at once, not when the 60 s lease would have run out.
     let next = jobs::claim_due(conn, "node-b", LEASE, now()).unwrap().unwrap();
     assert_eq!(next.id, job.id);

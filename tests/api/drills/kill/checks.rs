@@ -14,7 +14,10 @@ use crate::marketplace::Marketplace;
 use crate::uploads::license_async;
 
 /// The upload jobs by `eventId` with their status, and the simulator's deliveries by `eventId`.
-pub type Snapshot = (HashMap<String, String>, HashMap<String, Vec<String>>);
+pub type Snapshot = (
+    HashMap<String, jobs::JobStatus>,
+    HashMap<String, Vec<String>>,
+);
 
 /// The stored license of a `getLicenseAsync` event.
 fn stored_license(db: &TestDatabase, event: &str) -> String {
@@ -46,13 +49,13 @@ pub async fn check_uploads(
     for (event, status) in jobs_at_kill {
         let before = delivered_at_kill.get(event).map_or(0, Vec::len);
         let after = delivered.get(event).map_or(0, Vec::len);
-        let expected = before + usize::from(status != jobs::DONE);
+        let expected = before + usize::from(*status != jobs::JobStatus::Done);
         assert_eq!(
             after, expected,
             "{event}: {before} deliveries at the kill with its upload {status}, {after} after the restart"
         );
         assert!(after > 0, "{event}: queued, never delivered");
-        if status != jobs::DONE && before > 0 {
+        if *status != jobs::JobStatus::Done && before > 0 {
             tally.delivered_again_after_cut += 1;
         }
         let license = stored_license(db, event);
