@@ -131,7 +131,7 @@ pub fn first_row(
     };
     NewLicense {
         id: license_id,
-        source: source_name(terms.source).to_owned(),
+        source: terms.source.into(),
         code_id: code_id.map(str::to_owned),
         instance_id: terms.instance_id.clone(),
         activation_id: activation_id.map(str::to_owned),
@@ -157,14 +157,6 @@ pub fn first(
     let license_id = crate::db::models::new_id();
     let file = issue(keys, &license_id, 1, terms, whole_seconds(now))?;
     Ok(first_row(license_id, terms, file, holder, now))
-}
-
-/// `licenses.source`: the payload's own name for it.
-pub fn source_name(source: LicenseSource) -> &'static str {
-    match source {
-        LicenseSource::Authcode => "authcode",
-        LicenseSource::Instance => "instance",
-    }
 }
 
 /// Signs revision `revision` of license `license_id` with the active key; returns the armoured file.

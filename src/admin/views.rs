@@ -142,7 +142,7 @@ pub fn license_view(
         .collect();
     Ok(LicenseView {
         id: license.id,
-        source: license.source,
+        source: license.source.as_str().to_owned(),
         code_id: license.code_id,
         instance_id: license.instance_id,
         activation_id: license.activation_id,

@@ -9,14 +9,34 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{license_revisions, licenses};
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
+
+text_enum! {
+    /// Where a stored license comes from (the payload's `source`, as `licenses.source` spells it).
+    pub enum Source {
+        /// A machine bound to an authorization code (the client API).
+        Authcode => "authcode",
+        /// A device of an online-License instance (`getLicenseAsync`, legacy `getLicense`).
+        Instance => "instance",
+    }
+}
+
+impl From<crate::license_file::LicenseSource> for Source {
+    fn from(source: crate::license_file::LicenseSource) -> Self {
+        match source {
+            crate::license_file::LicenseSource::Authcode => Self::Authcode,
+            crate::license_file::LicenseSource::Instance => Self::Instance,
+        }
+    }
+}
 
 /// One license (its current revision).
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = licenses)]
 pub struct License {
     pub id: String,
-    pub source: String,
+    pub source: Source,
     pub code_id: Option<String>,
     pub instance_id: Option<String>,
     pub activation_id: Option<String>,
@@ -36,7 +56,7 @@ pub struct License {
 #[diesel(table_name = licenses)]
 pub struct NewLicense {
     pub id: String,
-    pub source: String,
+    pub source: Source,
     pub code_id: Option<String>,
     pub instance_id: Option<String>,
     pub activation_id: Option<String>,

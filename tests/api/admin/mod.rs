@@ -151,11 +151,10 @@ fn new_license(
     licenses::NewLicense {
         id: models::new_id(),
         source: if code_id.is_some() {
-            "authcode"
+            licenses::Source::Authcode
         } else {
-            "instance"
-        }
-        .to_owned(),
+            licenses::Source::Instance
+        },
         code_id: code_id.map(str::to_owned),
         instance_id: instance_id.map(str::to_owned),
         activation_id: activation_id.map(str::to_owned),
