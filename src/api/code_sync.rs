@@ -218,7 +218,10 @@ pub fn record(
 pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day: &str) {
     let _gate = client.api.gate(&code.code).await;
     let (id, today) = (code.id.clone(), day.to_owned());
-    let claimed = db::write(&state.pool, move |conn| claim_day(conn, &id, &today)).await;
+    let claimed = db::write(&state.pool, move |conn| {
+        auth_codes::claim_daily_query(conn, &id, &today).map_err(ApiError::from)
+    })
+    .await;
     match claimed {
         Ok(true) => {}
         Ok(false) => return,
@@ -242,7 +245,7 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
             tracing::warn!(code.hint = %code.code_hint, error = %e, "daily query failed; answering from local state");
             let today = day.to_owned();
             db::write(&state.pool, move |conn| {
-                unclaim_day(conn, &id, &today, previous)
+                auth_codes::unclaim_daily_query(conn, &id, &today, previous).map_err(ApiError::from)
             })
             .await
         }
@@ -250,21 +253,6 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
     if let Err(e) = stored {
         tracing::warn!(code.hint = %code.code_hint, error = %e, "cannot store the daily query");
     }
-}
-
-/// Takes the day's query for this node: true when `last_queried_on` was not `day` yet.
-fn claim_day(conn: &mut DbConn, id: &str, day: &str) -> Result<bool, ApiError> {
-    Ok(auth_codes::claim_daily_query(conn, id, day)?)
-}
-
-/// Gives the day's query back after a failure.
-fn unclaim_day(
-    conn: &mut DbConn,
-    id: &str,
-    day: &str,
-    previous: Option<String>,
-) -> Result<(), ApiError> {
-    Ok(auth_codes::unclaim_daily_query(conn, id, day, previous)?)
 }
 
 fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), ApiError> {

@@ -71,10 +71,6 @@ impl From<&AuthCode> for CodeTerms {
     }
 }
 
-fn terms(code: &CodeTerms, fingerprint_sha256: &str, not_before: NaiveDateTime) -> LicenseTerms {
-    LicenseTerms::authcode(code, fingerprint_sha256, not_before)
-}
-
 /// Revision 1 of a new binding's license, signed before the binding's transaction with the
 /// terms the code is expected to have, so that the signature (the costliest step of an
 /// activation) is not made on SQLite's single writer thread. [`first`] uses it only when the
@@ -97,7 +93,7 @@ impl Presigned {
         now: NaiveDateTime,
     ) -> Option<Self> {
         let id = new_id();
-        let terms = terms(code, fingerprint_sha256, first_not_before(now));
+        let terms = LicenseTerms::authcode(code, fingerprint_sha256, first_not_before(now));
         let file = sign(keys, &id, 1, &terms, now).ok()?;
         Some(Self { id, terms, file })
     }
@@ -125,7 +121,7 @@ pub fn first(
     presigned: Option<Presigned>,
     now: NaiveDateTime,
 ) -> Result<License, ApiError> {
-    let terms = terms(
+    let terms = LicenseTerms::authcode(
         &CodeTerms::from(code),
         &activation.fingerprint_sha256,
         first_not_before(now),
@@ -174,7 +170,7 @@ pub fn next_revision(
     reason: &str,
     now: NaiveDateTime,
 ) -> Result<License, ApiError> {
-    let terms = terms(
+    let terms = LicenseTerms::authcode(
         &CodeTerms::from(code),
         fingerprint_sha256,
         license.not_before,
@@ -220,7 +216,7 @@ mod tests {
         let sha = "ab".repeat(32);
         let signed = Presigned::sign(&keys, &code(30, now), &sha, now).unwrap();
 
-        let same = terms(&code(30, now), &sha, first_not_before(now));
+        let same = LicenseTerms::authcode(&code(30, now), &sha, first_not_before(now));
         let (id, file) = first_file(&keys, Some(signed.clone()), &same, now).unwrap();
         assert_eq!(
             (id.as_str(), file.as_str()),
@@ -228,7 +224,7 @@ mod tests {
         );
 
         // Renewed between the signature and the transaction: signed again, with the new expiry.
-        let renewed = terms(&code(60, now), &sha, first_not_before(now));
+        let renewed = LicenseTerms::authcode(&code(60, now), &sha, first_not_before(now));
         let (id, file) = first_file(&keys, Some(signed.clone()), &renewed, now).unwrap();
         assert_ne!(id, signed.id);
         let (_, payload) = decode_unverified(&file).unwrap();

@@ -15,6 +15,7 @@ use crate::domain::fingerprint::Fingerprint;
 use crate::keys::KeyStore;
 use crate::koogallery::outbox;
 use crate::licensing::{self, Holder, InstanceTerms, LicenseTerms};
+use crate::service::seats::DeviceQuota;
 
 /// Clock slack when comparing a requested expiry with the order's: both come from KooGallery,
 /// but in different formats and from different systems.
@@ -82,7 +83,7 @@ pub fn get_license_async(
         ));
     }
     // Never guess a quota: without the order, KooGallery asks again.
-    let Some(quota) = crate::service::seats::DeviceQuota::of_order(instance.quantity) else {
+    let Some(quota) = DeviceQuota::of_order(instance.quantity) else {
         return Ok(Reply::new(
             ResultCode::Processing,
             "the order is being fetched; ask again.",

@@ -111,7 +111,7 @@ pub(super) fn get_license(
     };
     // No start time comes with the call: the license starts a little before it is issued,
     // as a client-API license does, so a client clock minutes behind accepts it.
-    let not_before = licensing::first_not_before(licensing::whole_seconds(now));
+    let not_before = licensing::first_not_before(now);
     let terms = LicenseTerms::instance(&order, &fingerprint_sha256, not_before, expire);
     let holder = Holder::Event {
         event_id: LEGACY_EVENT,
