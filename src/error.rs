@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::db::Unavailable;
+use crate::service;
 
 /// Every error a client or support user can see. `code` strings never change once shipped.
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +119,38 @@ impl ApiError {
             Self::Conflict(_) => ("CONFLICT", StatusCode::CONFLICT),
             Self::Unavailable => ("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// The one mapping of the service layer's errors to the APIs' codes and statuses.
+impl From<service::Error> for ApiError {
+    fn from(e: service::Error) -> Self {
+        use service::{Error as E, Refusal};
+        match e {
+            E::CodeNotFound => Self::CodeNotFound,
+            E::CodeNotClaimed => Self::CodeNotClaimed,
+            E::SeatLimitReached { total } => Self::SeatLimitReached { total },
+            E::Refused { refusal } => match refusal {
+                Refusal::Released => Self::LicenseReleased,
+                Refusal::Revoked => Self::LicenseRevoked,
+                Refusal::Frozen => Self::LicenseFrozen,
+                Refusal::Expired => Self::LicenseExpired,
+            },
+            E::ActivationNotFound => Self::ActivationNotFound,
+            E::DeactivationLimitReached { limit } => Self::DeactivationLimitReached { limit },
+            E::MarketplaceUnavailable => Self::MarketplaceUnavailable,
+            E::InstanceNotFound(_) => Self::NotFound("instance"),
+            E::Pending(_)
+            | E::InstanceReleased
+            | E::InstanceFrozen
+            | E::NoInstanceResource { .. }
+            | E::QuotaExhausted { .. } => Self::Conflict(e.to_string()),
+            E::OutsidePeriod | E::ExpiryRequired | E::FingerprintRequired | E::Invalid { .. } => {
+                Self::InvalidRequest(e.to_string())
+            }
+            E::Unavailable => Self::Unavailable,
+            E::Internal(cause) => Self::Internal(cause),
         }
     }
 }

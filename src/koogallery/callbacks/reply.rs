@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::service;
+
 /// Every result code the production interface answers (koogallery.md §3.3, §4.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResultCode {
@@ -109,5 +111,36 @@ impl Reply {
         serde_json::to_vec(self).unwrap_or_else(|_| {
             br#"{"resultCode":"000005","resultMsg":"internal error."}"#.to_vec()
         })
+    }
+}
+
+/// The one mapping of the service layer's errors to result codes (koogallery.md §3.3, §4.2.5).
+/// Refusals that only the client API meets still get a definite code, so the match stays total.
+impl From<service::Error> for Reply {
+    fn from(e: service::Error) -> Self {
+        use service::Error as E;
+        let code = match &e {
+            E::InstanceNotFound(_)
+            | E::InstanceReleased
+            | E::CodeNotFound
+            | E::ActivationNotFound => ResultCode::NotFound,
+            E::NoInstanceResource { .. } => ResultCode::NoResource,
+            E::QuotaExhausted { .. } | E::SeatLimitReached { .. } => ResultCode::QuotaExhausted,
+            // A frozen instance answers as a validity outside the order's usable period.
+            E::OutsidePeriod | E::InstanceFrozen => ResultCode::OutsidePeriod,
+            E::ExpiryRequired => ResultCode::ExpiryRequired,
+            E::FingerprintRequired => ResultCode::FingerprintRequired,
+            E::Invalid { .. }
+            | E::CodeNotClaimed
+            | E::Refused { .. }
+            | E::DeactivationLimitReached { .. } => ResultCode::InvalidParam,
+            E::Pending(_) => ResultCode::Processing,
+            E::MarketplaceUnavailable | E::Unavailable | E::Internal(_) => ResultCode::Internal,
+        };
+        if code == ResultCode::Internal {
+            tracing::error!(error.cause_chain = ?e, "callback failed");
+            return Self::new(code, "internal error; please retry.");
+        }
+        Self::new(code, e.to_string())
     }
 }
