@@ -33,8 +33,10 @@ pub struct AppState {
     pub keys: Arc<KeyStore>,
     /// KooGallery's open APIs.
     pub marketplace: Arc<MarketplaceClient>,
-    /// The client API's limits and per-code gates, shared by all workers.
+    /// The client API's limits, shared by all workers.
     pub client_api: Arc<crate::api::ClientApi>,
+    /// The client API's rules (activate, check in, deactivate).
+    pub bindings: Arc<crate::service::Bindings>,
     /// Marketplace calls refused before authentication, counted until the next flush.
     pub rejections: Arc<crate::koogallery::callbacks::rejections::Rejections>,
 }
@@ -101,12 +103,20 @@ impl Application {
         let port = listener.local_addr()?.port();
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
         let client_api = Arc::new(crate::api::ClientApi::new(&settings));
+        let keys = Arc::new(keys);
+        let bindings = Arc::new(crate::service::Bindings::new(
+            pool.clone(),
+            Arc::clone(&keys),
+            Arc::clone(&marketplace),
+            &settings,
+        ));
         let state = web::Data::new(AppState {
             rejections: Arc::new(crate::koogallery::callbacks::rejections::Rejections::new()?),
             client_api,
+            bindings,
             pool,
             settings: Arc::new(settings),
-            keys: Arc::new(keys),
+            keys,
             marketplace,
         });
         let in_flight = web::Data::new(InFlight::default());

@@ -3,17 +3,11 @@
 use actix_web::{HttpResponse, web};
 use serde_json::Value;
 
-use super::code_sync;
-use super::context::{Client, Lookup};
-use super::drift;
-use super::dto::{ActivateRequest, ActivateResponse, ErrorBody, Machine, Seats};
-use super::issue::Presigned;
-use super::seats::{self, Bound, Known};
-use crate::db;
-use crate::db::models::code_usage::{self, day_key};
+use super::context::Client;
+use super::dto::{ActivateRequest, ActivateResponse, ErrorBody, Machine};
 use crate::domain::times::rfc3339;
 use crate::error::ApiError;
-use crate::licensing::now_seconds;
+use crate::service::binding::Bound;
 use crate::startup::AppState;
 
 /// Activate an authorization code on a machine.
@@ -47,7 +41,7 @@ pub async fn activate(
     let machine = Machine::try_from(ActivateRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
     let lookup = client.lookup().await?;
-    let (created, granted) = match bind(&state, &client, machine, lookup).await? {
+    let (created, granted) = match state.bindings.activate(machine, lookup).await? {
         Bound::New(granted) => (true, granted),
         Bound::Repeat(granted) | Bound::Moved(granted) => (false, granted),
     };
@@ -56,10 +50,7 @@ pub async fn activate(
         license_id: granted.license.id,
         status: "ACTIVE",
         expires_at: granted.license.expires_at.map(rfc3339),
-        seats: Seats {
-            used: granted.used,
-            total: granted.total,
-        },
+        seats: granted.seats,
     };
     Ok(if created {
         HttpResponse::Created()
@@ -67,81 +58,4 @@ pub async fn activate(
         HttpResponse::Ok()
     }
     .json(body))
-}
-
-/// A repeat is answered from one read; anything else may activate the code with KooGallery
-/// first, then binds in one locked transaction (a job of the group commit on SQLite, which also
-/// records what KooGallery said when it was just asked). `lookup` goes back to the caller's
-/// budget as soon as the code is known to exist.
-async fn bind(
-    state: &AppState,
-    client: &Client,
-    machine: Machine,
-    lookup: Lookup,
-) -> Result<Bound, ApiError> {
-    let now = now_seconds();
-    let day = day_key(now.date());
-    let known = {
-        let (machine, day) = (machine.clone(), day.clone());
-        db::read(&state.pool, move |conn| {
-            seats::look(conn, &machine, &day, now)
-        })
-        .await?
-    };
-    let (activated, expected) = match known {
-        Known::Repeat { granted, uncounted } => {
-            lookup.found();
-            if let Some(code_id) = uncounted {
-                let sha = machine.fingerprint.sha256_hex();
-                db::write(&state.pool, move |conn| {
-                    code_usage::record(conn, &code_id, &day, &sha, now).map_err(ApiError::from)
-                })
-                .await?;
-            }
-            return Ok(Bound::Repeat(*granted));
-        }
-        Known::NotActivated => {
-            let activated =
-                code_sync::ensure_activated(state, client, &machine.code, now, lookup).await?;
-            let expected = activated
-                .reported
-                .as_ref()
-                .map(|reported| reported.code_terms(machine.code.as_str()));
-            (Some(activated), expected)
-        }
-        Known::Unbound(terms) => {
-            lookup.found();
-            (None, Some(*terms))
-        }
-    };
-    let drifted = drift::find(state, state.settings.fingerprint_match, &machine).await?;
-    // Signed here, on this worker, rather than on the database writer (see `Presigned`).
-    let presigned = expected.and_then(|terms| {
-        Presigned::sign(&state.keys, &terms, &machine.fingerprint.sha256_hex(), now)
-    });
-    let (gate, reported) = match activated {
-        Some(code_sync::Activated { gate, reported }) => (Some(gate), reported),
-        None => (None, None),
-    };
-    let keys = std::sync::Arc::clone(&state.keys);
-    let bound = db::write(&state.pool, move |conn| {
-        // What KooGallery reported stays recorded even when the binding is refused: the binding
-        // rolls back to its own savepoint only.
-        if let Some(reported) = &reported {
-            code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
-        }
-        Ok::<_, ApiError>(seats::bind(
-            conn,
-            &keys,
-            &machine,
-            &day,
-            now,
-            presigned,
-            drifted.as_ref(),
-        ))
-    })
-    .await?;
-    // Simultaneous first activations of the code waited on the gate until the code was recorded.
-    drop(gate);
-    bound
 }

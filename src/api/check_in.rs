@@ -3,18 +3,11 @@
 use actix_web::web;
 use serde_json::Value;
 
-use super::checks::{self, Change, CheckedIn, Look};
-use super::code_sync;
 use super::context::Client;
-use super::drift::{self, Candidate};
 use super::dto::{CheckInResponse, ErrorBody, Machine, MachineRequest};
-use crate::config::FingerprintMatch;
-use crate::db;
-use crate::db::models::code_usage::{self, day_key};
 use crate::domain::times::rfc3339;
-use crate::domain::validation::{Status, Validation};
 use crate::error::ApiError;
-use crate::licensing::now_seconds;
+use crate::service::renewal::CheckedIn;
 use crate::startup::AppState;
 
 /// Check a machine in.
@@ -43,96 +36,15 @@ pub async fn check_in(
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
     let lookup = client.lookup().await?;
-    let now = now_seconds();
-    let day = day_key(now.date());
-
-    // A code nobody knows: the unit stays spent.
-    let Some(mut look) = look(&state, &machine, &day, None).await? else {
-        return Ok(not_activated());
-    };
-    lookup.found();
-    let drifted = match (state.settings.fingerprint_match, look.unbound()) {
-        (FingerprintMatch::Most, true) => {
-            let (code_id, fingerprint) = (look.code.id.clone(), machine.fingerprint.clone());
-            db::run(&state.pool, move |conn| {
-                drift::search(conn, &code_id, &fingerprint)
-            })
-            .await?
-        }
-        _ => None,
-    };
-    let stale_day =
-        look.code.activated && look.code.last_queried_on.as_deref() != Some(day.as_str());
-    if stale_day {
-        code_sync::daily_query(&state, &client, &look.code, &day).await;
-    }
-    if stale_day || drifted.is_some() {
-        // The query may have changed the code; the drifted binding joins the look.
-        look = match self::look(&state, &machine, &day, drifted.clone()).await? {
-            Some(look) => look,
-            None => return Ok(not_activated()),
-        };
-    }
-
-    let (validation, change) = checks::decide(&look, now);
-    let checked = if change == Change::None {
-        if let Some((code_id, sha)) = look.uncounted() {
-            let day = day.clone();
-            db::write(&state.pool, move |conn| {
-                code_usage::record(conn, &code_id, &day, &sha, now).map_err(ApiError::from)
-            })
-            .await?;
-        }
-        Some(CheckedIn {
-            validation,
-            expires_at: look.code.expires_at,
-            license: None,
-        })
-    } else {
-        let keys = std::sync::Arc::clone(&state.keys);
-        let code_id = look.code.id.clone();
-        db::write(&state.pool, move |conn| {
-            checks::change(conn, &keys, &machine, &code_id, &day, now, drifted.as_ref())
-        })
-        .await?
-    };
-    let Some(CheckedIn {
+    let CheckedIn {
         validation,
         expires_at,
         license,
-    }) = checked
-    else {
-        return Ok(not_activated());
-    };
+    } = state.bindings.check_in(machine, lookup).await?;
     Ok(web::Json(CheckInResponse {
         valid: validation.valid,
         status: validation.status.into(),
         expires_at: expires_at.map(rfc3339),
         license,
     }))
-}
-
-/// One read of what we know of the machine ([`checks::look`]).
-async fn look(
-    state: &AppState,
-    machine: &Machine,
-    day: &str,
-    drifted: Option<Candidate>,
-) -> Result<Option<Look>, ApiError> {
-    let (machine, day) = (machine.clone(), day.to_owned());
-    db::read(&state.pool, move |conn| {
-        checks::look(conn, &machine, &day, drifted.as_ref())
-    })
-    .await
-}
-
-/// The answer for a code nobody knows.
-fn not_activated() -> web::Json<CheckInResponse> {
-    let validation = Validation::from(Status::NotActivated);
-    web::Json(CheckInResponse {
-        valid: validation.valid,
-        status: validation.status.into(),
-        expires_at: None,
-        license: None,
-    })
 }

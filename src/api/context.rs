@@ -1,17 +1,15 @@
 //! What the client API keeps in memory per server, and the [`Client`] extractor that hands it to
 //! handlers together with the caller's address and its unknown-code budget ([`Lookup`]).
 //!
-//! Limits and the coalescing of first activations are shared by all workers of a server, so the
-//! server builds its [`ClientApi`] once, in [`AppState`].
+//! Limits are shared by all workers of a server, so the server builds its [`ClientApi`] once, in
+//! [`AppState`].
 
-use std::collections::HashMap;
 use std::future::{Ready, ready};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
-use tokio::sync::OwnedMutexGuard;
 
 use super::client_address::{client_address, limit_key};
 use super::rate_limit::Limits;
@@ -24,8 +22,6 @@ use crate::startup::AppState;
 pub struct ClientApi {
     /// Abuse limits.
     pub limits: Limits,
-    /// Per-code gates.
-    gates: Gates,
     /// Peers whose forwarded-for header names the client.
     trusted_proxies: TrustedProxies,
     /// The header they set.
@@ -37,7 +33,6 @@ impl ClientApi {
     pub fn new(settings: &Settings) -> Self {
         Self {
             limits: Limits::new(settings),
-            gates: Gates::default(),
             trusted_proxies: settings.trusted_proxies.clone(),
             forwarded_header: settings.forwarded_header,
         }
@@ -59,40 +54,6 @@ impl ClientApi {
         req.app_data::<web::Data<AppState>>()
             .map(|state| Arc::clone(&state.client_api))
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
-    }
-
-    /// Waits until no other request of this server is inside the gate of `code`, and holds it
-    /// until the guard drops. Used so that simultaneous first activations (or daily queries) of
-    /// one code ask KooGallery once; correctness never depends on it (other nodes do not share
-    /// it), only the number of marketplace calls.
-    pub async fn gate(&self, code: &str) -> OwnedMutexGuard<()> {
-        self.gates.enter(code).await
-    }
-}
-
-/// Keyed async mutexes; an entry lives while someone holds or waits for it.
-#[derive(Debug, Default)]
-struct Gates(Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>);
-
-impl Gates {
-    async fn enter(&self, key: &str) -> OwnedMutexGuard<()> {
-        let gate = {
-            let mut gates = self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(gate) = gates.get(key).and_then(Weak::upgrade) {
-                gate
-            } else {
-                if gates.len() >= 1024 {
-                    gates.retain(|_, gate| gate.strong_count() > 0);
-                }
-                let gate = Arc::new(tokio::sync::Mutex::new(()));
-                gates.insert(key.to_owned(), Arc::downgrade(&gate));
-                gate
-            }
-        };
-        gate.lock_owned().await
     }
 }
 
@@ -138,9 +99,8 @@ impl std::fmt::Debug for Lookup {
     }
 }
 
-impl Lookup {
-    /// The code exists: the unit goes back to the caller's budget.
-    pub fn found(mut self) {
+impl crate::service::Lookup for Lookup {
+    fn found(mut self) {
         self.open = false;
         self.api.limits.hand_back(self.ip);
     }
@@ -163,29 +123,5 @@ impl FromRequest for Client {
             ip: api.limit_key(req),
             api,
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[actix_web::test]
-    async fn a_gate_admits_one_holder_per_key() {
-        let gates = Arc::new(Gates::default());
-        let held = gates.enter("PL1").await;
-        let waiting = {
-            let gates = Arc::clone(&gates);
-            actix_web::rt::spawn(async move { gates.enter("PL1").await })
-        };
-        // Another key is not held up.
-        drop(gates.enter("PL2").await);
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-        assert!(!waiting.is_finished());
-        drop(held);
-        let second = actix_web::rt::time::timeout(Duration::from_secs(5), waiting).await;
-        assert!(matches!(second, Ok(Ok(_))));
     }
 }

@@ -4,12 +4,8 @@ use actix_web::web;
 use serde_json::Value;
 
 use super::context::Client;
-use super::drift;
-use super::dto::{DeactivateResponse, ErrorBody, Machine, MachineRequest, Seats};
-use super::seats::{self, Unbound};
-use crate::db;
+use super::dto::{DeactivateResponse, ErrorBody, Machine, MachineRequest};
 use crate::error::ApiError;
-use crate::licensing::now_seconds;
 use crate::startup::AppState;
 
 /// Free the seat of a machine.
@@ -38,31 +34,9 @@ pub async fn deactivate(
     let machine = Machine::try_from(MachineRequest::from_json(&body)?)?;
     tracing::Span::current().record("code.hint", machine.code.hint());
     let lookup = client.lookup().await?;
-    let limit = state.settings.deactivation_limit;
-    let now = now_seconds();
-    let drifted = drift::find(&state, state.settings.fingerprint_match, &machine).await?;
-    let unbound = db::write(&state.pool, move |conn| {
-        seats::unbind(conn, &machine, limit, now, drifted.as_ref())
-    })
-    .await?;
-    match unbound {
-        // A code nobody knows: the unit stays spent.
-        Unbound::UnknownCode => drop(lookup),
-        _ => lookup.found(),
-    }
-    match unbound {
-        Unbound::Freed { used, total } => {
-            tracing::info!(
-                seats.used = used,
-                seats.total = total,
-                "seat freed by the client"
-            );
-            Ok(web::Json(DeactivateResponse {
-                deactivated: true,
-                seats: Seats { used, total },
-            }))
-        }
-        Unbound::UnknownCode | Unbound::NotBound => Err(ApiError::ActivationNotFound),
-        Unbound::LimitReached { limit } => Err(ApiError::DeactivationLimitReached { limit }),
-    }
+    let seats = state.bindings.deactivate(machine, lookup).await?;
+    Ok(web::Json(DeactivateResponse {
+        deactivated: true,
+        seats,
+    }))
 }

@@ -2,25 +2,20 @@
 //! authorization code on a machine, check in, free a seat, and fetch the keys that verify its
 //! license.
 //!
-//! Handlers stay thin: [`dto`] turns bodies into checked values, [`code_sync`] talks to
-//! KooGallery, [`seats`] and [`checks`] hold the transactions, and [`crate::domain::validation`]
-//! takes the license decision. Every `/v1` request passes the per-address limit of
+//! Handlers are extract → call → answer: [`dto`] turns bodies into checked values, and
+//! [`crate::service::bindings::Bindings`] applies the rules (api.md §4) and answers in domain
+//! terms, mapped to `ApiError` once, in `src/error.rs`. Every `/v1` request passes the per-address limit of
 //! [`rate_limit`], and every answer of activate, check-in and deactivate is signed by
 //! [`signed`] (`api.md` §4.5).
 
 mod activate;
 mod check_in;
-mod checks;
 mod client_address;
-mod code_sync;
 mod context;
 mod deactivate;
-mod drift;
 pub mod dto;
-mod issue;
 mod keys;
 mod rate_limit;
-mod seats;
 mod signed;
 
 pub use self::context::ClientApi;

@@ -3,10 +3,23 @@
 //!
 //! - [`error`]: the one error type, mapped once to the APIs' errors and once to KooGallery's
 //!   result codes.
+//! - [`bindings`]: the client API's service (activate, check in, deactivate), with
+//!   [`binding`] and [`renewal`] (their locked writes), [`issue`] (signing authcode licenses),
+//!   [`code_sync`] (KooGallery about a code) and [`drift`] (hardware changes).
 //! - [`seats`]: the seats a code allows, the seat check of an activation, and the device quota of
 //!   an online-License instance.
 
+mod activate;
+pub mod binding;
+pub mod bindings;
+mod check_in;
+pub mod code_sync;
+mod deactivate;
+pub mod drift;
 pub mod error;
+pub mod issue;
+pub mod renewal;
 pub mod seats;
 
+pub use self::bindings::{Bindings, Lookup};
 pub use self::error::{Error, Refusal};

@@ -61,6 +61,13 @@ pub struct AllSeatsTaken {
     pub total: i64,
 }
 
+/// A full code refuses a new binding (`409 SEAT_LIMIT_REACHED`).
+impl From<AllSeatsTaken> for super::Error {
+    fn from(full: AllSeatsTaken) -> Self {
+        Self::SeatLimitReached { total: full.total }
+    }
+}
+
 impl Seats {
     /// The code's seats with `used` live bindings.
     pub fn of_code(code: &AuthCode, used: i64) -> Self {
@@ -83,7 +90,7 @@ impl Seats {
 }
 
 /// The code's seats as stored now. Inside a transaction that holds the code's lock the count is
-/// exact (see `api::seats`).
+/// exact (see `service::binding`).
 pub fn of_code(conn: &mut DbConn, code: &AuthCode) -> QueryResult<Seats> {
     Ok(Seats::of_code(
         code,

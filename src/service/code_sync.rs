@@ -5,7 +5,7 @@
 //! Marketplace calls never run inside a database transaction. A first activation records the
 //! code only once KooGallery has answered; when KooGallery cannot be reached nothing is recorded
 //! and the client gets `503 MARKETPLACE_UNAVAILABLE`. Simultaneous requests for one code wait
-//! on the code's gate ([`super::context::ClientApi::gate`]), so they ask KooGallery once per
+//! on the code's gate (`Bindings::gate`), so they ask KooGallery once per
 //! process; across nodes, the rows decide (a second activation is answered `92020003` and
 //! followed by a query, and the daily query is claimed with a conditional update).
 
@@ -13,17 +13,16 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 use tokio::sync::OwnedMutexGuard;
 
-use super::context::{Client, Lookup};
-use super::dto::AuthorizationCode;
+use super::Error;
+use super::bindings::{Bindings, Lookup};
 use super::issue::{self, CodeTerms};
+use super::seats::SeatLimit;
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::{self, DbConn};
+use crate::domain::machine::AuthorizationCode;
 use crate::domain::validation::refusal;
-use crate::error::ApiError;
 use crate::koogallery::client::{ActivateOutcome, LicenseInfo, MarketplaceError, QueryOutcome};
-use crate::service::seats::SeatLimit;
-use crate::startup::AppState;
 
 /// What KooGallery said about a code when it was activated.
 #[derive(Debug, Clone)]
@@ -83,21 +82,20 @@ pub struct Activated {
 /// KooGallery (claimed or not). A code KooGallery does not know, or a call that got no answer,
 /// keeps it spent.
 pub async fn ensure_activated(
-    state: &AppState,
-    client: &Client,
+    service: &Bindings,
     code: &AuthorizationCode,
     now: NaiveDateTime,
-    lookup: Lookup,
-) -> Result<Activated, ApiError> {
-    let gate = client.api.gate(code.as_str()).await;
+    lookup: impl Lookup,
+) -> Result<Activated, Error> {
+    let gate = service.gate(code.as_str()).await;
     let wanted = code.as_str().to_owned();
-    let row = db::read(&state.pool, move |conn| {
-        auth_codes::find_by_code(conn, &wanted).map_err(ApiError::from)
+    let row = db::read(&service.pool, move |conn| {
+        auth_codes::find_by_code(conn, &wanted).map_err(Error::from)
     })
     .await?;
     let Some(known) = row else {
-        let reported = ask_marketplace(state, code).await;
-        if matches!(reported, Ok(_) | Err(ApiError::CodeNotClaimed)) {
+        let reported = ask_marketplace(service, code).await;
+        if matches!(reported, Ok(_) | Err(Error::CodeNotClaimed)) {
             lookup.found();
         }
         return Ok(Activated {
@@ -113,17 +111,17 @@ pub async fn ensure_activated(
         });
     }
     if let Some(status) = refusal(&issue::code_facts(&known), None, now) {
-        return Err(issue::refused(status));
+        return Err(Error::refused(status));
     }
-    let reported = ask_marketplace(state, code).await?;
+    let reported = ask_marketplace(service, code).await?;
     Ok(Activated {
         gate,
         reported: Some(reported),
     })
 }
 
-async fn ask_marketplace(state: &AppState, code: &AuthorizationCode) -> Result<Reported, ApiError> {
-    let market = &state.marketplace;
+async fn ask_marketplace(service: &Bindings, code: &AuthorizationCode) -> Result<Reported, Error> {
+    let market = &service.marketplace;
     match market.activate(code.as_str()).await {
         Ok(ActivateOutcome::Activated(info)) => Ok(Reported {
             status: info.status,
@@ -147,19 +145,19 @@ async fn ask_marketplace(state: &AppState, code: &AuthorizationCode) -> Result<R
         },
         Ok(ActivateOutcome::NotClaimed) => {
             tracing::info!(code.hint = %code.hint(), "activation refused: the buyer has not claimed the code");
-            Err(ApiError::CodeNotClaimed)
+            Err(Error::CodeNotClaimed)
         }
         Ok(ActivateOutcome::NotFound) => Err(not_found(code)),
         Err(e) => Err(unavailable(code, &e)),
     }
 }
 
-fn not_found(code: &AuthorizationCode) -> ApiError {
+fn not_found(code: &AuthorizationCode) -> Error {
     tracing::info!(code.hint = %code.hint(), "activation refused: KooGallery does not know the code");
-    ApiError::CodeNotFound
+    Error::CodeNotFound
 }
 
-fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {
+fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> Error {
     if matches!(
         e,
         MarketplaceError::NotConfigured | MarketplaceError::Unauthorized { .. }
@@ -168,7 +166,7 @@ fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> ApiError {
     } else {
         tracing::warn!(code.hint = %code.hint(), error = %e, "KooGallery did not answer an activation");
     }
-    ApiError::MarketplaceUnavailable
+    Error::MarketplaceUnavailable
 }
 
 /// Records what KooGallery reported at activation. A row a callback created first keeps its
@@ -179,7 +177,7 @@ pub fn record(
     reported: &Reported,
     day: &str,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let row = auth_codes::find_or_create(conn, code, now)?;
     if row.activated {
         return Ok(());
@@ -215,11 +213,11 @@ pub fn record(
 /// The first check-in of the day asks KooGallery for the code's state and records it. When
 /// KooGallery cannot be reached the day's claim is given back, so a later check-in tries again;
 /// the caller answers from the local state either way.
-pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day: &str) {
-    let _gate = client.api.gate(&code.code).await;
+pub async fn daily_query(service: &Bindings, code: &AuthCode, day: &str) {
+    let _gate = service.gate(&code.code).await;
     let (id, today) = (code.id.clone(), day.to_owned());
-    let claimed = db::write(&state.pool, move |conn| {
-        auth_codes::claim_daily_query(conn, &id, &today).map_err(ApiError::from)
+    let claimed = db::write(&service.pool, move |conn| {
+        auth_codes::claim_daily_query(conn, &id, &today).map_err(Error::from)
     })
     .await;
     match claimed {
@@ -230,12 +228,12 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
             return;
         }
     }
-    let answer = state.marketplace.query(&code.code).await;
+    let answer = service.marketplace.query(&code.code).await;
     let (id, previous) = (code.id.clone(), code.last_queried_on.clone());
     let stored = match answer {
         Ok(QueryOutcome::Info(info)) => {
             let reported = Reported::from_query(info);
-            db::write(&state.pool, move |conn| apply_query(conn, &id, &reported)).await
+            db::write(&service.pool, move |conn| apply_query(conn, &id, &reported)).await
         }
         Ok(outcome) => {
             tracing::warn!(code.hint = %code.code_hint, outcome = ?outcome, "daily query: KooGallery does not know the code as active");
@@ -244,8 +242,8 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
         Err(e) => {
             tracing::warn!(code.hint = %code.code_hint, error = %e, "daily query failed; answering from local state");
             let today = day.to_owned();
-            db::write(&state.pool, move |conn| {
-                auth_codes::unclaim_daily_query(conn, &id, &today, previous).map_err(ApiError::from)
+            db::write(&service.pool, move |conn| {
+                auth_codes::unclaim_daily_query(conn, &id, &today, previous).map_err(Error::from)
             })
             .await
         }
@@ -255,7 +253,7 @@ pub async fn daily_query(state: &AppState, client: &Client, code: &AuthCode, day
     }
 }
 
-fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), ApiError> {
+fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), Error> {
     let now = crate::db::models::now();
     conn.write_tx(|c| {
         let Some(row) = auth_codes::find(c, id)? else {

@@ -12,10 +12,10 @@ use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::AuthCode;
 use crate::db::models::licenses::{self, License};
 use crate::db::models::new_id;
-use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus, Status};
-use crate::error::ApiError;
+use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus};
 use crate::keys::KeyStore;
 use crate::licensing::{self, Holder, LicenseTerms, whole_seconds};
+use crate::service::Error;
 
 pub use crate::licensing::{CodeTerms, first_not_before};
 
@@ -33,17 +33,6 @@ pub fn code_facts(code: &AuthCode) -> CodeFacts {
 pub fn license_facts(license: &License) -> LicenseFacts {
     LicenseFacts {
         revoked: license.revoked,
-    }
-}
-
-/// The `403` an activation answers for a refusal of [`crate::domain::validation::refusal`].
-pub fn refused(status: Status) -> ApiError {
-    match status {
-        Status::Released => ApiError::LicenseReleased,
-        Status::Revoked => ApiError::LicenseRevoked,
-        Status::Frozen => ApiError::LicenseFrozen,
-        Status::Expired => ApiError::LicenseExpired,
-        other => ApiError::Internal(anyhow::anyhow!("{} is not a refusal", other.as_str())),
     }
 }
 
@@ -105,9 +94,9 @@ fn sign(
     revision: i64,
     terms: &LicenseTerms,
     issued_at: NaiveDateTime,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     licensing::issue(keys, license_id, revision, terms, issued_at)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("signing a license")))
+        .map_err(|e| Error::Internal(anyhow::Error::new(e).context("signing a license")))
 }
 
 /// Stores revision 1 of the license of a new binding: `presigned` when it carries the code's
@@ -120,7 +109,7 @@ pub fn first(
     activation: &Activation,
     presigned: Option<Presigned>,
     now: NaiveDateTime,
-) -> Result<License, ApiError> {
+) -> Result<License, Error> {
     let terms = LicenseTerms::authcode(
         &CodeTerms::from(code),
         &activation.fingerprint_sha256,
@@ -133,7 +122,7 @@ pub fn first(
     };
     let license = licensing::first_row(id, &terms, file, holder, now);
     if !licenses::insert(conn, &license, "activated")? {
-        return Err(ApiError::Internal(anyhow::anyhow!(
+        return Err(Error::Internal(anyhow::anyhow!(
             "a new activation already had a license"
         )));
     }
@@ -148,7 +137,7 @@ fn first_file(
     presigned: Option<Presigned>,
     terms: &LicenseTerms,
     now: NaiveDateTime,
-) -> Result<(String, String), ApiError> {
+) -> Result<(String, String), Error> {
     match presigned {
         Some(signed) if signed.terms == *terms => Ok((signed.id, signed.file)),
         _ => {
@@ -169,7 +158,7 @@ pub fn next_revision(
     fingerprint_sha256: &str,
     reason: &str,
     now: NaiveDateTime,
-) -> Result<License, ApiError> {
+) -> Result<License, Error> {
     let terms = LicenseTerms::authcode(
         &CodeTerms::from(code),
         fingerprint_sha256,
@@ -180,9 +169,9 @@ pub fn next_revision(
     found(conn, &license.id)
 }
 
-fn found(conn: &mut DbConn, id: &str) -> Result<License, ApiError> {
+fn found(conn: &mut DbConn, id: &str) -> Result<License, Error> {
     licenses::find(conn, id)?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("license {id} vanished")))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("license {id} vanished")))
 }
 
 #[cfg(test)]

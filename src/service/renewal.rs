@@ -11,19 +11,19 @@
 use chrono::NaiveDateTime;
 use serde_json::json;
 
+use super::binding;
 use super::drift::{self, Candidate};
-use super::dto::Machine;
 use super::issue;
-use super::seats;
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::{code_usage, machines};
+use crate::domain::machine::Machine;
 use crate::domain::validation::{Binding, Status, Validation, validate};
-use crate::error::ApiError;
 use crate::keys::KeyStore;
+use crate::service::Error;
 
 /// What a check-in answers.
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ pub fn change(
     day: &str,
     now: NaiveDateTime,
     drifted: Option<&Candidate>,
-) -> Result<Option<CheckedIn>, ApiError> {
+) -> Result<Option<CheckedIn>, Error> {
     conn.write_tx(|c| {
         auth_codes::lock(c, code_id)?;
         let Some(again) = look(c, machine, day, drifted)? else {
@@ -102,7 +102,7 @@ pub fn change(
             (Change::Renew, Some((_, license)), _) => {
                 Some(renew(c, keys, &again.code, license, now)?)
             }
-            (Change::Move, _, Some((activation, license))) => Some(seats::move_binding(
+            (Change::Move, _, Some((activation, license))) => Some(binding::move_binding(
                 c,
                 keys,
                 &again.code,
@@ -139,7 +139,7 @@ pub fn look(
     machine: &Machine,
     day: &str,
     drifted: Option<&Candidate>,
-) -> Result<Option<Look>, ApiError> {
+) -> Result<Option<Look>, Error> {
     let sha = machine.fingerprint.sha256_hex();
     let Some(view) = machines::view(conn, machine.code.as_str(), &sha, day)? else {
         return Ok(None);
@@ -193,7 +193,7 @@ fn renew(
     code: &AuthCode,
     license: &License,
     now: NaiveDateTime,
-) -> Result<License, ApiError> {
+) -> Result<License, Error> {
     let renewed = issue::next_revision(
         conn,
         keys,

@@ -8,14 +8,14 @@
 //! simultaneous request moved or freed that binding meanwhile, this one is treated as a new
 //! machine and takes a seat only if one is free.
 
-use crate::api::dto::Machine;
+use super::Error;
+use super::bindings::Bindings;
 use crate::config::FingerprintMatch;
 use crate::db::models::activations::{self, Activation};
 use crate::db::models::auth_codes;
 use crate::db::{self, DbConn};
 use crate::domain::fingerprint::{Fingerprint, MachineParts};
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::domain::machine::Machine;
 
 /// A live binding that the search found to be the machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,19 +28,15 @@ pub struct Candidate {
 
 /// With `most` matching, the oldest live binding of `machine`'s code that is the same machine
 /// under another fingerprint; `None` with `exact` matching, or when there is none.
-pub async fn find(
-    state: &AppState,
-    matching: FingerprintMatch,
-    machine: &Machine,
-) -> Result<Option<Candidate>, ApiError> {
-    if matching != FingerprintMatch::Most {
+pub async fn find(service: &Bindings, machine: &Machine) -> Result<Option<Candidate>, Error> {
+    if service.fingerprint_match != FingerprintMatch::Most {
         return Ok(None);
     }
     let (code, fingerprint) = (
         machine.code.as_str().to_owned(),
         machine.fingerprint.clone(),
     );
-    db::run(&state.pool, move |conn| {
+    db::run(&service.pool, move |conn| {
         let Some(code) = auth_codes::find_by_code(conn, &code)? else {
             return Ok(None);
         };
@@ -55,7 +51,7 @@ pub fn search(
     conn: &mut DbConn,
     code_id: &str,
     fingerprint: &Fingerprint,
-) -> Result<Option<Candidate>, ApiError> {
+) -> Result<Option<Candidate>, Error> {
     let probe = MachineParts::of(fingerprint);
     let sha = fingerprint.sha256_hex();
     let live = activations::live_for_code(conn, code_id)?;
@@ -77,7 +73,7 @@ pub fn recheck(
     conn: &mut DbConn,
     code_id: &str,
     candidate: &Candidate,
-) -> Result<Option<Activation>, ApiError> {
+) -> Result<Option<Activation>, Error> {
     Ok(
         activations::find(conn, &candidate.activation_id)?.filter(|binding| {
             binding.code_id == code_id

@@ -1,5 +1,4 @@
-//! Binding machines to codes: the transactions behind `POST /v1/activate` and
-//! `POST /v1/deactivate`.
+//! Binding machines to codes: the transactions of an activation and a deactivation.
 //!
 //! The seat limit holds across requests, workers and nodes because every change of a code's
 //! bindings happens in one [`DbConn::write_tx`] that first locks the code's row
@@ -12,7 +11,6 @@ use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
 
 use super::drift::{self, Candidate};
-use super::dto::Machine;
 use super::issue::{self, CodeTerms, Presigned};
 use crate::db::DbConn;
 use crate::db::models::activations::{self, Activation, NewActivation, deactivated_by};
@@ -21,10 +19,11 @@ use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::{code_usage, machines, new_id};
 use crate::domain::fingerprint::Fingerprint;
+use crate::domain::machine::Machine;
 use crate::domain::validation::refusal;
-use crate::error::ApiError;
 use crate::keys::KeyStore;
-use crate::service::seats::{self as seat_rule, AllSeatsTaken, Seats};
+use crate::service::Error;
+use crate::service::seats::{self as seat_rule, Seats};
 
 /// Client deactivations of a code are counted over this window.
 pub const DEACTIVATION_WINDOW: TimeDelta = TimeDelta::days(30);
@@ -34,28 +33,8 @@ pub const DEACTIVATION_WINDOW: TimeDelta = TimeDelta::days(30);
 pub struct Granted {
     /// The license, current revision.
     pub license: License,
-    /// Live bindings of the code.
-    pub used: i64,
-    /// Bindings the code allows.
-    pub total: i64,
-}
-
-impl Granted {
-    /// The license with the code's seats.
-    fn new(license: License, seats: Seats) -> Self {
-        Self {
-            license,
-            used: seats.used,
-            total: seats.total,
-        }
-    }
-}
-
-/// A full code refuses a new binding with `409 SEAT_LIMIT_REACHED`.
-impl From<AllSeatsTaken> for ApiError {
-    fn from(full: AllSeatsTaken) -> Self {
-        Self::SeatLimitReached { total: full.total }
-    }
+    /// The code's seats.
+    pub seats: Seats,
 }
 
 /// How an activation ended.
@@ -96,7 +75,7 @@ pub fn look(
     machine: &Machine,
     day: &str,
     now: NaiveDateTime,
-) -> Result<Known, ApiError> {
+) -> Result<Known, Error> {
     let sha = machine.fingerprint.sha256_hex();
     let view = match machines::view(conn, machine.code.as_str(), &sha, day)? {
         Some(view) if view.code.activated => view,
@@ -107,14 +86,17 @@ pub fn look(
     }
     let facts = view.license.as_ref().map(issue::license_facts);
     if let Some(status) = refusal(&issue::code_facts(&view.code), facts.as_ref(), now) {
-        return Err(issue::refused(status));
+        return Err(Error::refused(status));
     }
     let Some(license) = view.license else {
         return Ok(Known::Unbound(Box::new(CodeTerms::from(&view.code))));
     };
     let uncounted = (!view.counted).then(|| view.code.id.clone());
     Ok(Known::Repeat {
-        granted: Box::new(Granted::new(license, Seats::of_code(&view.code, view.used))),
+        granted: Box::new(Granted {
+            license,
+            seats: Seats::of_code(&view.code, view.used),
+        }),
         uncounted,
     })
 }
@@ -132,7 +114,7 @@ pub fn bind(
     now: NaiveDateTime,
     presigned: Option<Presigned>,
     drifted: Option<&Candidate>,
-) -> Result<Bound, ApiError> {
+) -> Result<Bound, Error> {
     let sha = machine.fingerprint.sha256_hex();
     conn.write_tx(|c| {
         let code = locked_code(c, machine)?;
@@ -141,7 +123,7 @@ pub fn bind(
         if let Some(activation) = activations::find_live(c, &code.id, &sha)? {
             let license = license_of(c, &activation)?;
             if let Some(status) = refusal(&code_facts, Some(&issue::license_facts(&license)), now) {
-                return Err(issue::refused(status));
+                return Err(Error::refused(status));
             }
             return granted(c, &code, license).map(Bound::Repeat);
         }
@@ -151,7 +133,7 @@ pub fn bind(
                 if let Some(status) =
                     refusal(&code_facts, Some(&issue::license_facts(&license)), now)
                 {
-                    return Err(issue::refused(status));
+                    return Err(Error::refused(status));
                 }
                 let license =
                     move_binding(c, keys, &code, &old, &license, &machine.fingerprint, now)?;
@@ -159,7 +141,7 @@ pub fn bind(
             }
         }
         if let Some(status) = refusal(&code_facts, None, now) {
-            return Err(issue::refused(status));
+            return Err(Error::refused(status));
         }
         // Counted under the code's lock: the seats once this binding is stored.
         let seats = seat_rule::of_code(c, &code)?.take_one()?;
@@ -174,7 +156,7 @@ pub fn bind(
         };
         if !activations::insert(c, &new)? {
             // Cannot happen under the code's lock: say so rather than guess.
-            return Err(ApiError::Internal(anyhow::anyhow!(
+            return Err(Error::Internal(anyhow::anyhow!(
                 "live binding appeared under the code lock"
             )));
         }
@@ -183,7 +165,7 @@ pub fn bind(
         let detail =
             json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
         events::insert(c, &NewEvent::new("activation", &id, "activated", &detail))?;
-        Ok(Bound::New(Granted::new(license, seats)))
+        Ok(Bound::New(Granted { license, seats }))
     })
 }
 
@@ -200,12 +182,7 @@ pub enum Unbound {
         limit: i64,
     },
     /// The seat is free; the code's seats after it.
-    Freed {
-        /// Live bindings left.
-        used: i64,
-        /// Bindings the code allows.
-        total: i64,
-    },
+    Freed(Seats),
 }
 
 /// Frees the machine's seat, unless the code was deactivated by clients `limit` times in the
@@ -217,7 +194,7 @@ pub fn unbind(
     limit: i64,
     now: NaiveDateTime,
     drifted: Option<&Candidate>,
-) -> Result<Unbound, ApiError> {
+) -> Result<Unbound, Error> {
     conn.write_tx(|c| {
         let Some(code) = auth_codes::lock_by_code(c, machine.code.as_str())? else {
             return Ok(Unbound::UnknownCode);
@@ -241,32 +218,34 @@ pub fn unbind(
             c,
             &NewEvent::new("activation", &activation.id, "deactivated", &detail),
         )?;
-        let Seats { used, total } = seat_rule::of_code(c, &code)?;
-        Ok(Unbound::Freed { used, total })
+        Ok(Unbound::Freed(seat_rule::of_code(c, &code)?))
     })
 }
 
 /// The code's row, locked for the rest of the transaction.
-fn locked_code(conn: &mut DbConn, machine: &Machine) -> Result<AuthCode, ApiError> {
+fn locked_code(conn: &mut DbConn, machine: &Machine) -> Result<AuthCode, Error> {
     auth_codes::lock_by_code(conn, machine.code.as_str())?.ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
+        Error::Internal(anyhow::anyhow!(
             "the activated code {} vanished",
             machine.code.hint()
         ))
     })
 }
 
-fn license_of(conn: &mut DbConn, activation: &Activation) -> Result<License, ApiError> {
+fn license_of(conn: &mut DbConn, activation: &Activation) -> Result<License, Error> {
     licenses::find_for_activation(conn, &activation.id)?.ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
+        Error::Internal(anyhow::anyhow!(
             "activation {} has no license",
             activation.id
         ))
     })
 }
 
-fn granted(conn: &mut DbConn, code: &AuthCode, license: License) -> Result<Granted, ApiError> {
-    Ok(Granted::new(license, seat_rule::of_code(conn, code)?))
+fn granted(conn: &mut DbConn, code: &AuthCode, license: License) -> Result<Granted, Error> {
+    Ok(Granted {
+        seats: seat_rule::of_code(conn, code)?,
+        license,
+    })
 }
 
 /// Moves a binding to the machine's new fingerprint and issues the license's next revision for
@@ -279,7 +258,7 @@ pub fn move_binding(
     license: &License,
     fingerprint: &Fingerprint,
     now: NaiveDateTime,
-) -> Result<License, ApiError> {
+) -> Result<License, Error> {
     let sha = fingerprint.sha256_hex();
     let moved = issue::next_revision(conn, keys, code, license, &sha, "fingerprint_changed", now)?;
     activations::move_to_fingerprint(conn, &activation.id, fingerprint.as_str(), &sha, now)?;
@@ -290,5 +269,5 @@ pub fn move_binding(
         &NewEvent::new("activation", &activation.id, "fingerprint_changed", &detail),
     )?;
     licenses::find(conn, &license.id)?
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("license {} vanished", license.id)))
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("license {} vanished", license.id)))
 }
