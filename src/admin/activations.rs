@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, ReasonQuery, audit, reason_from_query, utc, utc_opt};
 use crate::db;
-use crate::db::models::activations::{self as rows, Activation, deactivated_by};
+use crate::db::models::activations::{self as rows, Activation, DeactivatedBy};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::{self, auth_codes};
 use crate::error::ApiError;
@@ -45,7 +45,7 @@ impl From<Activation> for ActivationView {
             hostname: row.hostname,
             created_at: utc(row.created_at),
             deactivated_at: utc_opt(row.deactivated_at),
-            deactivated_by: row.deactivated_by,
+            deactivated_by: row.deactivated_by.map(|by| by.as_str().to_owned()),
         }
     }
 }
@@ -91,10 +91,10 @@ pub async fn reset_binding(
             let now = models::now();
             // Serialises with activations of the same code, so the seat count below is exact.
             let code = auth_codes::lock(conn, &row.code_id)?.ok_or(ApiError::NotFound("code"))?;
-            if !rows::deactivate(conn, &id, deactivated_by::SUPPORT, now)? {
+            if !rows::deactivate(conn, &id, DeactivatedBy::Support, now)? {
                 return Err(ApiError::Conflict("the activation was already deactivated".into()));
             }
-            let detail = json!({"by": deactivated_by::SUPPORT, "actor": caller.name, "reason": reason.as_str()});
+            let detail = json!({"by": DeactivatedBy::Support, "actor": caller.name, "reason": reason.as_str()});
             events::insert(conn, &NewEvent::new("activation", &id, "deactivated", &detail))?;
             audit(conn, &caller, "activation.reset", ("activation", &id), &reason, json!({
                 "code_id": row.code_id,

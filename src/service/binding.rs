@@ -13,7 +13,7 @@ use serde_json::json;
 use super::drift::{self, Candidate};
 use super::issue::{self, CodeTerms, Presigned};
 use crate::db::DbConn;
-use crate::db::models::activations::{self, Activation, NewActivation, deactivated_by};
+use crate::db::models::activations::{self, Activation, DeactivatedBy, NewActivation};
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, NewEvent};
 use crate::db::models::licenses::{self, License};
@@ -209,11 +209,11 @@ pub fn unbind(
             return Ok(Unbound::NotBound);
         };
         let since = now - DEACTIVATION_WINDOW;
-        if activations::deactivations_since(c, &code.id, deactivated_by::CLIENT, since)? >= limit {
+        if activations::deactivations_since(c, &code.id, DeactivatedBy::Client, since)? >= limit {
             return Ok(Unbound::LimitReached { limit });
         }
-        activations::deactivate(c, &activation.id, deactivated_by::CLIENT, now)?;
-        let detail = json!({"by": deactivated_by::CLIENT, "code_id": code.id});
+        activations::deactivate(c, &activation.id, DeactivatedBy::Client, now)?;
+        let detail = json!({"by": DeactivatedBy::Client, "code_id": code.id});
         events::insert(
             c,
             &NewEvent::new("activation", &activation.id, "deactivated", &detail),

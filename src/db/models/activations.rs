@@ -10,14 +10,17 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::{activations, licenses};
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
 
-/// Who freed a seat (`deactivated_by`).
-pub mod deactivated_by {
-    /// The client software, through `POST /v1/deactivate` (limited per code per 30 days).
-    pub const CLIENT: &str = "client";
-    /// Support staff, through the admin API's binding reset.
-    pub const SUPPORT: &str = "support";
+text_enum! {
+    /// Who freed a seat (`deactivated_by`).
+    pub enum DeactivatedBy {
+        /// The client software, through `POST /v1/deactivate` (limited per code per 30 days).
+        Client => "client",
+        /// Support staff, through the admin API's binding reset.
+        Support => "support",
+    }
 }
 
 /// The filter of a binding that holds a seat: it is live until it is deactivated. Every seat
@@ -43,7 +46,7 @@ pub struct Activation {
     pub hostname: Option<String>,
     pub created_at: NaiveDateTime,
     pub deactivated_at: Option<NaiveDateTime>,
-    pub deactivated_by: Option<String>,
+    pub deactivated_by: Option<DeactivatedBy>,
 }
 
 /// A binding to store.
@@ -152,7 +155,12 @@ pub fn count_live_by_code(
 }
 
 /// Frees the seat; returns true when the binding was live.
-pub fn deactivate(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn deactivate(
+    conn: &mut DbConn,
+    id: &str,
+    by: DeactivatedBy,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     diesel::update(
         activations::table
             .find(id)
@@ -170,7 +178,7 @@ pub fn deactivate(conn: &mut DbConn, id: &str, by: &str, now: NaiveDateTime) -> 
 pub fn deactivations_since(
     conn: &mut DbConn,
     code_id: &str,
-    by: &str,
+    by: DeactivatedBy,
     since: NaiveDateTime,
 ) -> QueryResult<i64> {
     activations::table
