@@ -141,7 +141,9 @@ impl From<service::Error> for ApiError {
             E::DeactivationLimitReached { limit } => Self::DeactivationLimitReached { limit },
             E::MarketplaceUnavailable => Self::MarketplaceUnavailable,
             E::InstanceNotFound(_) => Self::NotFound("instance"),
+            E::NotFound(what) => Self::NotFound(what),
             E::Pending(_)
+            | E::Conflict(_)
             | E::InstanceReleased
             | E::InstanceFrozen
             | E::NoInstanceResource { .. }

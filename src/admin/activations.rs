@@ -10,11 +10,11 @@ use utoipa::ToSchema;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, ReasonQuery, audit, reason_from_query, utc, utc_opt};
 use crate::db;
-use crate::db::models::activations::{self as rows, Activation, DeactivatedBy};
-use crate::db::models::events::{self, NewEvent};
-use crate::db::models::{self, auth_codes};
+use crate::db::models;
+use crate::db::models::activations::Activation;
 use crate::error::ApiError;
-use crate::service::seats::{self as seat_rule, Seats};
+use crate::service::seats::Seats;
+use crate::service::support;
 use crate::startup::AppState;
 
 /// A binding of a code to a machine.
@@ -87,22 +87,23 @@ pub async fn reset_binding(
     let id = path.into_inner();
     let answer = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<ResetBinding, ApiError> {
-            let row = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
-            let now = models::now();
-            // Serialises with activations of the same code, so the seat count below is exact.
-            let code = auth_codes::lock(conn, &row.code_id)?.ok_or(ApiError::NotFound("code"))?;
-            if !rows::deactivate(conn, &id, DeactivatedBy::Support, now)? {
-                return Err(ApiError::Conflict("the activation was already deactivated".into()));
-            }
-            let detail = json!({"by": DeactivatedBy::Support, "actor": caller.name, "reason": reason.as_str()});
-            events::insert(conn, &NewEvent::new("activation", &id, "deactivated", &detail))?;
-            audit(conn, &caller, "activation.reset", ("activation", &id), &reason, json!({
-                "code_id": row.code_id,
-                "fingerprint_sha256": row.fingerprint_sha256,
-            }))?;
-            let seats = seat_rule::of_code(conn, &code)?;
-            let activation = rows::find(conn, &id)?.ok_or(ApiError::NotFound("activation"))?;
-            Ok(ResetBinding { activation: activation.into(), seats })
+            let (activation, seats) =
+                support::reset_binding(conn, &id, &caller.name, reason.as_str(), models::now())?;
+            audit(
+                conn,
+                &caller,
+                "activation.reset",
+                ("activation", &id),
+                &reason,
+                json!({
+                    "code_id": activation.code_id,
+                    "fingerprint_sha256": activation.fingerprint_sha256,
+                }),
+            )?;
+            Ok(ResetBinding {
+                activation: activation.into(),
+                seats,
+            })
         })
     })
     .await?;

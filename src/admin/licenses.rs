@@ -12,10 +12,10 @@ use super::activations::ActivationView;
 use super::auth::{AdminToken, Caller, SupportToken};
 use super::common::{ErrorBody, Reason, ReasonBody, audit, reason_from_body};
 use super::views::{self, EventView, LicenseView, UploadView};
-use crate::db::models::events::{self, NewEvent};
 use crate::db::models::{self, activations as activation_rows, licenses};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
+use crate::service::support;
 use crate::startup::AppState;
 
 /// A license with its file, every revision's file, its binding, uploads and history.
@@ -78,24 +78,19 @@ fn set_revoked(
     reason: &Reason,
 ) -> Result<LicenseView, ApiError> {
     conn.write_tx(|conn| {
-        let license = licenses::find(conn, id)?.ok_or(ApiError::NotFound("license"))?;
-        if !licenses::set_revoked(conn, id, revoked, models::now())? {
-            let state = if license.revoked {
-                "revoked"
-            } else {
-                "not revoked"
-            };
-            return Err(ApiError::Conflict(format!(
-                "the license is already {state}"
-            )));
-        }
-        let (kind, action) = if revoked {
-            ("revoked", "license.revoke")
+        let license = support::set_revoked(
+            conn,
+            id,
+            revoked,
+            &caller.name,
+            reason.as_str(),
+            models::now(),
+        )?;
+        let action = if revoked {
+            "license.revoke"
         } else {
-            ("reinstated", "license.reinstate")
+            "license.reinstate"
         };
-        let detail = json!({"actor": caller.name, "reason": reason.as_str()});
-        events::insert(conn, &NewEvent::new("license", id, kind, &detail))?;
         audit(
             conn,
             caller,
@@ -108,8 +103,7 @@ fn set_revoked(
                 "revision": license.revision,
             }),
         )?;
-        let fresh = licenses::find(conn, id)?.ok_or(ApiError::NotFound("license"))?;
-        Ok(views::license_view(conn, fresh, false)?)
+        Ok(views::license_view(conn, license, false)?)
     })
 }
 

@@ -79,6 +79,12 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The named record does not exist (support's changes, by id).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The change is already made (support's changes).
+    #[error("{0}")]
+    Conflict(&'static str),
     /// The data the rule needs is still being fetched; ask again.
     #[error("{0}; ask again.")]
     Pending(&'static str),

@@ -6,6 +6,7 @@
 //! - [`bindings`]: the client API's service (activate, check in, deactivate), with
 //!   [`binding`] and [`renewal`] (their locked writes), [`issue`] (signing authcode licenses),
 //!   [`code_sync`] (KooGallery about a code) and [`drift`] (hardware changes).
+//! - [`support`]: what support staff change (reset a binding, revoke, reinstate).
 //! - [`seats`]: the seats a code allows, the seat check of an activation, and the device quota of
 //!   an online-License instance.
 
@@ -20,6 +21,7 @@ pub mod error;
 pub mod issue;
 pub mod renewal;
 pub mod seats;
+pub mod support;
 
 pub use self::bindings::{Bindings, Lookup};
 pub use self::error::{Error, Refusal};

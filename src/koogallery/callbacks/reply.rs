@@ -123,7 +123,8 @@ impl From<service::Error> for Reply {
             E::InstanceNotFound(_)
             | E::InstanceReleased
             | E::CodeNotFound
-            | E::ActivationNotFound => ResultCode::NotFound,
+            | E::ActivationNotFound
+            | E::NotFound(_) => ResultCode::NotFound,
             E::NoInstanceResource { .. } => ResultCode::NoResource,
             E::QuotaExhausted { .. } | E::SeatLimitReached { .. } => ResultCode::QuotaExhausted,
             // A frozen instance answers as a validity outside the order's usable period.
@@ -133,6 +134,7 @@ impl From<service::Error> for Reply {
             E::Invalid { .. }
             | E::CodeNotClaimed
             | E::Refused { .. }
+            | E::Conflict(_)
             | E::DeactivationLimitReached { .. } => ResultCode::InvalidParam,
             E::Pending(_) => ResultCode::Processing,
             E::MarketplaceUnavailable | E::Unavailable | E::Internal(_) => ResultCode::Internal,
