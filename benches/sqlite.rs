@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use koolicense::db::models::events::{self, NewEvent};
+use koolicense::db::models::events::{self, EventKind, NewEvent, Subject};
 use koolicense::db::{self, DatabaseUrl, DbConn, Pool};
 use serde_json::json;
 
@@ -27,7 +27,10 @@ fn rows(conn: &mut DbConn, n: usize) -> Result<(), diesel::result::Error> {
     let detail = json!({"bench": true});
     conn.write_tx(|c| {
         for _ in 0..n {
-            events::insert(c, &NewEvent::new("bench", "subject", "committed", &detail))?;
+            events::insert(
+                c,
+                &NewEvent::new(Subject::Code, "subject", EventKind::Activated, &detail),
+            )?;
         }
         Ok(())
     })

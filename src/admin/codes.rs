@@ -14,6 +14,7 @@ use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
 use crate::db;
 use crate::db::models::auth_codes::{self, AuthCode, status};
+use crate::db::models::events::Subject;
 use crate::db::models::{activations as activation_rows, licenses};
 use crate::error::ApiError;
 use crate::service::seats::{self as seat_rule, Seats};
@@ -176,9 +177,13 @@ pub async fn detail(
         };
         let activations = activation_rows::for_code(conn, &code.id)?;
         let licenses = licenses::for_code(conn, &code.id)?;
-        let mut subjects: Vec<(&str, &str)> = vec![("code", &code.id)];
-        subjects.extend(activations.iter().map(|a| ("activation", a.id.as_str())));
-        subjects.extend(licenses.iter().map(|l| ("license", l.id.as_str())));
+        let mut subjects = vec![(Subject::Code, code.id.as_str())];
+        subjects.extend(
+            activations
+                .iter()
+                .map(|a| (Subject::Activation, a.id.as_str())),
+        );
+        subjects.extend(licenses.iter().map(|l| (Subject::License, l.id.as_str())));
         let events = views::history(conn, &subjects)?;
         let view = CodeView {
             summary: summary(&code, seat_rule::of_code(conn, &code)?),

@@ -12,6 +12,7 @@ use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db;
+use crate::db::models::events::Subject;
 use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
 use crate::error::ApiError;
@@ -158,8 +159,8 @@ pub async fn detail(
         let instance = instances::find(conn, &id)?.ok_or(ApiError::NotFound("instance"))?;
         let licenses = licenses::for_instance(conn, &id)?;
         let license_ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
-        let mut subjects: Vec<(&str, &str)> = vec![("instance", &id)];
-        subjects.extend(license_ids.iter().map(|l| ("license", *l)));
+        let mut subjects = vec![(Subject::Instance, id.as_str())];
+        subjects.extend(license_ids.iter().map(|l| (Subject::License, *l)));
         let events = views::history(conn, &subjects)?;
         let uploads = views::uploads_of(conn, &license_ids)?;
         let used = licenses::count_devices(conn, &id)?;

@@ -12,6 +12,7 @@ use super::activations::ActivationView;
 use super::auth::{AdminToken, Caller, SupportToken};
 use super::common::{ErrorBody, Reason, ReasonBody, audit, reason_from_body};
 use super::views::{self, EventView, LicenseView, UploadView};
+use crate::db::models::events::Subject;
 use crate::db::models::{self, activations as activation_rows, licenses};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
@@ -57,7 +58,7 @@ pub async fn detail(
             None => None,
         };
         let uploads = views::uploads_of(conn, &[id.as_str()])?;
-        let events = views::history(conn, &[("license", id.as_str())])?;
+        let events = views::history(conn, &[(Subject::License, id.as_str())])?;
         Ok(LicenseDetail {
             license: views::license_view(conn, license, true)?,
             activation,

@@ -11,7 +11,7 @@ use super::common::{
     ErrorBody, Limit, Page, ReasonBody, audit, non_empty, query, reason_from_body,
 };
 use super::views::UploadView;
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::jobs::{self, JobStatus};
 use crate::db::{self};
 use crate::error::ApiError;
@@ -118,7 +118,12 @@ pub async fn retry(
                     json!({"upload_id": id, "actor": caller.name, "reason": reason.as_str()});
                 events::insert(
                     conn,
-                    &NewEvent::new("license", license_id, "upload_retried", &detail),
+                    &NewEvent::new(
+                        Subject::License,
+                        license_id,
+                        EventKind::UploadRetried,
+                        &detail,
+                    ),
                 )?;
             }
             audit(

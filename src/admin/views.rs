@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::common::{json_value, utc, utc_opt};
 use crate::db::DbConn;
-use crate::db::models::events::{self, Event};
+use crate::db::models::events::{self, Event, Subject};
 use crate::db::models::jobs::{self, Job};
 use crate::db::models::licenses::{self, License, LicenseRevision};
 use crate::koogallery::outbox::{UPLOAD_LICENSE, UploadLicense};
@@ -84,9 +84,9 @@ impl From<Event> for EventView {
     fn from(e: Event) -> Self {
         Self {
             id: e.id,
-            subject_type: e.subject_type,
+            subject_type: e.subject_type.as_str().to_owned(),
             subject_id: e.subject_id,
-            kind: e.kind,
+            kind: e.kind.as_str().to_owned(),
             detail: json_value(&e.detail),
             created_at: utc(e.created_at),
         }
@@ -168,10 +168,10 @@ pub fn license_views(conn: &mut DbConn, licenses: Vec<License>) -> QueryResult<V
 }
 
 /// The merged history of several subjects (`(subject_type, subject_id)`), oldest first.
-pub fn history(conn: &mut DbConn, subjects: &[(&str, &str)]) -> QueryResult<Vec<EventView>> {
+pub fn history(conn: &mut DbConn, subjects: &[(Subject, &str)]) -> QueryResult<Vec<EventView>> {
     let mut all: Vec<Event> = Vec::new();
     for (subject_type, subject_id) in subjects {
-        all.extend(events::for_subject(conn, subject_type, subject_id)?);
+        all.extend(events::for_subject(conn, *subject_type, subject_id)?);
     }
     // Ids are time-ordered UUIDv7s: they break ties between events of the same microsecond.
     all.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));

@@ -254,6 +254,19 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     Ok(reverted.iter().map(ToString::to_string).collect())
 }
 
+/// Reverts the newest migration of the connection's backend (its `down.sql`); the tests use it
+/// to write rows as an older version did and check what the migration makes of them.
+pub fn revert_last_migration(conn: &mut DbConn) -> anyhow::Result<String> {
+    let reverted = match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => pg.revert_last_migration(POSTGRES_MIGRATIONS),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(lite) => lite.revert_last_migration(SQLITE_MIGRATIONS),
+    }
+    .map_err(|e| anyhow::anyhow!("reverting a migration failed: {e}"))?;
+    Ok(reverted.to_string())
+}
+
 impl DbConn {
     /// Runs `f` in a transaction that takes the write lock up front.
     ///

@@ -15,7 +15,7 @@ use super::issue::{self, CodeTerms, Presigned};
 use crate::db::DbConn;
 use crate::db::models::activations::{self, Activation, DeactivatedBy, NewActivation};
 use crate::db::models::auth_codes::{self, AuthCode};
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::{code_usage, machines, new_id};
 use crate::domain::fingerprint::Fingerprint;
@@ -164,7 +164,10 @@ pub fn bind(
         let license = issue::first(c, keys, &code, &activation, presigned, now)?;
         let detail =
             json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
-        events::insert(c, &NewEvent::new("activation", &id, "activated", &detail))?;
+        events::insert(
+            c,
+            &NewEvent::new(Subject::Activation, &id, EventKind::Activated, &detail),
+        )?;
         Ok(Bound::New(Granted { license, seats }))
     })
 }
@@ -216,7 +219,12 @@ pub fn unbind(
         let detail = json!({"by": DeactivatedBy::Client, "code_id": code.id});
         events::insert(
             c,
-            &NewEvent::new("activation", &activation.id, "deactivated", &detail),
+            &NewEvent::new(
+                Subject::Activation,
+                &activation.id,
+                EventKind::Deactivated,
+                &detail,
+            ),
         )?;
         Ok(Unbound::Freed(seat_rule::of_code(c, &code)?))
     })
@@ -266,7 +274,12 @@ pub fn move_binding(
         json!({"from": activation.fingerprint_sha256, "to": sha, "revision": moved.revision});
     events::insert(
         conn,
-        &NewEvent::new("activation", &activation.id, "fingerprint_changed", &detail),
+        &NewEvent::new(
+            Subject::Activation,
+            &activation.id,
+            EventKind::FingerprintChanged,
+            &detail,
+        ),
     )?;
     licenses::find(conn, &license.id)?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("license {} vanished", license.id)))

@@ -18,7 +18,7 @@ use super::bindings::{Bindings, Lookup};
 use super::issue::{self, CodeTerms};
 use super::seats::SeatLimit;
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::{self, DbConn};
 use crate::domain::machine::AuthorizationCode;
 use crate::domain::validation::refusal;
@@ -206,7 +206,10 @@ pub fn record(
     auth_codes::store_state(conn, &activated)?;
     let detail =
         json!({"seats": seats, "via": if reported.queried { "query" } else { "activate" }});
-    events::insert(conn, &NewEvent::new("code", &id, "activated", &detail))?;
+    events::insert(
+        conn,
+        &NewEvent::new(Subject::Code, &id, EventKind::Activated, &detail),
+    )?;
     Ok(())
 }
 
@@ -303,7 +306,10 @@ fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), E
                 ..changes
             },
         )?;
-        events::insert(c, &NewEvent::new("code", id, "queried", &detail))?;
+        events::insert(
+            c,
+            &NewEvent::new(Subject::Code, id, EventKind::Queried, &detail),
+        )?;
         Ok(())
     })
 }

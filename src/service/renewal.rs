@@ -17,7 +17,7 @@ use super::issue;
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::{code_usage, machines};
 use crate::domain::machine::Machine;
@@ -207,7 +207,7 @@ fn renew(
     let detail = json!({"revision": renewed.revision, "expires_at": expires_at});
     events::insert(
         conn,
-        &NewEvent::new("license", &license.id, "renewed", &detail),
+        &NewEvent::new(Subject::License, &license.id, EventKind::Renewed, &detail),
     )?;
     Ok(renewed)
 }

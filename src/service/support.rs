@@ -10,7 +10,7 @@ use super::seats::{self, Seats};
 use crate::db::DbConn;
 use crate::db::models::activations::{self, Activation, DeactivatedBy};
 use crate::db::models::auth_codes;
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
 
 /// Frees the seat of binding `id`; the binding as it is now and its code's seats. `actor` and
@@ -31,7 +31,7 @@ pub fn reset_binding(
     let detail = json!({"by": DeactivatedBy::Support, "actor": actor, "reason": reason});
     events::insert(
         conn,
-        &NewEvent::new("activation", id, "deactivated", &detail),
+        &NewEvent::new(Subject::Activation, id, EventKind::Deactivated, &detail),
     )?;
     let seats = seats::of_code(conn, &code)?;
     let activation = activations::find(conn, id)?.ok_or(Error::NotFound("activation"))?;
@@ -56,8 +56,12 @@ pub fn set_revoked(
             "the license is already not revoked"
         }));
     }
-    let kind = if revoked { "revoked" } else { "reinstated" };
+    let kind = if revoked {
+        EventKind::Revoked
+    } else {
+        EventKind::Reinstated
+    };
     let detail = json!({"actor": actor, "reason": reason});
-    events::insert(conn, &NewEvent::new("license", id, kind, &detail))?;
+    events::insert(conn, &NewEvent::new(Subject::License, id, kind, &detail))?;
     licenses::find(conn, id)?.ok_or(Error::NotFound("license"))
 }

@@ -126,10 +126,12 @@ async fn answer(response: reqwest::Response) -> Answer {
 impl TestApp {
     /// The kinds of the events recorded for a subject, oldest first.
     pub fn get_events(&self, subject_type: &str, subject_id: &str) -> Vec<String> {
-        koolicense::db::models::events::for_subject(&mut self.db(), subject_type, subject_id)
+        use koolicense::db::models::events::{Subject, for_subject};
+        let subject = Subject::parse(subject_type).expect("a subject type");
+        for_subject(&mut self.db(), subject, subject_id)
             .unwrap()
             .into_iter()
-            .map(|e| e.kind)
+            .map(|e| e.kind.as_str().to_owned())
             .collect()
     }
 

@@ -62,3 +62,40 @@ both_backends!(@backend migrations_revert_and_apply_again, |backend| async move 
     assert_eq!(koolicense::db::run_migrations(&mut conn).unwrap(), applied);
     assert!(koolicense::db::run_migrations(&mut conn).unwrap().is_empty(), "nothing left to apply");
 });
+
+both_backends!(@backend legacy_event_kinds_are_renamed_by_their_migration, |backend| async move {
+    use diesel::RunQueryDsl;
+    use koolicense::db::models::events::{EventKind, Subject, for_subject};
+    let db = crate::helpers::TestDatabase::create(backend);
+    let mut conn = db.connect();
+    koolicense::db::run_migrations(&mut conn).unwrap();
+    // Back to just before the event kinds migration (and any newer one).
+    while koolicense::db::revert_last_migration(&mut conn).unwrap() != "20261202000000" {}
+    // As an older version recorded a legacy expireLicense.
+    diesel::sql_query(
+        "INSERT INTO events (id, subject_type, subject_id, kind, dedupe_key, detail, created_at) \
+         VALUES ('ev-old', 'instance', 'inst-old', 'expireLicense', NULL, '{}', CURRENT_TIMESTAMP)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    koolicense::db::run_migrations(&mut conn).unwrap();
+    let history = for_subject(&mut conn, Subject::Instance, "inst-old").unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, EventKind::Frozen);
+    assert_eq!(history[0].detail, r#"{"via":"expireLicense"}"#);
+    // And back: the down migration restores what the older version reads.
+    koolicense::db::revert_last_migration(&mut conn).unwrap();
+    let kinds: Vec<String> = diesel::sql_query("SELECT kind AS text FROM events")
+        .load::<Text>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|row| row.text)
+        .collect();
+    assert_eq!(kinds, ["expireLicense"]);
+});
+
+#[derive(diesel::QueryableByName)]
+struct Text {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    text: String,
+}

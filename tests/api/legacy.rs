@@ -97,7 +97,7 @@ both_backends!(@backend legacy_lifecycle_calls_and_their_codes, |backend| async 
         assert!(signed);
         assert_eq!(answer["resultCode"], "000000", "{activity}: {answer}");
     }
-    assert_eq!(app.get_events("instance", "biz-legacy-1"), ["refreshLicense", "expireLicense", "releaseLicense"]);
+    assert_eq!(app.get_events("instance", "biz-legacy-1"), ["refreshed", "frozen", "released"]);
     let (unknown, _) = legacy(&app, LEGACY_KEY, &[("activity", "releaseLicense"), ("orderId", "o"), ("instanceId", "ghost")]).await;
     assert_eq!(unknown["resultCode"], "000003");
     let (missing, _) = legacy(&app, LEGACY_KEY, &[("activity", "refreshLicense"), ("orderId", "o"), ("instanceId", "biz-legacy-1")]).await;

@@ -6,16 +6,67 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::events;
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
+
+text_enum! {
+    /// What an event is about (`subject_type`); `subject_id` is that row's id.
+    pub enum Subject {
+        /// An authorization code (`auth_codes.id`).
+        Code => "code",
+        /// A binding of a code to a machine (`activations.id`).
+        Activation => "activation",
+        /// A license (`licenses.id`).
+        License => "license",
+        /// An online-License instance (`instances.instance_id`).
+        Instance => "instance",
+    }
+}
+
+text_enum! {
+    /// What happened (`kind`). Every spelling ever written is here: history is read back.
+    pub enum EventKind {
+        /// A code activated with KooGallery; a machine bound to a code.
+        Activated => "activated",
+        /// A binding's seat freed (`detail.by`: client or support).
+        Deactivated => "deactivated",
+        /// A binding moved to its machine's new fingerprint.
+        FingerprintChanged => "fingerprint_changed",
+        /// A license's next revision with its code's new expiry.
+        Renewed => "renewed",
+        /// KooGallery set a new expiry (refreshLicenseCode, refreshInstance).
+        Refreshed => "refreshed",
+        /// KooGallery froze the code or instance.
+        Frozen => "frozen",
+        /// KooGallery unfroze it.
+        Unfrozen => "unfrozen",
+        /// KooGallery released it.
+        Released => "released",
+        /// The daily query changed the code.
+        Queried => "queried",
+        /// A new online-License instance.
+        Created => "created",
+        /// An instance took its upgrade order's product and quantity.
+        Upgraded => "upgraded",
+        /// A license issued for an instance.
+        LicenseIssued => "license_issued",
+        /// Support revoked the license.
+        Revoked => "revoked",
+        /// Support reinstated it.
+        Reinstated => "reinstated",
+        /// Support retried a failed upload.
+        UploadRetried => "upload_retried",
+    }
+}
 
 /// One recorded event.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = events)]
 pub struct Event {
     pub id: String,
-    pub subject_type: String,
+    pub subject_type: Subject,
     pub subject_id: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub dedupe_key: Option<String>,
     pub detail: String,
     pub created_at: NaiveDateTime,
@@ -26,9 +77,9 @@ pub struct Event {
 #[diesel(table_name = events)]
 pub struct NewEvent {
     pub id: String,
-    pub subject_type: String,
+    pub subject_type: Subject,
     pub subject_id: String,
-    pub kind: String,
+    pub kind: EventKind,
     pub dedupe_key: Option<String>,
     pub detail: String,
     pub created_at: NaiveDateTime,
@@ -37,16 +88,16 @@ pub struct NewEvent {
 impl NewEvent {
     /// An event about `subject_type`/`subject_id`, now.
     pub fn new(
-        subject_type: &str,
+        subject_type: Subject,
         subject_id: &str,
-        kind: &str,
+        kind: EventKind,
         detail: &serde_json::Value,
     ) -> Self {
         Self {
             id: super::new_id(),
-            subject_type: subject_type.to_owned(),
+            subject_type,
             subject_id: subject_id.to_owned(),
-            kind: kind.to_owned(),
+            kind,
             dedupe_key: None,
             detail: detail.to_string(),
             created_at: super::now(),
@@ -82,7 +133,7 @@ pub fn seen(conn: &mut DbConn, key: &str) -> QueryResult<bool> {
 /// The history of one subject, oldest first.
 pub fn for_subject(
     conn: &mut DbConn,
-    subject_type: &str,
+    subject_type: Subject,
     subject_id: &str,
 ) -> QueryResult<Vec<Event>> {
     events::table

@@ -9,7 +9,7 @@ use super::Ctx;
 use super::activity::{RefreshLicenseCode, ReleaseLicenseCode, UpdateLicenseCodeStatus};
 use super::reply::Reply;
 use crate::db::models::auth_codes::{self, AuthCodeChangeset, status};
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 
 /// `refreshLicenseCode`: the new expiry (and product, when the period type changed); licenses
 /// bound to the code pick it up as a new revision at their next check-in.
@@ -26,9 +26,9 @@ pub fn refresh(ctx: &mut Ctx<'_>, call: &RefreshLicenseCode) -> QueryResult<Repl
     let product_id = product_id.as_deref();
     let row = auth_codes::find_or_create(conn, code, now)?;
     let event = NewEvent::new(
-        "code",
+        Subject::Code,
         &row.id,
-        "refreshed",
+        EventKind::Refreshed,
         &json!({
             "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
             "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
@@ -71,8 +71,15 @@ pub fn update_status(ctx: &mut Ctx<'_>, call: &UpdateLicenseCodeStatus) -> Query
             ..AuthCodeChangeset::default()
         };
         auth_codes::update(conn, &row.id, &changes)?;
-        let kind = if freeze { "frozen" } else { "unfrozen" };
-        events::insert(conn, &NewEvent::new("code", &row.id, kind, &json!({})))?;
+        let kind = if freeze {
+            EventKind::Frozen
+        } else {
+            EventKind::Unfrozen
+        };
+        events::insert(
+            conn,
+            &NewEvent::new(Subject::Code, &row.id, kind, &json!({})),
+        )?;
     }
     Ok(Reply::success())
 }
@@ -90,7 +97,12 @@ pub fn release(ctx: &mut Ctx<'_>, call: &ReleaseLicenseCode) -> QueryResult<Repl
         auth_codes::update(conn, &row.id, &changes)?;
         events::insert(
             conn,
-            &NewEvent::new("code", &row.id, "released", &json!({"order_id": order_id})),
+            &NewEvent::new(
+                Subject::Code,
+                &row.id,
+                EventKind::Released,
+                &json!({"order_id": order_id}),
+            ),
         )?;
     }
     Ok(Reply::success())

@@ -11,7 +11,7 @@ use super::activity::{
 };
 use super::reply::{InstanceInfo, Reply, ResultCode};
 use crate::db::DbConn;
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::instances::{self, InstanceStatus};
 use crate::db::models::orders::{self, OrderRecord};
 use crate::koogallery::outbox;
@@ -58,9 +58,9 @@ pub fn new_instance(ctx: &mut Ctx<'_>, call: &NewInstance) -> QueryResult<Reply>
         events::insert(
             conn,
             &NewEvent::new(
-                "instance",
+                Subject::Instance,
                 &instance.instance_id,
-                "created",
+                EventKind::Created,
                 &json!({
                     "order_id": order_id, "order_line_id": order_line_id,
                 }),
@@ -88,9 +88,9 @@ pub fn refresh_instance(ctx: &mut Ctx<'_>, call: &RefreshInstance) -> QueryResul
         return Ok(not_found(instance_id));
     };
     let event = NewEvent::new(
-        "instance",
+        Subject::Instance,
         &instance.instance_id,
-        "refreshed",
+        EventKind::Refreshed,
         &json!({
             "scene": scene, "order_id": order_id, "order_line_id": order_line_id,
             "product_id": product_id, "expires_at": crate::domain::times::rfc3339(expire_time),
@@ -122,10 +122,14 @@ pub fn update_instance_status(
             InstanceStatus::Active
         };
         if instances::set_status(conn, &instance, target, now)? {
-            let kind = if freeze { "frozen" } else { "unfrozen" };
+            let kind = if freeze {
+                EventKind::Frozen
+            } else {
+                EventKind::Unfrozen
+            };
             events::insert(
                 conn,
-                &NewEvent::new("instance", instance_id, kind, &json!({})),
+                &NewEvent::new(Subject::Instance, instance_id, kind, &json!({})),
             )?;
         }
     }
@@ -143,9 +147,9 @@ pub fn release_instance(ctx: &mut Ctx<'_>, call: &ReleaseInstance) -> QueryResul
         events::insert(
             conn,
             &NewEvent::new(
-                "instance",
+                Subject::Instance,
                 instance_id,
-                "released",
+                EventKind::Released,
                 &json!({
                     "order_id": order_id,
                 }),
@@ -202,9 +206,9 @@ fn apply_upgrade(ctx: &mut Ctx<'_>, instance_id: &str, order: &OrderRecord) -> Q
         return Ok(not_found(instance_id));
     };
     let event = NewEvent::new(
-        "instance",
+        Subject::Instance,
         instance_id,
-        "upgraded",
+        EventKind::Upgraded,
         &json!({
             "order_id": order.order_id, "order_line_id": order.order_line_id,
             "from": {"product_id": instance.product_id, "quantity": instance.quantity},

@@ -8,7 +8,7 @@ use super::activity::GetLicenseAsync;
 use super::reply::{Reply, ResultCode};
 use super::{CallbackError, Ctx};
 use crate::db::DbConn;
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
 use crate::domain::fingerprint::Fingerprint;
@@ -151,9 +151,9 @@ fn issue(
         events::insert(
             conn,
             &NewEvent::new(
-                "instance",
+                Subject::Instance,
                 req.instance_id,
-                "license_issued",
+                EventKind::LicenseIssued,
                 &json!({
                     "license_id": license_id, "event_id": req.event_id,
                 }),

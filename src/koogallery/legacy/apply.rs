@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::activity::Change;
-use crate::db::models::events::{self, NewEvent};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::instances::{self, InstanceStatus};
 use crate::db::models::licenses;
 use crate::koogallery::callbacks::reply::{Reply, ResultCode};
@@ -144,11 +144,17 @@ pub(super) fn change_instance(
         }
         Change::Release => instances::set_status(conn, &instance, InstanceStatus::Released, now)?,
     };
-    let activity = call.change.activity().as_str();
+    // The same kinds as the Scheme B callbacks; `via` keeps the legacy activity.
+    let kind = match call.change {
+        Change::Refresh(_) => EventKind::Refreshed,
+        Change::Expire => EventKind::Frozen,
+        Change::Release => EventKind::Released,
+    };
     if changed {
+        let detail = json!({"via": call.change.activity().as_str()});
         events::insert(
             conn,
-            &NewEvent::new("instance", instance_id, activity, &json!({})),
+            &NewEvent::new(Subject::Instance, instance_id, kind, &detail),
         )?;
     }
     Ok(Reply::success().with_instance(instance_id))
