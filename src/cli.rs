@@ -89,7 +89,7 @@ fn settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 fn init_logs(settings: &Settings) {
     telemetry::init_subscriber(telemetry::get_subscriber(
-        settings.log_format,
+        settings.server.log_format,
         "info,actix_server=warn",
         std::io::stderr,
     ));
@@ -125,8 +125,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let settings = settings(&cli)?;
             init_logs(&settings);
             tracing::info!(
-                listen = %settings.listen,
-                database = %settings.database_url.redacted(),
+                listen = %settings.server.listen,
+                database = %settings.database.url.redacted(),
                 "starting koolicense"
             );
             let app = Application::build(settings)?;
@@ -137,7 +137,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             let settings = settings(&cli)?;
             init_logs(&settings);
             startup::open_database(&settings)?;
-            println!("migrations applied to {}", settings.database_url.redacted());
+            println!("migrations applied to {}", settings.database.url.redacted());
             Ok(0)
         }
         Command::Keys { action } => keys(&settings(&cli)?, action),
@@ -171,7 +171,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn keys(settings: &Settings, action: &KeysAction) -> anyhow::Result<i32> {
-    let dir = &settings.keys_dir;
+    let dir = &settings.keys.dir;
     match action {
         KeysAction::Generate => println!("{}", KeyStore::generate(dir)?),
         KeysAction::Rotate => println!("{}", KeyStore::rotate(dir)?),

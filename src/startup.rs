@@ -52,14 +52,14 @@ pub struct Application {
 /// Opens the database (creating and migrating it as needed) and returns the pool.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Pool> {
     let pool = db::build_pool(
-        &settings.database_url,
-        settings.db_pool_size,
+        &settings.database.url,
+        settings.database.pool_size,
         Duration::from_secs(10),
     )
     .with_context(|| {
         format!(
             "cannot open the database {}",
-            settings.database_url.redacted()
+            settings.database.url.redacted()
         )
     })?;
     let mut conn = pool.get().context("cannot get a database connection")?;
@@ -73,22 +73,22 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Pool> {
 /// Loads the signing keys; generates a development key when the directory has none.
 pub fn load_keys(settings: &Settings) -> anyhow::Result<KeyStore> {
     let (keys, generated) =
-        KeyStore::load_or_generate_dev(&settings.keys_dir).with_context(|| {
+        KeyStore::load_or_generate_dev(&settings.keys.dir).with_context(|| {
             format!(
                 "cannot load signing keys from {}",
-                settings.keys_dir.display()
+                settings.keys.dir.display()
             )
         })?;
     if generated {
         tracing::warn!(
-            keys.dir = %settings.keys_dir.display(),
+            keys.dir = %settings.keys.dir.display(),
             key.id = %keys.active_kid(),
             "generated a development signing key; for production generate and back up keys with \
              `koolicense keys generate`"
         );
     }
     for warning in keys.warnings() {
-        tracing::warn!(keys.dir = %settings.keys_dir.display(), "{warning}");
+        tracing::warn!(keys.dir = %settings.keys.dir.display(), "{warning}");
     }
     Ok(keys)
 }
@@ -98,8 +98,8 @@ impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = open_database(&settings)?;
         let keys = load_keys(&settings)?;
-        let listener = listen(settings.listen)
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let listener = listen(settings.server.listen)
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         let port = listener.local_addr()?.port();
         let marketplace = Arc::new(MarketplaceClient::new(&settings, pool.clone())?);
         let client_api = Arc::new(crate::api::ClientApi::new(&settings));
@@ -124,13 +124,13 @@ impl Application {
         crate::koogallery::upkeep::spawn(crate::koogallery::upkeep::Upkeep {
             pool: state.pool.clone(),
             rejections: Arc::clone(&state.rejections),
-            node_id: state.settings.node_id.clone(),
-            retention: state.settings.journal_retention(),
+            node_id: state.settings.server.node_id.clone(),
+            retention: state.settings.jobs.journal_retention(),
         });
         // Background work with KooGallery (uploads, order queries, usage reports).
-        let worker = state.settings.worker_enabled.then(|| {
+        let worker = state.settings.jobs.worker_enabled.then(|| {
             let (pool, client) = (state.pool.clone(), Arc::clone(&state.marketplace));
-            outbox::spawn_worker(pool, client, state.settings.node_id.clone())
+            outbox::spawn_worker(pool, client, state.settings.server.node_id.clone())
         });
         Ok(Self {
             port,
@@ -229,7 +229,7 @@ fn run(
         "HTTP limits"
     );
     let limits = ServerLimits {
-        workers: state.settings.http_workers,
+        workers: state.settings.server.http_workers,
         max_connections: budget.total,
         shed_above: budget.shed_above(),
         time,

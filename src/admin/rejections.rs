@@ -141,7 +141,7 @@ pub async fn rejections(
 pub async fn flush(state: &AppState) {
     if let Err(e) = state
         .rejections
-        .flush(&state.pool, &state.settings.node_id)
+        .flush(&state.pool, &state.settings.server.node_id)
         .await
     {
         tracing::warn!(error = %e, "cannot write the counts of refused marketplace calls");

@@ -33,8 +33,8 @@ impl ClientApi {
     pub fn new(settings: &Settings) -> Self {
         Self {
             limits: Limits::new(settings),
-            trusted_proxies: settings.trusted_proxies.clone(),
-            forwarded_header: settings.forwarded_header,
+            trusted_proxies: settings.client_api.trusted_proxies.clone(),
+            forwarded_header: settings.client_api.forwarded_header,
         }
     }
 

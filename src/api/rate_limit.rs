@@ -60,9 +60,10 @@ impl std::fmt::Debug for Limits {
 impl Limits {
     /// The limits the settings ask for.
     pub fn new(settings: &Settings) -> Self {
-        let per_ip = NonZeroU32::new(settings.rate_limit_per_minute)
+        let per_ip = NonZeroU32::new(settings.client_api.rate_limit_per_minute)
             .map(|n| RateLimiter::keyed(Quota::per_minute(n)));
-        let unknown = NonZeroU32::new(settings.unknown_code_limit_per_hour).map(Budget::per_hour);
+        let unknown =
+            NonZeroU32::new(settings.client_api.unknown_code_limit_per_hour).map(Budget::per_hour);
         Self {
             per_ip,
             unknown,

@@ -68,13 +68,16 @@ fn loaded(text: &str, env: HashMap<String, String>) -> Result<Settings, ConfigEr
 fn holds_its_promises(result: &Result<Settings, ConfigError>) -> Result<(), TestCaseError> {
     match result {
         Ok(s) => {
-            prop_assert!(s.db_pool_size >= 1 && s.http_workers >= 1);
-            prop_assert!((1..=3600).contains(&s.timestamp_window_secs));
-            prop_assert!(!s.marketplace_timeout.is_zero());
-            prop_assert!(s.deactivation_limit >= 0 && s.instance_limit.is_none_or(|n| n >= 0));
+            prop_assert!(s.database.pool_size >= 1 && s.server.http_workers >= 1);
+            prop_assert!((1..=3600).contains(&s.marketplace.timestamp_window_secs));
+            prop_assert!(!s.marketplace.timeout.is_zero());
+            prop_assert!(
+                s.client_api.deactivation_limit >= 0
+                    && s.marketplace.instance_limit.is_none_or(|n| n >= 0)
+            );
             // Each of these sizes a thread or connection pool at startup.
-            prop_assert!(s.db_pool_size <= super::MAX_POOL_SIZE);
-            prop_assert!(s.http_workers <= super::MAX_HTTP_WORKERS);
+            prop_assert!(s.database.pool_size <= super::MAX_POOL_SIZE);
+            prop_assert!(s.server.http_workers <= super::MAX_HTTP_WORKERS);
         }
         Err(ConfigError::Invalid { var, .. } | ConfigError::Missing { var, .. }) => {
             prop_assert!(
@@ -146,8 +149,8 @@ proptest! {
             ("KOOLICENSE_NODE_ID".to_owned(), node.clone()),
         ]);
         let s = loaded(&text, env).unwrap();
-        prop_assert_eq!(s.timestamp_window_secs, env_window);
-        prop_assert_eq!(s.node_id, node);
+        prop_assert_eq!(s.marketplace.timestamp_window_secs, env_window);
+        prop_assert_eq!(s.server.node_id, node);
     }
 }
 

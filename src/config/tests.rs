@@ -14,20 +14,23 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 #[test]
 fn no_configuration_gives_the_documented_defaults() {
     let s = Settings::from_sources(HashMap::new(), None).unwrap();
-    assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-    assert_eq!(s.database_url.redacted(), "sqlite://koolicense.db");
-    assert_eq!(s.keys_dir.to_str(), Some("keys"));
-    assert_eq!(s.marketplace_url.as_str(), "https://mkt.myhuaweicloud.com/");
+    assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.database.url.redacted(), "sqlite://koolicense.db");
+    assert_eq!(s.keys.dir.to_str(), Some("keys"));
+    assert_eq!(s.marketplace.url.as_str(), "https://mkt.myhuaweicloud.com/");
     assert_eq!(
-        s.marketplace_fallback_url.as_str(),
+        s.marketplace.fallback_url.as_str(),
         "https://mkt.myhuaweicloud.cn/"
     );
-    assert_eq!(s.timestamp_window_secs, 60);
-    assert_eq!(s.log_format, LogFormat::Pretty);
-    assert_eq!(s.fingerprint_match, FingerprintMatch::Exact);
-    assert!(s.access_key.is_none());
-    assert!(s.trusted_proxies.is_empty());
-    assert_eq!(s.forwarded_header, ForwardedHeader::XForwardedFor);
+    assert_eq!(s.marketplace.timestamp_window_secs, 60);
+    assert_eq!(s.server.log_format, LogFormat::Pretty);
+    assert_eq!(s.client_api.fingerprint_match, FingerprintMatch::Exact);
+    assert!(s.marketplace.access_key.is_none());
+    assert!(s.client_api.trusted_proxies.is_empty());
+    assert_eq!(
+        s.client_api.forwarded_header,
+        ForwardedHeader::XForwardedFor
+    );
 }
 
 #[test]
@@ -69,12 +72,12 @@ fn the_environment_wins_over_the_file() {
     )
     .unwrap();
     let from_file = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
-    assert_eq!(from_file.listen.port(), 9000);
-    assert_eq!(from_file.timestamp_window_secs, 30);
+    assert_eq!(from_file.server.listen.port(), 9000);
+    assert_eq!(from_file.marketplace.timestamp_window_secs, 30);
     let s = Settings::from_sources(env(&[("KOOLICENSE_LISTEN", "127.0.0.1:9001")]), Some(&path))
         .unwrap();
-    assert_eq!(s.listen.port(), 9001);
-    assert_eq!(s.timestamp_window_secs, 30);
+    assert_eq!(s.server.listen.port(), 9001);
+    assert_eq!(s.marketplace.timestamp_window_secs, 30);
 }
 
 #[test]
@@ -93,9 +96,13 @@ fn the_shipped_example_config_loads() {
     // Its SQLite path is a production directory that does not exist here.
     let env = env(&[("KOOLICENSE_DATABASE_URL", "sqlite://k.db")]);
     let s = Settings::from_sources(env, Some(&path)).unwrap();
-    assert_eq!(s.log_format, LogFormat::Json);
-    assert_eq!(s.keys_dir.to_str(), Some("/var/lib/koolicense/keys"));
-    assert!(s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+    assert_eq!(s.server.log_format, LogFormat::Json);
+    assert_eq!(s.keys.dir.to_str(), Some("/var/lib/koolicense/keys"));
+    assert!(
+        s.client_api
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap())
+    );
 }
 
 #[test]
@@ -108,14 +115,34 @@ fn trusted_proxies_come_as_a_string_or_a_toml_array() {
     )
     .unwrap();
     let s = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
-    assert!(s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
-    assert!(s.trusted_proxies.contains("::1".parse().unwrap()));
-    assert!(!s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
-    assert_eq!(s.forwarded_header, ForwardedHeader::Forwarded);
+    assert!(
+        s.client_api
+            .trusted_proxies
+            .contains("10.9.9.9".parse().unwrap())
+    );
+    assert!(
+        s.client_api
+            .trusted_proxies
+            .contains("::1".parse().unwrap())
+    );
+    assert!(
+        !s.client_api
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap())
+    );
+    assert_eq!(s.client_api.forwarded_header, ForwardedHeader::Forwarded);
     let env = env(&[("KOOLICENSE_TRUSTED_PROXIES", "127.0.0.1")]);
     let s = Settings::from_sources(env, Some(&path)).unwrap();
-    assert!(s.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
-    assert!(!s.trusted_proxies.contains("10.9.9.9".parse().unwrap()));
+    assert!(
+        s.client_api
+            .trusted_proxies
+            .contains("127.0.0.1".parse().unwrap())
+    );
+    assert!(
+        !s.client_api
+            .trusted_proxies
+            .contains("10.9.9.9".parse().unwrap())
+    );
 }
 
 #[test]
@@ -161,20 +188,20 @@ fn a_toml_error_names_the_place_and_the_problem_but_never_the_text() {
 #[test]
 fn the_journal_is_kept_90_days_unless_told_otherwise() {
     let default = Settings::from_sources(HashMap::new(), None).unwrap();
-    assert_eq!(default.journal_retention_days, 90);
+    assert_eq!(default.jobs.journal_retention_days, 90);
     assert_eq!(
-        default.journal_retention(),
+        default.jobs.journal_retention(),
         Some(chrono::TimeDelta::days(90))
     );
     let forever =
         Settings::from_sources(env(&[("KOOLICENSE_JOURNAL_RETENTION_DAYS", "0")]), None).unwrap();
-    assert_eq!(forever.journal_retention(), None);
+    assert_eq!(forever.jobs.journal_retention(), None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("k.toml");
     std::fs::write(&path, "journal_retention_days = 30\n").unwrap();
     let from_file = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
     assert_eq!(
-        from_file.journal_retention(),
+        from_file.jobs.journal_retention(),
         Some(chrono::TimeDelta::days(30))
     );
     for bad in ["-1", "soon", "36501", "1.5"] {
@@ -191,9 +218,9 @@ fn the_journal_is_kept_90_days_unless_told_otherwise() {
 #[test]
 fn the_http_edge_settings_default_and_name_their_variable() {
     let s = Settings::from_sources(HashMap::new(), None).unwrap();
-    assert_eq!(s.request_timeout, std::time::Duration::from_secs(5));
-    assert_eq!(s.keep_alive, std::time::Duration::from_secs(5));
-    assert_eq!(s.max_connections, None);
+    assert_eq!(s.server.request_timeout, std::time::Duration::from_secs(5));
+    assert_eq!(s.server.keep_alive, std::time::Duration::from_secs(5));
+    assert_eq!(s.server.max_connections, None);
     for (var, value) in [
         ("KOOLICENSE_REQUEST_TIMEOUT_MS", "0"),
         ("KOOLICENSE_REQUEST_TIMEOUT_MS", "soon"),
@@ -212,9 +239,9 @@ fn the_http_edge_settings_default_and_name_their_variable() {
     )
     .unwrap();
     let s = Settings::from_sources(HashMap::new(), Some(&path)).unwrap();
-    assert_eq!(s.request_timeout, std::time::Duration::from_secs(2));
-    assert!(s.keep_alive.is_zero());
-    assert_eq!(s.max_connections, Some(64));
+    assert_eq!(s.server.request_timeout, std::time::Duration::from_secs(2));
+    assert!(s.server.keep_alive.is_zero());
+    assert_eq!(s.server.max_connections, Some(64));
 }
 
 #[test]

@@ -48,9 +48,9 @@ pub fn current_fd_limit() -> Option<u64> {
 impl ConnectionBudget {
     /// The cap for `settings` under a descriptor limit of `fd_limit` (`None`: unlimited).
     pub fn decide(settings: &Settings, fd_limit: Option<u64>) -> Self {
-        let allowance = fd_limit.map(|limit| fd_allowance(limit, settings.db_pool_size));
+        let allowance = fd_limit.map(|limit| fd_allowance(limit, settings.database.pool_size));
         let mut warning = None;
-        let wanted = match (settings.max_connections, allowance) {
+        let wanted = match (settings.server.max_connections, allowance) {
             (Some(asked), Some(allowed)) if asked > allowed => {
                 warning = Some(format!(
                     "KOOLICENSE_MAX_CONNECTIONS={asked} is more than the file-descriptor limit \

@@ -65,7 +65,7 @@ pub async fn enforce(
         None => req
             .app_data::<web::Data<AppState>>()
             .map_or(std::time::Duration::from_secs(5), |s| {
-                s.settings.request_timeout
+                s.settings.server.request_timeout
             }),
     };
     let deadline = clock

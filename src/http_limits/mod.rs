@@ -46,8 +46,8 @@ impl TimeLimits {
     /// The limits the settings ask for.
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
-            request_timeout: settings.request_timeout,
-            keep_alive: settings.keep_alive,
+            request_timeout: settings.server.request_timeout,
+            keep_alive: settings.server.keep_alive,
         }
     }
 

@@ -61,8 +61,8 @@ impl MarketplaceClient {
     /// [`MarketplaceError::NotConfigured`].
     pub fn new(settings: &Settings, pool: Pool) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .timeout(settings.marketplace_timeout)
-            .connect_timeout(settings.marketplace_timeout)
+            .timeout(settings.marketplace.timeout)
+            .connect_timeout(settings.marketplace.timeout)
             // A redirect would carry a signature made for another URL; the gateway never sends one.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("koolicense/", env!("CARGO_PKG_VERSION")))
@@ -70,14 +70,14 @@ impl MarketplaceClient {
             // `http_limits::budget`) are enough however many calls ran at once.
             .pool_max_idle_per_host(8)
             .build()?;
-        let credentials = match (&settings.apig_ak, &settings.apig_sk) {
+        let credentials = match (&settings.marketplace.apig_ak, &settings.marketplace.apig_sk) {
             (Some(ak), Some(sk)) => Some((ak.expose_secret().to_owned(), sk.clone())),
             _ => None,
         };
         Ok(Self {
             http,
-            primary: settings.marketplace_url.clone(),
-            fallback: settings.marketplace_fallback_url.clone(),
+            primary: settings.marketplace.url.clone(),
+            fallback: settings.marketplace.fallback_url.clone(),
             credentials,
             pool,
         })

@@ -46,7 +46,7 @@ pub(super) async fn get_callback(req: HttpRequest, state: web::Data<AppState>) -
         let activity = activity_key(param(&params, "activity"), &ACTIVITIES);
         state.rejections.record(Interface::Legacy, activity, reason);
     };
-    let Some(key) = &state.settings.legacy_key else {
+    let Some(key) = &state.settings.marketplace.legacy_key else {
         refuse(Reason::KeyNotConfigured);
         let reply = Reply::new(
             ResultCode::Internal,
@@ -102,7 +102,7 @@ fn required<'a>(
 
 async fn handle(state: &AppState, params: Vec<(String, String)>, started: Instant) -> Reply {
     let keys = state.keys.clone();
-    let instance_limit = state.settings.instance_limit;
+    let instance_limit = state.settings.marketplace.instance_limit;
     let result = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<Reply, CallbackError> {
             let mut ctx = Ctx {

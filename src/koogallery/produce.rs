@@ -102,7 +102,7 @@ fn authenticate(
     body: &[u8],
     state: &AppState,
 ) -> Result<String, (Reason, Reply)> {
-    let Some(access_key) = &state.settings.access_key else {
+    let Some(access_key) = &state.settings.marketplace.access_key else {
         // Logged once per flush of the counts, not once per call.
         let reply = Reply::new(
             ResultCode::Internal,
@@ -124,7 +124,11 @@ fn authenticate(
         timestamp: param("timestamp"),
         nonce: param("nonce"),
     };
-    let window_ms = state.settings.timestamp_window_secs.saturating_mul(1000);
+    let window_ms = state
+        .settings
+        .marketplace
+        .timestamp_window_secs
+        .saturating_mul(1000);
     let now_ms = chrono::Utc::now().timestamp_millis();
     auth::verify_scheme_b(access_key.expose_secret(), &params, body, now_ms, window_ms)
         .map(|verified| verified.nonce)
@@ -180,7 +184,7 @@ fn respond_with(state: &AppState, status: StatusCode, reply: &Reply) -> HttpResp
     let body = reply.to_bytes();
     let mut response = HttpResponse::build(status);
     response.content_type("application/json;charset=UTF-8");
-    if let Some(key) = &state.settings.legacy_key {
+    if let Some(key) = &state.settings.marketplace.legacy_key {
         response.insert_header((
             "Body-Sign",
             auth::body_sign_header(key.expose_secret(), &body),

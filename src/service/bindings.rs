@@ -39,8 +39,8 @@ impl Bindings {
             pool,
             keys,
             marketplace,
-            fingerprint_match: settings.fingerprint_match,
-            deactivation_limit: settings.deactivation_limit,
+            fingerprint_match: settings.client_api.fingerprint_match,
+            deactivation_limit: settings.client_api.deactivation_limit,
             gates: CodeGates::default(),
         }
     }

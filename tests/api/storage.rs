@@ -47,7 +47,7 @@ fn concurrent_reads_see_every_write(backend: Backend) {
     let keys = tempfile::tempdir().unwrap();
     let settings = test_settings(&db, keys.path(), &[]);
     drop(koolicense::startup::open_database(&settings).unwrap());
-    let pool = build_pool(&settings.database_url, 4, Duration::from_secs(30)).unwrap();
+    let pool = build_pool(&settings.database.url, 4, Duration::from_secs(30)).unwrap();
     runtime().block_on(async {
         for n in 0..ORDERS {
             let record = order(n);

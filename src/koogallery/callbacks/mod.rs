@@ -47,7 +47,7 @@ pub async fn handle(state: &AppState, request: Request, started: Instant) -> Rep
         Err(reply) => return record_only(state, &request, started, reply).await,
     };
     let keys = state.keys.clone();
-    let instance_limit = state.settings.instance_limit;
+    let instance_limit = state.settings.marketplace.instance_limit;
     let request_for_tx = request.clone();
     let result = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<Reply, CallbackError> {

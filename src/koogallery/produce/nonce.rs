@@ -23,7 +23,13 @@ pub enum Spent {
 
 /// Remembers `nonce`.
 pub async fn spend(state: &AppState, nonce: String) -> Spent {
-    let keep = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
+    let keep = TimeDelta::seconds(
+        state
+            .settings
+            .marketplace
+            .timestamp_window_secs
+            .saturating_mul(2),
+    );
     let fresh = db::write(&state.pool, move |conn| -> Result<bool, CallbackError> {
         let now = crate::licensing::now_seconds();
         let fresh = nonces::remember(conn, &nonce, now)?;

@@ -58,7 +58,7 @@ fn database(backend: Backend) -> (TestDatabase, Pool) {
     let keys = tempfile::tempdir().unwrap();
     let settings = test_settings(&db, keys.path(), &[]);
     drop(koolicense::startup::open_database(&settings).unwrap());
-    let pool = build_pool(&settings.database_url, 12, Duration::from_secs(30)).unwrap();
+    let pool = build_pool(&settings.database.url, 12, Duration::from_secs(30)).unwrap();
     (db, pool)
 }
 
