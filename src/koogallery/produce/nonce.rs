@@ -8,7 +8,6 @@ use diesel::QueryResult;
 
 use crate::db::models::nonces;
 use crate::db::{self, DbConn};
-use crate::koogallery::callbacks::CallbackError;
 use crate::startup::AppState;
 
 /// What remembering a nonce found.
@@ -24,7 +23,7 @@ pub enum Spent {
 /// Remembers `nonce`.
 pub async fn spend(state: &AppState, nonce: String) -> Spent {
     let keep = TimeDelta::seconds(state.settings.timestamp_window_secs.saturating_mul(2));
-    let fresh = db::write(&state.pool, move |conn| -> Result<bool, CallbackError> {
+    let fresh = db::write(&state.pool, move |conn| -> anyhow::Result<bool> {
         let now = crate::licensing::now_seconds();
         let fresh = nonces::remember(conn, &nonce, now)?;
         if fresh {
