@@ -108,3 +108,6 @@ pub fn release(
     }
     Ok(())
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -231,3 +231,6 @@ pub(super) fn lock(
     instances::lock(conn, instance_id, now)?
         .ok_or_else(|| Error::InstanceNotFound(instance_id.to_owned()))
 }
+
+#[cfg(test)]
+mod tests;
