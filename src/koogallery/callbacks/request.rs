@@ -11,8 +11,7 @@ use super::activity::{
     UpgradeInstance, wire_names,
 };
 use crate::domain::fingerprint::Fingerprint;
-pub use crate::koogallery::fields::BadField;
-use crate::koogallery::fields::{Fields, bad};
+use crate::koogallery::fields::{BadField, Fields, bad};
 
 /// Most ids may hold this many characters (koogallery.md field tables).
 const ID_LEN: usize = 64;
