@@ -4,6 +4,7 @@ pub mod apig;
 pub mod auth;
 pub mod callbacks;
 pub mod client;
+pub mod fields;
 pub mod legacy;
 pub mod outbox;
 pub mod produce;

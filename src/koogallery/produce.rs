@@ -18,7 +18,7 @@ use secrecy::ExposeSecret;
 use super::auth::{self, SchemeBParams};
 use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
-use super::callbacks::{self, CallbackError, request};
+use super::callbacks::{self, request};
 use crate::db;
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::startup::AppState;
@@ -152,7 +152,7 @@ async fn journal_invalid(state: &AppState, body: &[u8], reply: Reply, started: I
     call.test_flag = test_flag_of(body);
     call.detail = Some(reply.message.clone());
     let outcome = db::run(&state.pool, move |conn| {
-        marketplace_calls::insert(conn, &call).map_err(CallbackError::from)
+        marketplace_calls::insert(conn, &call).map_err(anyhow::Error::from)
     })
     .await;
     if let Err(e) = outcome {

@@ -11,7 +11,6 @@ use chrono::TimeDelta;
 
 use crate::db::models::{marketplace_calls, marketplace_rejections};
 use crate::db::{self, Pool};
-use crate::koogallery::callbacks::CallbackError;
 use crate::koogallery::callbacks::rejections::Rejections;
 
 /// How often the refused calls counted in memory are written.
@@ -61,7 +60,7 @@ pub async fn purge_older_than(pool: &Pool, keep: TimeDelta) {
     let cutoff = crate::db::models::now() - keep;
     let mut deleted = 0_usize;
     loop {
-        let batch = db::write(pool, move |conn| -> Result<usize, CallbackError> {
+        let batch = db::write(pool, move |conn| -> anyhow::Result<usize> {
             let calls = marketplace_calls::purge_before(conn, cutoff, PURGE_BATCH)?;
             let counts = marketplace_rejections::purge_before(conn, cutoff, PURGE_BATCH)?;
             Ok(calls + counts)

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use koolicense::db::models::orders::{self, OrderRecord};
 use koolicense::db::{self, Pool, build_pool};
-use koolicense::koogallery::callbacks::CallbackError;
 
 use crate::helpers::{Backend, TestDatabase, test_settings};
 
@@ -27,7 +26,7 @@ fn order(n: usize) -> OrderRecord {
 async fn read_order(pool: &Pool, n: usize) -> Option<OrderRecord> {
     let wanted = order(n);
     db::read(pool, move |conn| {
-        orders::find(conn, &wanted.order_id, &wanted.order_line_id).map_err(CallbackError::from)
+        orders::find(conn, &wanted.order_id, &wanted.order_line_id).map_err(anyhow::Error::from)
     })
     .await
     .unwrap()
@@ -52,7 +51,7 @@ fn concurrent_reads_see_every_write(backend: Backend) {
         for n in 0..ORDERS {
             let record = order(n);
             db::write(&pool, move |conn| {
-                orders::upsert(conn, &record).map_err(CallbackError::from)
+                orders::upsert(conn, &record).map_err(anyhow::Error::from)
             })
             .await
             .unwrap();

@@ -23,21 +23,11 @@ use self::reply::{Reply, ResultCode};
 use self::request::{Callback, Request};
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::db::models::orders;
-use crate::db::{self, DbConn, Unavailable};
+use crate::db::{self, DbConn};
 use crate::keys::KeyStore;
 use crate::licensing::now_seconds;
+use crate::service;
 use crate::startup::AppState;
-
-/// Anything that makes a callback answer `000005` (KooGallery then retries).
-#[derive(Debug, thiserror::Error)]
-pub enum CallbackError {
-    #[error("database: {0}")]
-    Database(#[from] diesel::result::Error),
-    #[error(transparent)]
-    Unavailable(#[from] Unavailable),
-    #[error("license: {0}")]
-    License(#[from] crate::license_file::LicenseError),
-}
 
 /// Answers a parsed, authenticated request whose nonce is spent already; `started` is when it
 /// arrived, for the journal's latency.
@@ -50,22 +40,24 @@ pub async fn handle(state: &AppState, request: Request, started: Instant) -> Rep
     let instance_limit = state.settings.marketplace.instance_limit;
     let request_for_tx = request.clone();
     let result = db::run(&state.pool, move |conn| {
-        conn.write_tx(|conn| -> Result<Reply, CallbackError> {
+        conn.write_tx(|conn| -> Result<Reply, service::Error> {
             let mut ctx = Ctx {
                 conn: &mut *conn,
                 keys: &keys,
                 instance_limit,
                 now: now_seconds(),
             };
-            let reply = apply(&mut ctx, &request_for_tx, upgrade_order.as_ref())?;
+            let outcome = apply(&mut ctx, &request_for_tx, upgrade_order.as_ref());
+            let reply = Reply::or_refusal(outcome)?;
             journal(conn, &request_for_tx, &reply, started)?;
             Ok(reply)
         })
     })
     .await;
     result.unwrap_or_else(|e| {
-        tracing::error!(activity = request.activity.as_str(), error = %e, "callback failed");
-        Reply::new(ResultCode::Internal, "internal error; please retry.")
+        let _span =
+            tracing::error_span!("callback", activity = request.activity.as_str()).entered();
+        Reply::from(e)
     })
 }
 
@@ -85,24 +77,23 @@ fn apply(
     ctx: &mut Ctx<'_>,
     request: &Request,
     upgrade_order: Option<&orders::OrderRecord>,
-) -> Result<Reply, CallbackError> {
+) -> Result<Reply, service::Error> {
     if request.test {
         // Debug-console and dial-test calls: validated already, touch no production data.
         return Ok(test_reply(request));
     }
-    let reply = match &request.callback {
-        Callback::NewInstance(call) => instances::new_instance(ctx, call)?,
-        Callback::RefreshInstance(call) => instances::refresh_instance(ctx, call)?,
-        Callback::UpdateInstanceStatus(call) => instances::update_instance_status(ctx, call)?,
-        Callback::ReleaseInstance(call) => instances::release_instance(ctx, call)?,
-        Callback::UpgradeInstance(call) => instances::upgrade_instance(ctx, call, upgrade_order)?,
-        Callback::QueryInstance(call) => instances::query_instance(ctx, call)?,
-        Callback::GetLicenseAsync(call) => license_async::get_license_async(ctx, call)?,
-        Callback::RefreshLicenseCode(call) => codes::refresh(ctx, call)?,
-        Callback::UpdateLicenseCodeStatus(call) => codes::update_status(ctx, call)?,
-        Callback::ReleaseLicenseCode(call) => codes::release(ctx, call)?,
-    };
-    Ok(reply)
+    match &request.callback {
+        Callback::NewInstance(call) => instances::new_instance(ctx, call),
+        Callback::RefreshInstance(call) => instances::refresh_instance(ctx, call),
+        Callback::UpdateInstanceStatus(call) => instances::update_instance_status(ctx, call),
+        Callback::ReleaseInstance(call) => instances::release_instance(ctx, call),
+        Callback::UpgradeInstance(call) => instances::upgrade_instance(ctx, call, upgrade_order),
+        Callback::QueryInstance(call) => instances::query_instance(ctx, call),
+        Callback::GetLicenseAsync(call) => license_async::get_license_async(ctx, call),
+        Callback::RefreshLicenseCode(call) => codes::refresh(ctx, call),
+        Callback::UpdateLicenseCodeStatus(call) => codes::update_status(ctx, call),
+        Callback::ReleaseLicenseCode(call) => codes::release(ctx, call),
+    }
 }
 
 /// The answer to a `testFlag` call: success, echoing the instance the call names.
@@ -137,7 +128,7 @@ fn test_reply(request: &Request) -> Reply {
 /// Journals a request that is answered without applying anything (a prefetch failure).
 async fn record_only(state: &AppState, request: &Request, started: Instant, reply: Reply) -> Reply {
     let (request, logged) = (request.clone(), reply.clone());
-    let result = db::run(&state.pool, move |conn| -> Result<(), CallbackError> {
+    let result = db::run(&state.pool, move |conn| -> anyhow::Result<()> {
         journal(conn, &request, &logged, started)?;
         Ok(())
     })

@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::activity::{GetLicenseAsync, UpgradeInstance};
 use super::reply::{Reply, ResultCode};
 use super::request::{Callback, Request};
-use super::{CallbackError, instances};
 use crate::db;
 use crate::db::models::{events, instances as instance_rows, orders};
 use crate::koogallery::client::MarketplaceError;
+use crate::service::instances::upgrade_key;
 use crate::startup::AppState;
 
 /// How long an order fetch may take inside KooGallery's 5 s budget, leaving time for the rest.
@@ -28,7 +28,7 @@ pub(super) async fn prefetch(
         Callback::GetLicenseAsync(GetLicenseAsync { instance_id, .. }) => {
             let id = instance_id.clone();
             let instance = db::run(&state.pool, move |conn| {
-                instance_rows::find(conn, &id).map_err(CallbackError::from)
+                instance_rows::find(conn, &id).map_err(anyhow::Error::from)
             })
             .await
             .map_err(|_| Reply::new(ResultCode::Internal, "internal error; please retry."))?;
@@ -36,7 +36,7 @@ pub(super) async fn prefetch(
                 let order = fetch_order(state, &instance.order_id, &instance.order_line_id).await?;
                 let id = instance.instance_id.clone();
                 db::run(&state.pool, move |conn| {
-                    conn.write_tx(|conn| -> Result<(), CallbackError> {
+                    conn.write_tx(|conn| -> anyhow::Result<()> {
                         orders::upsert(conn, &order)?;
                         orders::fill_instance(conn, &id, &order)?;
                         Ok(())
@@ -52,11 +52,8 @@ pub(super) async fn prefetch(
             order_id,
             order_line_id,
         }) => {
-            let (id, key) = (
-                instance_id.clone(),
-                instances::upgrade_key(instance_id, order_id),
-            );
-            let (known, applied) = db::run(&state.pool, move |conn| -> Result<_, CallbackError> {
+            let (id, key) = (instance_id.clone(), upgrade_key(instance_id, order_id));
+            let (known, applied) = db::run(&state.pool, move |conn| -> anyhow::Result<_> {
                 Ok((
                     instance_rows::find(conn, &id)?.is_some(),
                     events::seen(conn, &key)?,
@@ -96,7 +93,7 @@ async fn fetch_order(
     };
     let (oid, lid) = (order_id.to_owned(), order_line_id.to_owned());
     let cached = db::run(&state.pool, move |conn| {
-        orders::find(conn, &oid, &lid).map_err(CallbackError::from)
+        orders::find(conn, &oid, &lid).map_err(anyhow::Error::from)
     })
     .await
     .map_err(|_| processing())?;

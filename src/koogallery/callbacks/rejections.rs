@@ -14,8 +14,6 @@ use crate::db::models::marketplace_rejections::{self, Tally};
 use crate::db::{self, Pool};
 use crate::koogallery::auth::AuthError;
 
-use super::CallbackError;
-
 /// Which production interface refused the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Interface {
@@ -193,14 +191,14 @@ impl Rejections {
 
     /// Writes the counts so far as rows of `node_id` and starts counting afresh; on a database
     /// error they are kept for the next flush. Returns how many calls were written.
-    pub async fn flush(&self, pool: &Pool, node_id: &str) -> Result<i64, CallbackError> {
+    pub async fn flush(&self, pool: &Pool, node_id: &str) -> anyhow::Result<i64> {
         let _one_at_a_time = self.flushing.lock().await;
         let counts = self.take();
         if counts.is_empty() {
             return Ok(0);
         }
         let (rows, node) = (counts.clone(), node_id.to_owned());
-        let written = db::write(pool, move |conn| -> Result<(), CallbackError> {
+        let written = db::write(pool, move |conn| -> anyhow::Result<()> {
             for ((interface, activity, reason), count) in &rows {
                 let tally = Tally {
                     minute: minute_of(count.first),

@@ -114,35 +114,56 @@ impl Reply {
     }
 }
 
-/// The one mapping of the service layer's errors to result codes (koogallery.md §3.3, §4.2.5).
-/// Refusals that only the client API meets still get a definite code, so the match stays total.
-impl From<service::Error> for Reply {
-    fn from(e: service::Error) -> Self {
+impl ResultCode {
+    /// The one mapping of the service layer's errors to result codes (koogallery.md §3.3,
+    /// §4.2.5). Refusals that only the client API meets still get a definite code, so the match
+    /// stays total.
+    pub fn of(e: &service::Error) -> Self {
         use service::Error as E;
-        let code = match &e {
+        match e {
             E::InstanceNotFound(_)
             | E::InstanceReleased
             | E::CodeNotFound
             | E::ActivationNotFound
-            | E::NotFound(_) => ResultCode::NotFound,
-            E::NoInstanceResource { .. } => ResultCode::NoResource,
-            E::QuotaExhausted { .. } | E::SeatLimitReached { .. } => ResultCode::QuotaExhausted,
+            | E::NotFound(_) => Self::NotFound,
+            E::NoInstanceResource { .. } => Self::NoResource,
+            E::QuotaExhausted { .. } | E::SeatLimitReached { .. } => Self::QuotaExhausted,
             // A frozen instance answers as a validity outside the order's usable period.
-            E::OutsidePeriod | E::InstanceFrozen => ResultCode::OutsidePeriod,
-            E::ExpiryRequired => ResultCode::ExpiryRequired,
-            E::FingerprintRequired => ResultCode::FingerprintRequired,
+            E::OutsidePeriod | E::InstanceFrozen => Self::OutsidePeriod,
+            E::ExpiryRequired => Self::ExpiryRequired,
+            E::FingerprintRequired => Self::FingerprintRequired,
             E::Invalid { .. }
             | E::CodeNotClaimed
             | E::Refused { .. }
             | E::Conflict(_)
-            | E::DeactivationLimitReached { .. } => ResultCode::InvalidParam,
-            E::Pending(_) => ResultCode::Processing,
-            E::MarketplaceUnavailable | E::Unavailable | E::Internal(_) => ResultCode::Internal,
-        };
+            | E::DeactivationLimitReached { .. } => Self::InvalidParam,
+            E::Pending(_) => Self::Processing,
+            E::MarketplaceUnavailable | E::Unavailable | E::Internal(_) => Self::Internal,
+        }
+    }
+}
+
+/// The answer to a service error: its result code and message; an internal failure is logged
+/// with its cause chain and answered without it.
+impl From<service::Error> for Reply {
+    fn from(e: service::Error) -> Self {
+        let code = ResultCode::of(&e);
         if code == ResultCode::Internal {
             tracing::error!(error.cause_chain = ?e, "callback failed");
             return Self::new(code, "internal error; please retry.");
         }
         Self::new(code, e.to_string())
+    }
+}
+
+impl Reply {
+    /// A rule's outcome inside a callback's transaction: a refusal is an answer like a success,
+    /// journalled and committed with it; only a failure underneath (`000005`) stays an error, so
+    /// the transaction rolls back and KooGallery retries.
+    pub fn or_refusal(result: Result<Self, service::Error>) -> Result<Self, service::Error> {
+        match result {
+            Err(e) if ResultCode::of(&e) != ResultCode::Internal => Ok(Self::from(e)),
+            other => other,
+        }
     }
 }

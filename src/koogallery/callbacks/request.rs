@@ -1,8 +1,9 @@
 //! Parsing a production-interface body into a typed callback: every field checked for presence,
-//! type and length, so the handlers below never see malformed input.
+//! type and length by [`crate::koogallery::fields`], so the handlers below never see malformed
+//! input.
 
 use chrono::NaiveDateTime;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::activity::{
     Activity, GetLicenseAsync, NewInstance, QueryInstance, RefreshInstance, RefreshLicenseCode,
@@ -10,7 +11,7 @@ use super::activity::{
     UpgradeInstance, wire_names,
 };
 use crate::domain::fingerprint::Fingerprint;
-use crate::domain::times;
+use crate::koogallery::fields::{BadField, Fields, bad};
 
 /// Most ids may hold this many characters (koogallery.md field tables).
 const ID_LEN: usize = 64;
@@ -19,21 +20,6 @@ const ID_LEN: usize = 64;
 const FINGERPRINT_LEN: usize = 5120;
 /// `queryInstance` takes at most this many ids.
 pub const MAX_QUERY_IDS: usize = 100;
-
-/// A field that is missing or malformed; answered `000002` naming the field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadField {
-    /// The field's name as KooGallery spells it.
-    pub field: &'static str,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for BadField {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid parameter {}: {}", self.field, self.reason)
-    }
-}
 
 /// One callback, typed: the activity and its checked fields.
 #[derive(Debug, Clone)]
@@ -61,56 +47,6 @@ pub struct Request {
     pub callback: Callback,
 }
 
-struct Fields<'a>(&'a Map<String, Value>);
-
-fn bad(field: &'static str, reason: impl Into<String>) -> BadField {
-    BadField {
-        field,
-        reason: reason.into(),
-    }
-}
-
-impl Fields<'_> {
-    fn optional(&self, name: &'static str, max: usize) -> Result<Option<String>, BadField> {
-        match self.0.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-            Some(Value::String(s)) if s.chars().count() > max => {
-                Err(bad(name, format!("longer than {max} characters")))
-            }
-            Some(Value::String(s)) if s.chars().any(char::is_control) => {
-                Err(bad(name, "contains control characters"))
-            }
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-            Some(_) => Err(bad(name, "must be a string")),
-        }
-    }
-
-    fn required(&self, name: &'static str, max: usize) -> Result<String, BadField> {
-        self.optional(name, max)?
-            .ok_or_else(|| bad(name, "missing"))
-    }
-
-    fn compact_time(&self, name: &'static str) -> Result<NaiveDateTime, BadField> {
-        let raw = self.required(name, 20)?;
-        times::parse_compact(&raw).map_err(|e| bad(name, e.to_string()))
-    }
-
-    fn license_time(&self, name: &'static str) -> Result<Option<NaiveDateTime>, BadField> {
-        self.optional(name, 32)?
-            .map(|raw| times::parse_license_time(&raw).map_err(|e| bad(name, e.to_string())))
-            .transpose()
-    }
-
-    fn freeze(&self) -> Result<bool, BadField> {
-        match self.required("status", 32)?.as_str() {
-            "FREEZE" => Ok(true),
-            "UNFREEZE" => Ok(false),
-            _ => Err(bad("status", "must be FREEZE or UNFREEZE")),
-        }
-    }
-}
-
 /// The activities of `POST /koogallery/license`, by wire name.
 pub const ACTIVITIES: [&str; Activity::ALL.len()] = wire_names();
 
@@ -121,7 +57,7 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
     let Value::Object(map) = value else {
         return Err(bad("body", "must be a JSON object"));
     };
-    let f = Fields(&map);
+    let f = Fields::Json(&map);
     let activity_raw = f.required("activity", 32)?;
     let activity = Activity::from_wire(&activity_raw)
         .ok_or_else(|| bad("activity", format!("unknown activity {activity_raw:?}")))?;

@@ -1,7 +1,5 @@
 //! The closed set of legacy activities, matched without a wildcard wherever they are handled.
 
-use chrono::NaiveDateTime;
-
 /// One activity of `GET /koogallery/license` (koogallery.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum LegacyActivity {
@@ -31,28 +29,6 @@ impl LegacyActivity {
     /// The activity of a wire name, which must match exactly.
     pub(super) fn from_wire(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.as_str() == raw)
-    }
-}
-
-/// What `refreshLicense`, `expireLicense` and `releaseLicense` do to an instance.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Change {
-    /// A new expiry.
-    Refresh(NaiveDateTime),
-    /// An active instance is frozen.
-    Expire,
-    /// The instance is released for good.
-    Release,
-}
-
-impl Change {
-    /// The activity, which also names the instance's event.
-    pub(super) const fn activity(self) -> LegacyActivity {
-        match self {
-            Self::Refresh(_) => LegacyActivity::Refresh,
-            Self::Expire => LegacyActivity::Expire,
-            Self::Release => LegacyActivity::Release,
-        }
     }
 }
 

@@ -8,7 +8,6 @@ use diesel::QueryResult;
 
 use crate::db::models::nonces;
 use crate::db::{self, DbConn};
-use crate::koogallery::callbacks::CallbackError;
 use crate::startup::AppState;
 
 /// What remembering a nonce found.
@@ -30,7 +29,7 @@ pub async fn spend(state: &AppState, nonce: String) -> Spent {
             .timestamp_window_secs
             .saturating_mul(2),
     );
-    let fresh = db::write(&state.pool, move |conn| -> Result<bool, CallbackError> {
+    let fresh = db::write(&state.pool, move |conn| -> anyhow::Result<bool> {
         let now = crate::licensing::now_seconds();
         let fresh = nonces::remember(conn, &nonce, now)?;
         if fresh {

@@ -1,0 +1,131 @@
+//! What KooGallery changes about an authorization code (License 2.0 callbacks): a new period,
+//! freezing and release. A code we have not seen yet is recorded first: KooGallery is the source
+//! of truth, so none of these refuses an unknown code.
+
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::Error;
+use crate::db::DbConn;
+use crate::db::models::auth_codes::{self, AuthCodeChangeset, status};
+use crate::db::models::events::{self, EventKind, NewEvent, Subject};
+
+/// A new period KooGallery reports for a code or an instance (renewal, trial conversion,
+/// renewal-period unsubscription); one (order, order line) applies once.
+#[derive(Debug, Clone, Copy)]
+pub struct Renewal<'a> {
+    pub scene: &'a str,
+    pub order_id: &'a str,
+    pub order_line_id: &'a str,
+    /// The new product, when the period type changed.
+    pub product_id: Option<&'a str>,
+    pub expires_at: NaiveDateTime,
+}
+
+impl Renewal<'_> {
+    /// The event's detail.
+    pub(super) fn detail(&self) -> serde_json::Value {
+        json!({
+            "scene": self.scene, "order_id": self.order_id, "order_line_id": self.order_line_id,
+            "product_id": self.product_id,
+            "expires_at": crate::domain::times::rfc3339(self.expires_at),
+        })
+    }
+}
+
+/// `refreshLicenseCode`: the new expiry (and product); licenses bound to the code pick it up as a
+/// new revision at their next check-in. A renewal revives an expired code; a released one stays
+/// released.
+pub fn refresh(
+    conn: &mut DbConn,
+    code: &str,
+    renewal: &Renewal<'_>,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    let event = NewEvent::new(
+        Subject::Code,
+        &row.id,
+        EventKind::Refreshed,
+        &renewal.detail(),
+    )
+    .once(format!(
+        "refreshLicenseCode:{}:{}:{}",
+        row.id, renewal.order_id, renewal.order_line_id
+    ));
+    if events::insert(conn, &event)? {
+        let alive = if renewal.expires_at <= now {
+            status::EXPIRED
+        } else {
+            status::ALIVE
+        };
+        let changes = AuthCodeChangeset {
+            expires_at: Some(Some(renewal.expires_at)),
+            product_id: renewal.product_id.map(|p| Some(p.to_owned())),
+            status: (row.status != status::RELEASED).then(|| alive.to_owned()),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+    }
+    Ok(())
+}
+
+/// `updateLicenseCodeStatus`: FREEZE (`freeze`) or UNFREEZE; a repeat changes nothing.
+pub fn set_frozen(
+    conn: &mut DbConn,
+    code: &str,
+    freeze: bool,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    if row.frozen != freeze {
+        let changes = AuthCodeChangeset {
+            frozen: Some(freeze),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+        let kind = if freeze {
+            EventKind::Frozen
+        } else {
+            EventKind::Unfrozen
+        };
+        events::insert(
+            conn,
+            &NewEvent::new(Subject::Code, &row.id, kind, &json!({})),
+        )?;
+    }
+    Ok(())
+}
+
+/// `releaseLicenseCode`: the code is released for good; repeats change nothing.
+pub fn release(
+    conn: &mut DbConn,
+    code: &str,
+    order_id: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), Error> {
+    let row = auth_codes::find_or_create(conn, code, now)?;
+    if row.status != status::RELEASED {
+        let changes = AuthCodeChangeset {
+            status: Some(status::RELEASED.to_owned()),
+            updated_at: Some(now),
+            ..AuthCodeChangeset::default()
+        };
+        auth_codes::update(conn, &row.id, &changes)?;
+        events::insert(
+            conn,
+            &NewEvent::new(
+                Subject::Code,
+                &row.id,
+                EventKind::Released,
+                &json!({"order_id": order_id}),
+            ),
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests;
