@@ -127,5 +127,6 @@ pub fn release(
     Ok(())
 }
 
-#[cfg(test)]
+// On an in-memory SQLite: the api tests run the same rules on both backends.
+#[cfg(all(test, feature = "sqlite"))]
 pub(crate) mod tests;

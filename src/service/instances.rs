@@ -247,5 +247,6 @@ pub(super) fn lock(
         .ok_or_else(|| Error::InstanceNotFound(instance_id.to_owned()))
 }
 
-#[cfg(test)]
+// On an in-memory SQLite: the api tests run the same rules on both backends.
+#[cfg(all(test, feature = "sqlite"))]
 mod tests;
