@@ -13,7 +13,7 @@ use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
 use crate::db;
-use crate::db::models::auth_codes::{self, AuthCode, status};
+use crate::db::models::auth_codes::{self, AuthCode, CodeStatus};
 use crate::db::models::events::Subject;
 use crate::db::models::{activations as activation_rows, licenses};
 use crate::error::ApiError;
@@ -84,7 +84,7 @@ fn summary(code: &AuthCode, seats: Seats) -> CodeSummary {
     CodeSummary {
         id: code.id.clone(),
         code_hint: code.code_hint.clone(),
-        status: code.status.clone(),
+        status: code.status.as_str().to_owned(),
         frozen: code.frozen,
         activated: code.activated,
         order_id: code.order_id.clone(),
@@ -117,19 +117,19 @@ pub async fn search(
     let params: CodeSearch = query(&req)?;
     let limit = Limit::parse(params.limit)?;
     let status_filter = non_empty(params.status).map(|s| s.to_uppercase());
-    if let Some(s) = &status_filter {
-        if ![status::ALIVE, status::EXPIRED, status::RELEASED, FROZEN].contains(&s.as_str()) {
-            return Err(ApiError::InvalidRequest(
-                "status: one of ALIVE, EXPIRED, RELEASED, FROZEN".into(),
-            ));
-        }
-    }
+    let frozen_only = status_filter.as_deref() == Some(FROZEN);
+    let status = match status_filter.as_deref() {
+        None | Some(FROZEN) => None,
+        Some(s) => Some(CodeStatus::parse(s).ok_or_else(|| {
+            ApiError::InvalidRequest("status: one of ALIVE, EXPIRED, RELEASED, FROZEN".into())
+        })?),
+    };
     let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let filter = auth_codes::Search {
             text: q.as_deref(),
-            frozen_only: status_filter.as_deref() == Some(FROZEN),
-            status: status_filter.as_deref().filter(|s| *s != FROZEN),
+            frozen_only,
+            status,
             before_id: cursor.as_deref(),
         };
         let rows = auth_codes::search(conn, &filter, limit.fetch())?;

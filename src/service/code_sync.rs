@@ -17,7 +17,7 @@ use super::Error;
 use super::bindings::{Bindings, Lookup};
 use super::issue::{self, CodeTerms};
 use super::seats::SeatLimit;
-use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, status};
+use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, CodeStatus};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::{self, DbConn};
 use crate::domain::machine::AuthorizationCode;
@@ -27,7 +27,7 @@ use crate::koogallery::client::{ActivateOutcome, LicenseInfo, MarketplaceError, 
 /// What KooGallery said about a code when it was activated.
 #[derive(Debug, Clone)]
 pub struct Reported {
-    status: String,
+    status: CodeStatus,
     expires_at: Option<NaiveDateTime>,
     order_id: Option<String>,
     product_id: Option<String>,
@@ -52,7 +52,7 @@ impl Reported {
 
     fn from_query(info: LicenseInfo) -> Self {
         Self {
-            status: info.status,
+            status: CodeStatus::reported(&info.status),
             expires_at: info.expire_time,
             order_id: info.order_id,
             product_id: info.product_id,
@@ -124,7 +124,7 @@ async fn ask_marketplace(service: &Bindings, code: &AuthorizationCode) -> Result
     let market = &service.marketplace;
     match market.activate(code.as_str()).await {
         Ok(ActivateOutcome::Activated(info)) => Ok(Reported {
-            status: info.status,
+            status: CodeStatus::reported(&info.status),
             expires_at: info.expire_time,
             order_id: info.order_id,
             product_id: info.product_id,
@@ -185,10 +185,11 @@ pub fn record(
     let seats = reported.seats.map(SeatLimit::get);
     let id = row.id.clone();
     let activated = AuthCode {
-        status: if row.status == status::RELEASED {
-            row.status.clone()
+        // Released is final, whatever the activation answered.
+        status: if row.status == CodeStatus::Released {
+            row.status
         } else {
-            reported.status.clone()
+            reported.status
         },
         activated: true,
         order_id: reported.order_id.clone().or(row.order_id),
@@ -264,8 +265,8 @@ fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), E
         };
         let changes = AuthCodeChangeset {
             // Released is final, whatever a lagging answer says.
-            status: (row.status != status::RELEASED && row.status != reported.status)
-                .then(|| reported.status.clone()),
+            status: (row.status != CodeStatus::Released && row.status != reported.status)
+                .then_some(reported.status),
             order_id: reported
                 .order_id
                 .clone()

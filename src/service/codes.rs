@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::Error;
 use crate::db::DbConn;
-use crate::db::models::auth_codes::{self, AuthCodeChangeset, status};
+use crate::db::models::auth_codes::{self, AuthCodeChangeset, CodeStatus};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 
 /// A new period KooGallery reports for a code or an instance (renewal, trial conversion,
@@ -55,14 +55,14 @@ pub fn refresh(
     ));
     if events::insert(conn, &event)? {
         let alive = if renewal.expires_at <= now {
-            status::EXPIRED
+            CodeStatus::Expired
         } else {
-            status::ALIVE
+            CodeStatus::Alive
         };
         let changes = AuthCodeChangeset {
             expires_at: Some(Some(renewal.expires_at)),
             product_id: renewal.product_id.map(|p| Some(p.to_owned())),
-            status: (row.status != status::RELEASED).then(|| alive.to_owned()),
+            status: (row.status != CodeStatus::Released).then_some(alive),
             updated_at: Some(now),
             ..AuthCodeChangeset::default()
         };
@@ -107,9 +107,9 @@ pub fn release(
     now: NaiveDateTime,
 ) -> Result<(), Error> {
     let row = auth_codes::find_or_create(conn, code, now)?;
-    if row.status != status::RELEASED {
+    if row.status != CodeStatus::Released {
         let changes = AuthCodeChangeset {
-            status: Some(status::RELEASED.to_owned()),
+            status: Some(CodeStatus::Released),
             updated_at: Some(now),
             ..AuthCodeChangeset::default()
         };

@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 
 use crate::db::DbConn;
 use crate::db::models::activations::Activation;
-use crate::db::models::auth_codes::AuthCode;
+use crate::db::models::auth_codes::{AuthCode, CodeStatus};
 use crate::db::models::licenses::{self, License};
 use crate::db::models::new_id;
 use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus};
@@ -23,9 +23,18 @@ pub use crate::licensing::{CodeTerms, first_not_before};
 pub fn code_facts(code: &AuthCode) -> CodeFacts {
     CodeFacts {
         activated: code.activated,
-        status: MarketStatus::parse(&code.status),
+        status: market_status(code.status),
         frozen: code.frozen,
         expires_at: code.expires_at,
+    }
+}
+
+/// The stored status as the license decision reads it.
+fn market_status(status: CodeStatus) -> MarketStatus {
+    match status {
+        CodeStatus::Alive => MarketStatus::Alive,
+        CodeStatus::Expired => MarketStatus::Expired,
+        CodeStatus::Released => MarketStatus::Released,
     }
 }
 

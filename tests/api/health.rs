@@ -84,7 +84,7 @@ both_backends!(@backend legacy_event_kinds_are_renamed_by_their_migration, |back
     assert_eq!(history[0].kind, EventKind::Frozen);
     assert_eq!(history[0].detail, r#"{"via":"expireLicense"}"#);
     // And back: the down migration restores what the older version reads.
-    koolicense::db::revert_last_migration(&mut conn).unwrap();
+    while koolicense::db::revert_last_migration(&mut conn).unwrap() != "20261202000000" {}
     let kinds: Vec<String> = diesel::sql_query("SELECT kind AS text FROM events")
         .load::<Text>(&mut conn)
         .unwrap()
@@ -99,3 +99,26 @@ struct Text {
     #[diesel(sql_type = diesel::sql_types::Text)]
     text: String,
 }
+
+both_backends!(@backend stored_code_statuses_are_normalised_by_their_migration, |backend| async move {
+    use diesel::RunQueryDsl;
+    use koolicense::db::models::auth_codes::{self, CodeStatus};
+    let db = crate::helpers::TestDatabase::create(backend);
+    let mut conn = db.connect();
+    koolicense::db::run_migrations(&mut conn).unwrap();
+    while koolicense::db::revert_last_migration(&mut conn).unwrap() != "20261202010000" {}
+    // As older versions stored KooGallery's words.
+    for (code, status) in [("PL-A", "active"), ("PL-E", " expired "), ("PL-R", "RELEASED")] {
+        diesel::sql_query(format!(
+            "INSERT INTO auth_codes (id, code, code_hint, status, created_at, updated_at) \
+             VALUES ('{code}', '{code}', 'PL…', '{status}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    koolicense::db::run_migrations(&mut conn).unwrap();
+    let status = |conn: &mut _, code| auth_codes::find_by_code(conn, code).unwrap().unwrap().status;
+    assert_eq!(status(&mut conn, "PL-A"), CodeStatus::Alive);
+    assert_eq!(status(&mut conn, "PL-E"), CodeStatus::Expired);
+    assert_eq!(status(&mut conn, "PL-R"), CodeStatus::Released);
+});

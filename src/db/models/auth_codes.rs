@@ -6,17 +6,33 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::auth_codes;
+use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
 
-/// Marketplace statuses of a code (`status` column); `frozen` is kept apart because KooGallery
-/// freezes and unfreezes independently of the lifecycle status.
-pub mod status {
-    /// Valid.
-    pub const ALIVE: &str = "ALIVE";
-    /// Past its expiry.
-    pub const EXPIRED: &str = "EXPIRED";
-    /// Released by KooGallery.
-    pub const RELEASED: &str = "RELEASED";
+text_enum! {
+    /// Marketplace statuses of a code (`status` column); `frozen` is kept apart because
+    /// KooGallery freezes and unfreezes independently of the lifecycle status.
+    pub enum CodeStatus {
+        /// Valid.
+        Alive => "ALIVE",
+        /// Past its expiry.
+        Expired => "EXPIRED",
+        /// Released by KooGallery.
+        Released => "RELEASED",
+    }
+}
+
+impl CodeStatus {
+    /// The status KooGallery reported (koogallery.md §3.2.2). Any other word counts as alive
+    /// (the expiry still applies): KooGallery may add statuses, and an unknown word must not
+    /// lock customers out.
+    pub fn reported(raw: &str) -> Self {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "EXPIRED" => Self::Expired,
+            "RELEASED" => Self::Released,
+            _ => Self::Alive,
+        }
+    }
 }
 
 /// One authorization code.
@@ -27,7 +43,7 @@ pub struct AuthCode {
     #[serde(skip)]
     pub code: String,
     pub code_hint: String,
-    pub status: String,
+    pub status: CodeStatus,
     pub frozen: bool,
     pub activated: bool,
     pub order_id: Option<String>,
@@ -69,7 +85,7 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
                 auth_codes::id.eq(super::new_id()),
                 auth_codes::code.eq(code),
                 auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
-                auth_codes::status.eq(status::ALIVE),
+                auth_codes::status.eq(CodeStatus::Alive),
                 auth_codes::frozen.eq(false),
                 auth_codes::activated.eq(false),
                 auth_codes::seats.eq(crate::service::seats::DEFAULT_SEATS),
@@ -136,7 +152,7 @@ pub fn lock_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCod
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = auth_codes)]
 pub struct AuthCodeChangeset {
-    pub status: Option<String>,
+    pub status: Option<CodeStatus>,
     pub frozen: Option<bool>,
     pub activated: Option<bool>,
     pub order_id: Option<Option<String>>,
@@ -159,8 +175,8 @@ pub fn update(conn: &mut DbConn, id: &str, changes: &AuthCodeChangeset) -> Query
 pub struct Search<'a> {
     /// A code prefix, or an exact order or product id.
     pub text: Option<&'a str>,
-    /// Lifecycle status (`ALIVE`, `EXPIRED`, `RELEASED`).
-    pub status: Option<&'a str>,
+    /// Lifecycle status.
+    pub status: Option<CodeStatus>,
     /// Frozen codes only (KooGallery freezes a code apart from its status).
     pub frozen_only: bool,
     /// Codes with a smaller id than this (the page cursor).
@@ -181,7 +197,7 @@ pub fn search(conn: &mut DbConn, filter: &Search<'_>, limit: i64) -> QueryResult
         );
     }
     if let Some(status) = filter.status {
-        query = query.filter(auth_codes::status.eq(status.to_owned()));
+        query = query.filter(auth_codes::status.eq(status));
     }
     if filter.frozen_only {
         query = query.filter(auth_codes::frozen.eq(true));
@@ -230,4 +246,16 @@ pub fn unclaim_daily_query(
     .set(auth_codes::last_queried_on.eq(previous))
     .execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CodeStatus;
+
+    #[test]
+    fn a_reported_status_is_read_leniently() {
+        assert_eq!(CodeStatus::reported("released"), CodeStatus::Released);
+        assert_eq!(CodeStatus::reported(" EXPIRED "), CodeStatus::Expired);
+        assert_eq!(CodeStatus::reported("SOMETHING_NEW"), CodeStatus::Alive);
+    }
 }

@@ -5,7 +5,7 @@ use diesel::Connection;
 
 use super::{Renewal, refresh, release};
 use crate::db::DbConn;
-use crate::db::models::auth_codes::{self, status};
+use crate::db::models::auth_codes::{self, CodeStatus};
 
 /// A fresh in-memory database with every migration.
 pub(crate) fn scratch() -> DbConn {
@@ -42,7 +42,7 @@ fn a_refresh_sets_expired_or_alive_once_per_order_line_and_never_revives_a_relea
         now,
     )
     .unwrap();
-    assert_eq!(status_of(&mut conn), status::EXPIRED);
+    assert_eq!(status_of(&mut conn), CodeStatus::Expired);
     // The same order line again applies nothing, even with another expiry.
     refresh(
         &mut conn,
@@ -51,7 +51,7 @@ fn a_refresh_sets_expired_or_alive_once_per_order_line_and_never_revives_a_relea
         now,
     )
     .unwrap();
-    assert_eq!(status_of(&mut conn), status::EXPIRED);
+    assert_eq!(status_of(&mut conn), CodeStatus::Expired);
     refresh(
         &mut conn,
         "PL1",
@@ -59,7 +59,7 @@ fn a_refresh_sets_expired_or_alive_once_per_order_line_and_never_revives_a_relea
         now,
     )
     .unwrap();
-    assert_eq!(status_of(&mut conn), status::ALIVE);
+    assert_eq!(status_of(&mut conn), CodeStatus::Alive);
 
     release(&mut conn, "PL1", None, now).unwrap();
     refresh(
@@ -70,6 +70,6 @@ fn a_refresh_sets_expired_or_alive_once_per_order_line_and_never_revives_a_relea
     )
     .unwrap();
     let row = auth_codes::find_by_code(&mut conn, "PL1").unwrap().unwrap();
-    assert_eq!(row.status, status::RELEASED);
+    assert_eq!(row.status, CodeStatus::Released);
     assert_eq!(row.expires_at, Some(now + TimeDelta::days(60)));
 }

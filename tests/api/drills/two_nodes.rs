@@ -47,7 +47,7 @@ async fn seed_usage(db: &TestDatabase, sim: &Marketplace) {
                 auth_codes::id.eq(format!("code-{i}")),
                 auth_codes::code.eq(&code),
                 auth_codes::code_hint.eq("PLUS…"),
-                auth_codes::status.eq("ACTIVE"),
+                auth_codes::status.eq("ALIVE"),
                 auth_codes::created_at.eq(t),
                 auth_codes::updated_at.eq(t),
             ))

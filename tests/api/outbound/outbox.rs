@@ -400,7 +400,7 @@ per_backend!(async the_usage_report_counts_distinct_clients_per_code, |backend| 
                 auth_codes::id.eq(id),
                 auth_codes::code.eq(code),
                 auth_codes::code_hint.eq("hint"),
-                auth_codes::status.eq("ACTIVE"),
+                auth_codes::status.eq("ALIVE"),
                 auth_codes::created_at.eq(t),
                 auth_codes::updated_at.eq(t),
             ))
