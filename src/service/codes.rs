@@ -86,11 +86,7 @@ pub fn set_frozen(
             ..AuthCodeChangeset::default()
         };
         auth_codes::update(conn, &row.id, &changes)?;
-        let kind = if freeze {
-            EventKind::Frozen
-        } else {
-            EventKind::Unfrozen
-        };
+        let kind = EventKind::freeze(freeze);
         events::insert(
             conn,
             &NewEvent::new(Subject::Code, &row.id, kind, &json!({})),

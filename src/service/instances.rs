@@ -109,11 +109,7 @@ pub fn set_frozen(
         InstanceStatus::Active
     };
     if instances::set_status(conn, &instance, target, now)? {
-        let kind = if freeze {
-            EventKind::Frozen
-        } else {
-            EventKind::Unfrozen
-        };
+        let kind = EventKind::freeze(freeze);
         events::insert(
             conn,
             &NewEvent::new(Subject::Instance, instance_id, kind, &json!({})),

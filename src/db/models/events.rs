@@ -59,6 +59,13 @@ text_enum! {
     }
 }
 
+impl EventKind {
+    /// `Frozen` or `Unfrozen`: what a FREEZE / UNFREEZE of a code or instance records.
+    pub fn freeze(freeze: bool) -> Self {
+        if freeze { Self::Frozen } else { Self::Unfrozen }
+    }
+}
+
 /// One recorded event.
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = events)]
