@@ -19,44 +19,10 @@ pub enum ApiError {
     /// The body is larger than the endpoint takes (`413`).
     #[error("the body is larger than {0} bytes")]
     BodyTooLarge(usize),
-    /// KooGallery does not know the authorization code (92020005).
-    #[error("the authorization code does not exist")]
-    CodeNotFound,
-    /// The buyer has not claimed the code yet (92020004).
-    #[error(
-        "the buyer must claim the authorization code in KooGallery's service supervision first"
-    )]
-    CodeNotClaimed,
-    /// Every machine the code allows is bound.
-    #[error("all {total} machines this code allows are in use")]
-    SeatLimitReached {
-        /// Seats the code allows.
-        total: i64,
-    },
-    /// KooGallery froze the license (expired, in its grace period).
-    #[error("the license is frozen")]
-    LicenseFrozen,
-    /// The license has expired.
-    #[error("the license has expired")]
-    LicenseExpired,
-    /// KooGallery released the license.
-    #[error("the license has been released")]
-    LicenseReleased,
-    /// Support revoked the license.
-    #[error("the license has been revoked")]
-    LicenseRevoked,
-    /// No live binding for this code and fingerprint.
-    #[error("no activation of this code on this machine")]
-    ActivationNotFound,
-    /// Too many deactivations of one code inside 30 days.
-    #[error("this code was deactivated {limit} times in the last 30 days; ask support to move it")]
-    DeactivationLimitReached {
-        /// The configured limit.
-        limit: i64,
-    },
-    /// KooGallery could not be reached; nothing was recorded and the client may retry.
-    #[error("KooGallery could not be reached; try again later")]
-    MarketplaceUnavailable,
+    /// A licensing rule refused; the service layer's error carries the message and decides the
+    /// code and status (below), so a refusal is worded in one place.
+    #[error("{0}")]
+    Rule(service::Error),
     /// Too many requests from this address.
     #[error("too many requests; retry after {retry_after_secs} s")]
     RateLimited {
@@ -98,20 +64,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest(_) => ("INVALID_REQUEST", StatusCode::BAD_REQUEST),
             Self::BodyTooLarge(_) => ("INVALID_REQUEST", StatusCode::PAYLOAD_TOO_LARGE),
-            Self::CodeNotFound => ("CODE_NOT_FOUND", StatusCode::NOT_FOUND),
-            Self::CodeNotClaimed => ("CODE_NOT_CLAIMED", StatusCode::CONFLICT),
-            Self::SeatLimitReached { .. } => ("SEAT_LIMIT_REACHED", StatusCode::CONFLICT),
-            Self::LicenseFrozen => ("LICENSE_FROZEN", StatusCode::FORBIDDEN),
-            Self::LicenseExpired => ("LICENSE_EXPIRED", StatusCode::FORBIDDEN),
-            Self::LicenseReleased => ("LICENSE_RELEASED", StatusCode::FORBIDDEN),
-            Self::LicenseRevoked => ("LICENSE_REVOKED", StatusCode::FORBIDDEN),
-            Self::ActivationNotFound => ("ACTIVATION_NOT_FOUND", StatusCode::NOT_FOUND),
-            Self::DeactivationLimitReached { .. } => {
-                ("DEACTIVATION_LIMIT_REACHED", StatusCode::TOO_MANY_REQUESTS)
-            }
-            Self::MarketplaceUnavailable => {
-                ("MARKETPLACE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE)
-            }
+            Self::Rule(rule) => rule_code_and_status(rule),
             Self::RateLimited { .. } => ("RATE_LIMITED", StatusCode::TOO_MANY_REQUESTS),
             Self::Unauthorized => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
             Self::Forbidden(_) => ("FORBIDDEN", StatusCode::FORBIDDEN),
@@ -123,36 +76,47 @@ impl ApiError {
     }
 }
 
-/// The one mapping of the service layer's errors to the APIs' codes and statuses.
+/// The one mapping of the service layer's errors to the APIs' codes and statuses (api.md §4).
+fn rule_code_and_status(rule: &service::Error) -> (&'static str, StatusCode) {
+    use service::{Error as E, Refusal};
+    match rule {
+        E::CodeNotFound => ("CODE_NOT_FOUND", StatusCode::NOT_FOUND),
+        E::CodeNotClaimed => ("CODE_NOT_CLAIMED", StatusCode::CONFLICT),
+        E::SeatLimitReached { .. } => ("SEAT_LIMIT_REACHED", StatusCode::CONFLICT),
+        E::Refused { refusal } => match refusal {
+            Refusal::Released => ("LICENSE_RELEASED", StatusCode::FORBIDDEN),
+            Refusal::Revoked => ("LICENSE_REVOKED", StatusCode::FORBIDDEN),
+            Refusal::Frozen => ("LICENSE_FROZEN", StatusCode::FORBIDDEN),
+            Refusal::Expired => ("LICENSE_EXPIRED", StatusCode::FORBIDDEN),
+        },
+        E::ActivationNotFound => ("ACTIVATION_NOT_FOUND", StatusCode::NOT_FOUND),
+        E::DeactivationLimitReached { .. } => {
+            ("DEACTIVATION_LIMIT_REACHED", StatusCode::TOO_MANY_REQUESTS)
+        }
+        E::MarketplaceUnavailable => ("MARKETPLACE_UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+        E::InstanceNotFound(_) | E::NotFound(_) => ("NOT_FOUND", StatusCode::NOT_FOUND),
+        E::Pending(_)
+        | E::Conflict(_)
+        | E::InstanceReleased
+        | E::InstanceFrozen
+        | E::NoInstanceResource { .. }
+        | E::QuotaExhausted { .. } => ("CONFLICT", StatusCode::CONFLICT),
+        E::OutsidePeriod | E::ExpiryRequired | E::FingerprintRequired | E::Invalid { .. } => {
+            ("INVALID_REQUEST", StatusCode::BAD_REQUEST)
+        }
+        E::Unavailable => ("UNAVAILABLE", StatusCode::SERVICE_UNAVAILABLE),
+        E::Internal(_) => ("INTERNAL", StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
 impl From<service::Error> for ApiError {
     fn from(e: service::Error) -> Self {
-        use service::{Error as E, Refusal};
         match e {
-            E::CodeNotFound => Self::CodeNotFound,
-            E::CodeNotClaimed => Self::CodeNotClaimed,
-            E::SeatLimitReached { total } => Self::SeatLimitReached { total },
-            E::Refused { refusal } => match refusal {
-                Refusal::Released => Self::LicenseReleased,
-                Refusal::Revoked => Self::LicenseRevoked,
-                Refusal::Frozen => Self::LicenseFrozen,
-                Refusal::Expired => Self::LicenseExpired,
-            },
-            E::ActivationNotFound => Self::ActivationNotFound,
-            E::DeactivationLimitReached { limit } => Self::DeactivationLimitReached { limit },
-            E::MarketplaceUnavailable => Self::MarketplaceUnavailable,
-            E::InstanceNotFound(_) => Self::NotFound("instance"),
-            E::NotFound(what) => Self::NotFound(what),
-            E::Pending(_)
-            | E::Conflict(_)
-            | E::InstanceReleased
-            | E::InstanceFrozen
-            | E::NoInstanceResource { .. }
-            | E::QuotaExhausted { .. } => Self::Conflict(e.to_string()),
-            E::OutsidePeriod | E::ExpiryRequired | E::FingerprintRequired | E::Invalid { .. } => {
-                Self::InvalidRequest(e.to_string())
-            }
-            E::Unavailable => Self::Unavailable,
-            E::Internal(cause) => Self::Internal(cause),
+            // Kept apart so the cause chain is logged by `error_response`.
+            service::Error::Internal(cause) => Self::Internal(cause),
+            // The production interface names the instance; the admin API says what is missing.
+            service::Error::InstanceNotFound(_) => Self::NotFound("instance"),
+            rule => Self::Rule(rule),
         }
     }
 }
