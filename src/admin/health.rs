@@ -19,11 +19,10 @@ use utoipa::ToSchema;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, utc_opt};
 use super::journal::is_success;
-use crate::db::models::jobs::{self, JobStatus};
+use crate::db::models::jobs::{self, JobKind, JobStatus};
 use crate::db::models::{marketplace_calls as calls, marketplace_rejections};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
-use crate::koogallery::outbox::UPLOAD_LICENSE;
 use crate::startup::AppState;
 
 /// More failed orders than this in a calendar month and KooGallery delists the product.
@@ -180,9 +179,9 @@ fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, 
     let mut failed = BTreeMap::new();
     for (kind, status, n) in rows {
         if status == JobStatus::Failed {
-            failed.insert(kind.clone(), n);
+            failed.insert(kind.as_str().to_owned(), n);
         }
-        if kind == UPLOAD_LICENSE {
+        if kind == JobKind::UploadLicense {
             let count = match status {
                 JobStatus::Pending => &mut uploads.pending,
                 JobStatus::Running => &mut uploads.running,

@@ -12,10 +12,10 @@ use super::common::{
 };
 use super::views::UploadView;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
-use crate::db::models::jobs::{self, JobStatus};
+use crate::db::models::jobs::{self, JobKind, JobStatus};
 use crate::db::{self};
 use crate::error::ApiError;
-use crate::koogallery::outbox::{self, UPLOAD_LICENSE};
+use crate::koogallery::outbox;
 use crate::startup::AppState;
 
 /// Filters of the upload list.
@@ -60,7 +60,7 @@ pub async fn list(
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let rows = jobs::list(
             conn,
-            Some(UPLOAD_LICENSE),
+            Some(JobKind::UploadLicense),
             status,
             cursor.as_deref(),
             limit.fetch(),
@@ -104,7 +104,7 @@ pub async fn retry(
     let view = db::run(&state.pool, move |conn| {
         conn.write_tx(|conn| -> Result<UploadView, ApiError> {
             let job = jobs::find(conn, &id)?
-                .filter(|j| j.kind == UPLOAD_LICENSE)
+                .filter(|j| j.kind == JobKind::UploadLicense)
                 .ok_or(ApiError::NotFound("upload"))?;
             if job.status != JobStatus::Failed || !jobs::retry(conn, &id)? {
                 return Err(ApiError::Conflict(format!(

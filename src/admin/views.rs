@@ -9,9 +9,10 @@ use utoipa::ToSchema;
 use super::common::{json_value, utc, utc_opt};
 use crate::db::DbConn;
 use crate::db::models::events::{self, Event, Subject};
+use crate::db::models::jobs::JobKind;
 use crate::db::models::jobs::{self, Job};
 use crate::db::models::licenses::{self, License, LicenseRevision};
-use crate::koogallery::outbox::{UPLOAD_LICENSE, UploadLicense};
+use crate::koogallery::outbox::UploadLicense;
 
 /// One revision of a license.
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,7 +185,7 @@ pub fn uploads_of(conn: &mut DbConn, license_ids: &[&str]) -> QueryResult<Vec<Up
     for id in license_ids {
         // `outbox::enqueue_upload` keys an upload by its license.
         if let Some(job) = jobs::find_by_dedupe_key(conn, &format!("upload:{id}"))? {
-            if job.kind == UPLOAD_LICENSE {
+            if job.kind == JobKind::UploadLicense {
                 found.push(job);
             }
         }

@@ -21,15 +21,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use self::worker::{Stopped, Worker, run_one, spawn_worker};
-use crate::db::models::jobs::{self, JobStatus};
+use crate::db::models::jobs::{self, JobKind, JobStatus};
 use crate::db::{self, DbConn};
-
-/// Job kind: upload a `getLicenseAsync` license, payload [`UploadLicense`].
-pub const UPLOAD_LICENSE: &str = "upload_license";
-/// Job kind: fetch an instance's order and apply it, payload [`QueryOrder`].
-pub const QUERY_ORDER: &str = "query_order";
-/// Job kind: report a day's active clients per code, payload [`UsageReport`].
-pub const USAGE_REPORT: &str = "usage_report";
 
 /// How long a claimed job is ours before another node may take it over.
 pub const LEASE: Duration = Duration::from_secs(60);
@@ -52,7 +45,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(15 * 60);
 /// Wakes idle workers of this process, so freshly queued work starts without waiting a poll.
 static WAKE: Notify = Notify::const_new();
 
-/// Payload of [`UPLOAD_LICENSE`].
+/// Payload of [`JobKind::UploadLicense`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadLicense {
     /// `licenses.id`; the file is read when the job runs, so a re-queue sends the current one.
@@ -61,7 +54,7 @@ pub struct UploadLicense {
     pub event_id: String,
 }
 
-/// Payload of [`QUERY_ORDER`].
+/// Payload of [`JobKind::QueryOrder`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryOrder {
     /// The instance whose terms the order sets.
@@ -72,7 +65,7 @@ pub struct QueryOrder {
     pub order_line_id: String,
 }
 
-/// Payload of [`USAGE_REPORT`].
+/// Payload of [`JobKind::UsageReport`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
     /// The UTC day reported, `YYYY-MM-DD` (as in `code_usage.day`).
@@ -95,7 +88,7 @@ pub fn enqueue_upload(conn: &mut DbConn, license_id: &str, event_id: &str) -> Qu
     let key = format!("upload:{license_id}");
     let job = jobs::enqueue(
         conn,
-        UPLOAD_LICENSE,
+        JobKind::UploadLicense,
         &to_json(&payload),
         Some(&key),
         db::models::now(),
@@ -123,7 +116,7 @@ pub fn enqueue_order_query(
     let key = format!("order:{order_id}:{order_line_id}:{instance_id}");
     let job = jobs::enqueue(
         conn,
-        QUERY_ORDER,
+        JobKind::QueryOrder,
         &to_json(&payload),
         Some(&key),
         db::models::now(),
@@ -145,7 +138,14 @@ pub fn ensure_usage_report(conn: &mut DbConn, day: NaiveDate) -> QueryResult<()>
     let run_at = (day + TimeDelta::days(1))
         .and_hms_opt(0, 10, 0)
         .unwrap_or_default();
-    jobs::enqueue(conn, USAGE_REPORT, &to_json(&payload), Some(&key), run_at).map(|_| ())
+    jobs::enqueue(
+        conn,
+        JobKind::UsageReport,
+        &to_json(&payload),
+        Some(&key),
+        run_at,
+    )
+    .map(|_| ())
 }
 
 /// The delay before retrying a job that has failed `attempts` times: 2 s doubling per attempt,

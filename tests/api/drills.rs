@@ -10,8 +10,8 @@ mod two_nodes;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use koolicense::db::models::jobs::JobKind;
 use koolicense::db::models::jobs::{self, Job};
-use koolicense::koogallery::outbox::{QUERY_ORDER, UPLOAD_LICENSE};
 use serde_json::{Value, json};
 
 use crate::callers::{ACCESS_KEY, SignedCall};
@@ -73,7 +73,7 @@ pub async fn try_activate(
 pub fn unfinished_jobs(db: &TestDatabase) -> Vec<Job> {
     let mut conn = db.connect();
     let mut unfinished = Vec::new();
-    for kind in [UPLOAD_LICENSE, QUERY_ORDER] {
+    for kind in [JobKind::UploadLicense, JobKind::QueryOrder] {
         for status in [jobs::JobStatus::Pending, jobs::JobStatus::Running] {
             unfinished
                 .extend(jobs::list(&mut conn, Some(kind), Some(status), None, 10_000).unwrap());
@@ -98,7 +98,7 @@ pub async fn wait_drained(db: &TestDatabase) {
 /// Every upload job by its `eventId`, with its status.
 pub fn upload_jobs(db: &TestDatabase) -> HashMap<String, jobs::JobStatus> {
     let mut conn = db.connect();
-    jobs::list(&mut conn, Some(UPLOAD_LICENSE), None, None, 100_000)
+    jobs::list(&mut conn, Some(JobKind::UploadLicense), None, None, 100_000)
         .unwrap()
         .into_iter()
         .map(|job| {

@@ -29,6 +29,18 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// What a job does; its payload's shape follows (see `koogallery::outbox`).
+    pub enum JobKind {
+        /// Upload a `getLicenseAsync` license.
+        UploadLicense => "upload_license",
+        /// Fetch an instance's order and apply it.
+        QueryOrder => "query_order",
+        /// Report a day's active clients per code.
+        UsageReport => "usage_report",
+    }
+}
+
 /// Attempts before a job is `failed` (about 45 minutes of back-off, see `outbox::backoff`).
 pub const MAX_ATTEMPTS: i64 = 12;
 
@@ -43,7 +55,7 @@ const CLAIM_CANDIDATES: i64 = 8;
 #[diesel(table_name = jobs)]
 pub struct Job {
     pub id: String,
-    pub kind: String,
+    pub kind: JobKind,
     pub dedupe_key: Option<String>,
     /// JSON, shaped by `kind`.
     pub payload: String,
@@ -64,7 +76,7 @@ pub struct Job {
 #[diesel(table_name = jobs)]
 struct NewJob<'a> {
     id: String,
-    kind: &'a str,
+    kind: JobKind,
     dedupe_key: Option<&'a str>,
     payload: String,
     status: JobStatus,
@@ -79,7 +91,7 @@ struct NewJob<'a> {
 /// the existing job is returned (whatever its state; see [`requeue`]).
 pub fn enqueue(
     conn: &mut DbConn,
-    kind: &str,
+    kind: JobKind,
     payload: &serde_json::Value,
     dedupe_key: Option<&str>,
     run_at: NaiveDateTime,
@@ -219,8 +231,11 @@ pub fn claim_due(
     }
     let lease = TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX);
     let until = now.checked_add_signed(lease).unwrap_or(NaiveDateTime::MAX);
+    // Only kinds this build knows: during a rolling upgrade an older node leaves a newer kind's
+    // jobs to the nodes that can run them instead of failing them.
     let candidates: Vec<String> = jobs::table
         .filter(due!())
+        .filter(jobs::kind.eq_any(JobKind::ALL))
         .order((jobs::run_at.asc(), jobs::id.asc()))
         .select(jobs::id)
         .limit(CLAIM_CANDIDATES)
@@ -321,14 +336,14 @@ pub fn retry(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
 /// Jobs newest first, optionally of one kind and status, older than the `before_id` cursor.
 pub fn list(
     conn: &mut DbConn,
-    kind: Option<&str>,
+    kind: Option<JobKind>,
     status: Option<JobStatus>,
     before_id: Option<&str>,
     limit: i64,
 ) -> QueryResult<Vec<Job>> {
     let mut query = jobs::table.into_boxed();
     if let Some(kind) = kind {
-        query = query.filter(jobs::kind.eq(kind.to_owned()));
+        query = query.filter(jobs::kind.eq(kind));
     }
     if let Some(status) = status {
         query = query.filter(jobs::status.eq(status));
@@ -365,7 +380,7 @@ fn clip(text: &str) -> String {
 }
 
 /// `(kind, status, jobs)` over the whole queue.
-pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(String, JobStatus, i64)>> {
+pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(JobKind, JobStatus, i64)>> {
     jobs::table
         .group_by((jobs::kind, jobs::status))
         .select((jobs::kind, jobs::status, diesel::dsl::count_star()))

@@ -1,7 +1,7 @@
 //! What each job kind does when it runs.
 
-use super::{QUERY_ORDER, QueryOrder, UPLOAD_LICENSE, USAGE_REPORT, UploadLicense, UsageReport};
-use crate::db::models::jobs::Job;
+use super::{QueryOrder, UploadLicense, UsageReport};
+use crate::db::models::jobs::{Job, JobKind};
 use crate::db::models::orders::{self, OrderRecord};
 use crate::db::models::{code_usage, licenses};
 use crate::db::{self, Pool};
@@ -40,8 +40,8 @@ pub(super) async fn perform(
 ) -> Result<(), JobError> {
     let payload =
         |e: serde_json::Error| JobError::Permanent(format!("malformed {} payload: {e}", job.kind));
-    match job.kind.as_str() {
-        UPLOAD_LICENSE => {
+    match job.kind {
+        JobKind::UploadLicense => {
             upload(
                 pool,
                 client,
@@ -49,7 +49,7 @@ pub(super) async fn perform(
             )
             .await
         }
-        QUERY_ORDER => {
+        JobKind::QueryOrder => {
             query_order(
                 pool,
                 client,
@@ -57,7 +57,7 @@ pub(super) async fn perform(
             )
             .await
         }
-        USAGE_REPORT => {
+        JobKind::UsageReport => {
             usage(
                 pool,
                 client,
@@ -65,7 +65,6 @@ pub(super) async fn perform(
             )
             .await
         }
-        other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     }
 }
 

@@ -123,7 +123,7 @@ impl TestApp {
         let payload = serde_json::json!({"license_id": license.id, "event_id": event_id});
         let job = koolicense::db::models::jobs::enqueue(
             &mut conn,
-            koolicense::koogallery::outbox::UPLOAD_LICENSE,
+            koolicense::db::models::jobs::JobKind::UploadLicense,
             &payload,
             Some(&format!("upload:{}", license.id)),
             now,

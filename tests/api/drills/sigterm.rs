@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use koolicense::db::models::jobs;
-use koolicense::koogallery::outbox::UPLOAD_LICENSE;
+use koolicense::db::models::jobs::JobKind;
 use serde_json::json;
 
 use super::{delivery_count, server_env, try_activate, try_callback, wait_delivered, wait_drained};
@@ -29,7 +29,7 @@ async fn wait_running(db: &TestDatabase, n: usize) {
     loop {
         let running = jobs::list(
             &mut db.connect(),
-            Some(UPLOAD_LICENSE),
+            Some(JobKind::UploadLicense),
             Some(jobs::JobStatus::Running),
             None,
             100,
@@ -106,7 +106,7 @@ both_backends!(@backend sigterm_finishes_what_runs_and_leaves_the_queue_for_the_
         try_callback(&async_http, &url, &license_async(&late, "evt-in-flight", &machine(98))).await
     });
     wait_faults_taken(&sim).await;
-    let running = jobs::list(&mut db.connect(), Some(UPLOAD_LICENSE), Some(jobs::JobStatus::Running), None, 100);
+    let running = jobs::list(&mut db.connect(), Some(JobKind::UploadLicense), Some(jobs::JobStatus::Running), None, 100);
     assert_eq!(running.unwrap().len(), HELD, "the held uploads ended before the stop");
 
     // Act

@@ -8,9 +8,10 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use diesel::prelude::*;
 use futures_util::future::join_all;
+use koolicense::db::models::jobs::JobKind;
 use koolicense::db::models::{jobs, now};
 use koolicense::db::schema::{auth_codes, code_usage, instances};
-use koolicense::koogallery::outbox::{self, USAGE_REPORT};
+use koolicense::koogallery::outbox;
 use serde_json::{Value, json};
 
 use super::{delivery_count, server_env, try_callback, wait_drained};
@@ -240,7 +241,14 @@ async fn two_nodes_on_one_postgres_make_one_instance_refuse_replays_and_run_each
         USAGE_CODES,
         "{reports:?}"
     );
-    let report_jobs = jobs::list(&mut db.connect(), Some(USAGE_REPORT), None, None, 10).unwrap();
+    let report_jobs = jobs::list(
+        &mut db.connect(),
+        Some(JobKind::UsageReport),
+        None,
+        None,
+        10,
+    )
+    .unwrap();
     assert_eq!(
         report_jobs.len(),
         3,

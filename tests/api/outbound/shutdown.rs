@@ -97,9 +97,9 @@ both_backends!(@backend a_stopping_worker_finishes_its_running_jobs_and_claims_n
 
     assert_eq!(stopped, outbox::Stopped { finished: 4, released: 0 });
     let conn = &mut pool.get().unwrap();
-    let done = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::JobStatus::Done), None, 10).unwrap();
+    let done = jobs::list(conn, Some(jobs::JobKind::UploadLicense), Some(jobs::JobStatus::Done), None, 10).unwrap();
     assert_eq!(done.len(), 4);
-    let waiting = jobs::list(conn, Some(outbox::UPLOAD_LICENSE), Some(jobs::JobStatus::Pending), None, 10).unwrap();
+    let waiting = jobs::list(conn, Some(jobs::JobKind::UploadLicense), Some(jobs::JobStatus::Pending), None, 10).unwrap();
     assert_eq!(waiting.len(), 2, "the queue stays for the next start");
     assert!(waiting.iter().all(|job| job.attempts == 0), "{waiting:#?}");
     assert_eq!(sim.get("/sim/uploads").await["deliveries"], 4);
