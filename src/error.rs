@@ -135,6 +135,7 @@ impl From<diesel::result::Error> for ApiError {
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => Self::Conflict("the record already exists".into()),
+            lost if crate::db::connection_lost(&lost) => Self::Unavailable,
             other => Self::Internal(anyhow::Error::new(other).context("database error")),
         }
     }

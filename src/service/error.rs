@@ -145,6 +145,9 @@ impl From<Unavailable> for Error {
 
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
+        if crate::db::connection_lost(&e) {
+            return Self::Unavailable;
+        }
         Self::Internal(anyhow::Error::new(e).context("database error"))
     }
 }

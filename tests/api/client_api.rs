@@ -9,6 +9,7 @@ mod deactivation;
 mod fingerprints;
 mod idle;
 mod proxies;
+mod server_restart;
 mod unknown_codes;
 
 use chrono::{TimeDelta, Utc};
