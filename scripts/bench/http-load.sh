@@ -2,15 +2,20 @@
 # HTTP load benchmark of the client API against a release build, with its ceilings measured in
 # the same run. Prints a Markdown table (also written to $BENCH_OUT).
 #
-#   scripts/bench/http-load.sh
+#   scripts/bench/http-load.sh                           # SQLite, the embedded default
+#   BENCH_DATABASE=postgres scripts/bench/http-load.sh   # PostgreSQL, one node and then two
 #
 # What it does, everything on 127.0.0.1 and bounded in time:
 #   1. installs wrk when missing (Debian package), builds the release binary once
 #      (cargo build --release) and the criterion benches (cargo bench shares the release build);
 #   2. ceilings without HTTP: Ed25519 signatures/s on one core and single-row durable SQLite
 #      commits/s (criterion, benches/license.rs and benches/sqlite.rs, temp dir on this disk);
+#      on PostgreSQL instead: the database's own ceilings, `pgbench -S` (select only) and `-N`
+#      (simple update, each transaction committed with synchronous_commit as the server has it),
+#      BENCH_PGBENCH_CLIENTS clients, against a scratch database made and dropped by the script;
 #   3. starts `koolicense sim serve` (the marketplace) and `koolicense serve` (SQLite on disk in a
-#      temp dir, WAL + synchronous=FULL as always), loads BENCH_CODES codes into the simulator;
+#      temp dir, WAL + synchronous=FULL as always; or a scratch PostgreSQL database), loads
+#      BENCH_CODES codes into the simulator;
 #   4. runs wrk phases, BENCH_CONNECTIONS connections each, BENCH_DURATION seconds each:
 #        healthz  GET /healthz on the same server: the empty actix-web JSON handler (ceiling)
 #        sim      the simulator alone: its open API (POST .../v1/license/heartbeat, the query
@@ -20,10 +25,14 @@
 #        checkin  POST /v1/check-in of those
 #      repeat and checkin get an unmeasured warm-up first (the day's first check-in of a code
 #      queries the marketplace once, as the spec wants);
+#      on PostgreSQL, then again with BENCH_NODES nodes on the same database (one wrk per node,
+#      the connections split between them; first activations take disjoint codes);
 #   5. records the server's RSS: idle before and after the load, the peak during each phase
 #      (sampled from /proc/PID/status every 0.2 s) and VmHWM; stops everything (trap).
 #
-# Environment: BENCH_DURATION (10), BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2),
+# Environment: BENCH_DATABASE (sqlite | postgres), BENCH_PG_URL (the server to use,
+# postgres://postgres@127.0.0.1:5432), BENCH_PGBENCH_CLIENTS (16), BENCH_NODES (2; postgres
+# only, 1 skips the multi-node phases), BENCH_DURATION (10), BENCH_CONNECTIONS (64), BENCH_THREADS (wrk threads, 2),
 # BENCH_CODES (codes loaded, 100000: enough for 10 s at 10,000 first activations/s),
 # BENCH_POOL (codes repeat/checkin cycle over, 1000), BENCH_SKIP_CRITERION=1 (no ceilings from
 # criterion), BENCH_BIN (a koolicense binary to run instead of building one), BENCH_KEEP=1 (keep
@@ -45,6 +54,14 @@ LUA="$ROOT/scripts/bench/load.lua"
 AK=sim-ak
 SK=sim-sk
 PREFIX=BENCH
+DATABASE=${BENCH_DATABASE:-sqlite}
+PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PGBENCH_CLIENTS=${BENCH_PGBENCH_CLIENTS:-16}
+NODES=${BENCH_NODES:-2}
+[[ "$DATABASE" == sqlite || "$DATABASE" == postgres ]] || { echo "BENCH_DATABASE is sqlite or postgres" >&2; exit 2; }
+[[ "$DATABASE" == postgres ]] || NODES=1
+# First activations of one node take the first half of the codes, the nodes together the rest.
+HALF=$((CODES / 2))
 
 say() { printf '[http-load] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -52,14 +69,19 @@ die() { say "error: $*"; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/koolicense-bench.XXXXXX")
 SIM_PID=""
 SERVER_PID=""
+SERVER2_PID=""
 SAMPLER_PID=""
+SCRATCH_DBS=()
 cleanup() {
-    local pid
-    for pid in "$SAMPLER_PID" "$SERVER_PID" "$SIM_PID"; do
+    local pid db
+    for pid in "$SAMPLER_PID" "$SERVER2_PID" "$SERVER_PID" "$SIM_PID"; do
         if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
             kill "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
+    done
+    for db in "${SCRATCH_DBS[@]}"; do
+        psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
         say "kept $WORK"
@@ -80,6 +102,16 @@ fi
 for tool in wrk curl openssl sha256sum awk; do
     command -v "$tool" >/dev/null || die "$tool is required"
 done
+if [[ "$DATABASE" == postgres ]]; then
+    for tool in psql pgbench; do
+        command -v "$tool" >/dev/null || die "$tool is required (Debian: postgresql-client)"
+    done
+    pg_isready -q -d "$PG_URL/postgres" || die "no PostgreSQL at $PG_URL"
+fi
+scratch_db() { # NAME: a fresh database on $PG_URL, dropped on exit
+    psql -q "$PG_URL/postgres" -c "CREATE DATABASE \"$1\"" >/dev/null || die "cannot create database $1"
+    SCRATCH_DBS+=("$1")
+}
 
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null ||
@@ -117,12 +149,33 @@ if [[ "${BENCH_SKIP_CRITERION:-0}" != 1 ]]; then
     say "Ed25519 ${ED25519_PER_S}/s, durable commits ${COMMIT1_PER_S}/s (16-row commits: ${COMMIT16_ROWS_PER_S} rows/s)"
 fi
 
+PGBENCH_S_TPS=""
+PGBENCH_N_TPS=""
+if [[ "$DATABASE" == postgres ]]; then
+    say "PostgreSQL ceilings: pgbench -S and -N, $PGBENCH_CLIENTS clients, ${DURATION} s each"
+    PGBENCH_DB="koolicense_pgbench_$$"
+    scratch_db "$PGBENCH_DB"
+    pgbench -q -i -s 10 "$PG_URL/$PGBENCH_DB" >"$WORK/pgbench-init.txt" 2>&1 ||
+        { cat "$WORK/pgbench-init.txt" >&2; die "pgbench -i failed"; }
+    tps() { awk '/^tps = / {printf "%.0f", $3; exit}' "$1"; }
+    for mode in S N; do
+        pgbench -n -"$mode" -c "$PGBENCH_CLIENTS" -j 2 -T "$DURATION" "$PG_URL/$PGBENCH_DB" \
+            >"$WORK/pgbench-$mode.txt" 2>&1 || { cat "$WORK/pgbench-$mode.txt" >&2; die "pgbench -$mode failed"; }
+    done
+    PGBENCH_S_TPS=$(tps "$WORK/pgbench-S.txt")
+    PGBENCH_N_TPS=$(tps "$WORK/pgbench-N.txt")
+    say "pgbench -S ${PGBENCH_S_TPS} tps, -N ${PGBENCH_N_TPS} tps (synchronous_commit $(psql -qtA "$PG_URL/postgres" -c 'SHOW synchronous_commit'))"
+fi
+
 # --- servers -------------------------------------------------------------------------------
 SIM_PORT=$(free_port)
 PORT=$(free_port)
 while [[ "$PORT" == "$SIM_PORT" ]]; do PORT=$(free_port); done
+PORT2=$(free_port)
+while [[ "$PORT2" == "$SIM_PORT" || "$PORT2" == "$PORT" ]]; do PORT2=$(free_port); done
 SIM="http://127.0.0.1:$SIM_PORT"
 URL="http://127.0.0.1:$PORT"
+URL2="http://127.0.0.1:$PORT2"
 
 wait_for() { # URL: until it answers at all
     local i
@@ -140,22 +193,39 @@ RUST_LOG=warn "$BIN" sim serve --listen "127.0.0.1:$SIM_PORT" --ak "$AK" --sk "$
 SIM_PID=$!
 wait_for "$SIM/sim/codes/none" || die "the simulator did not start"
 
-say "starting koolicense serve on $URL (SQLite in $WORK, durable)"
+if [[ "$DATABASE" == postgres ]]; then
+    scratch_db "koolicense_bench_$$"
+    DB_URL="$PG_URL/koolicense_bench_$$"
+    say "starting koolicense serve on $URL (PostgreSQL $DB_URL, synchronous_commit as the server has it)"
+else
+    DB_URL="sqlite://$WORK/koolicense.db"
+    say "starting koolicense serve on $URL (SQLite in $WORK, durable)"
+fi
 mkdir -p "$WORK/keys"
-env KOOLICENSE_LISTEN="127.0.0.1:$PORT" \
-    KOOLICENSE_DATABASE_URL="sqlite://$WORK/koolicense.db" \
-    KOOLICENSE_KEYS_DIR="$WORK/keys" \
-    KOOLICENSE_MARKETPLACE_URL="$SIM" \
-    KOOLICENSE_MARKETPLACE_FALLBACK_URL="$SIM" \
-    KOOLICENSE_APIG_AK="$AK" KOOLICENSE_APIG_SK="$SK" \
-    KOOLICENSE_RATE_LIMIT_PER_MINUTE="${KOOLICENSE_RATE_LIMIT_PER_MINUTE:-4000000000}" \
-    "$BIN" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
+start_server() { # PORT NODE LOG: a koolicense node on the bench database; prints its pid
+    env KOOLICENSE_LISTEN="127.0.0.1:$1" \
+        KOOLICENSE_NODE_ID="$2" \
+        KOOLICENSE_DATABASE_URL="$DB_URL" \
+        KOOLICENSE_KEYS_DIR="$WORK/keys" \
+        KOOLICENSE_MARKETPLACE_URL="$SIM" \
+        KOOLICENSE_MARKETPLACE_FALLBACK_URL="$SIM" \
+        KOOLICENSE_APIG_AK="$AK" KOOLICENSE_APIG_SK="$SK" \
+        KOOLICENSE_RATE_LIMIT_PER_MINUTE="${KOOLICENSE_RATE_LIMIT_PER_MINUTE:-4000000000}" \
+        "$BIN" serve >"$3" 2>&1 &
+    echo $!
+}
+SERVER_PID=$(start_server "$PORT" bench-1 "$WORK/server.log")
 wait_for "$URL/healthz" || { tail -20 "$WORK/server.log" >&2; die "the server did not start"; }
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 HZ=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVER_PID/stat"; } # user + system
+cpu_ticks() { # user + system of the nodes under load
+    local pid total=0
+    for pid in $SERVER_PID ${PHASE_NODES_EXTRA:-}; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
 steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
 # RSS split: heap and stacks (anonymous) vs mapped files (the binary's and libraries' pages).
 rss_split() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "anonymous %.1f MB, files %.1f MB", a / 1024, f / 1024}' "/proc/$SERVER_PID/status"; }
@@ -163,10 +233,35 @@ hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
 # --- one wrk phase -------------------------------------------------------------------------
-# run_phase NAME MODE URL DURATION [measure]: runs wrk; with "measure", keeps its RESULT line in
-# $WORK/NAME.result and the server's peak RSS during it in $WORK/NAME.rss.
+# run_phase NAME MODE "URL [URL2]" DURATION [measure]: runs wrk, one per URL (the connections
+# split between them, first activations on disjoint codes, from $FIRST_FROM); with "measure",
+# keeps the RESULT line (two wrk: requests and rates summed, latencies the worse of the two) in
+# $WORK/NAME.result and the first server's peak RSS during it in $WORK/NAME.rss.
+FIRST_FROM=0
+FIRST_TO=$HALF
+wrk_one() { # NAME MODE URL CONNECTIONS FROM TO DURATION
+    BENCH_MODE=$2 BENCH_THREADS=$THREADS BENCH_CODES=$CODES BENCH_POOL=$POOL \
+        BENCH_PREFIX=$PREFIX BENCH_FIRST_FROM=$5 BENCH_FIRST_TO=$6 \
+        wrk -t"$THREADS" -c"$4" -d"${7}s" --timeout 10s -s "$LUA" "$3" \
+        >"$WORK/$1.wrk" 2>&1 || { cat "$WORK/$1.wrk" >&2; die "wrk failed in $1"; }
+    grep -q '^RESULT' "$WORK/$1.wrk" || { cat "$WORK/$1.wrk" >&2; die "no result from $1"; }
+}
+merge_results() { # FILE...: one RESULT line of several wrk run side by side
+    grep -h '^RESULT' "$@" | tr ' ' '\n' | awk -F= '
+        $1 == "RESULT" { next }
+        $1 ~ /_ms$/ { if ($2 > v[$1]) v[$1] = $2; keys[$1] = 1; next }
+        $1 == "secs" { if ($2 > v[$1]) v[$1] = $2; keys[$1] = 1; next }
+        { v[$1] += $2; keys[$1] = 1 }
+        END {
+            printf "RESULT"
+            n = split("requests ok bad filler socket_errors secs okps p50_ms p90_ms p99_ms max_ms", order, " ")
+            for (i = 1; i <= n; i++) if (order[i] in keys) printf " %s=%s", order[i], v[order[i]]
+            print ""
+        }'
+}
 run_phase() {
-    local name=$1 mode=$2 url=$3 duration=$4 measure=${5:-}
+    local name=$1 mode=$2 duration=$4 measure=${5:-}
+    local urls=($3)
     local peak=0 rss
     (
         while kill -0 "$SERVER_PID" 2>/dev/null; do
@@ -180,23 +275,31 @@ run_phase() {
     local cpu_before steal_before
     cpu_before=$(cpu_ticks)
     steal_before=$(steal_ticks)
-    BENCH_MODE=$mode BENCH_THREADS=$THREADS BENCH_CODES=$CODES BENCH_POOL=$POOL \
-        BENCH_PREFIX=$PREFIX \
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${duration}s" --timeout 10s -s "$LUA" "$url" \
-        >"$WORK/$name.wrk" 2>&1 || { cat "$WORK/$name.wrk" >&2; die "wrk failed in $name"; }
+    if ((${#urls[@]} == 1)); then
+        wrk_one "$name" "$mode" "${urls[0]}" "$CONNECTIONS" "$FIRST_FROM" "$FIRST_TO" "$duration"
+    else
+        local split=$(((FIRST_TO - FIRST_FROM) / 2))
+        wrk_one "$name.a" "$mode" "${urls[0]}" $((CONNECTIONS / 2)) "$FIRST_FROM" $((FIRST_FROM + split)) "$duration" &
+        local a=$!
+        wrk_one "$name.b" "$mode" "${urls[1]}" $((CONNECTIONS / 2)) $((FIRST_FROM + split)) "$FIRST_TO" "$duration" &
+        local b=$!
+        wait "$a" || die "wrk failed in $name (first node)"
+        wait "$b" || die "wrk failed in $name (second node)"
+        { cat "$WORK/$name.a.wrk" "$WORK/$name.b.wrk"; merge_results "$WORK/$name.a.wrk" "$WORK/$name.b.wrk"; } >"$WORK/$name.wrk"
+    fi
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
-    grep -q '^RESULT' "$WORK/$name.wrk" || { cat "$WORK/$name.wrk" >&2; die "no result from $name"; }
     if [[ -n "$measure" ]]; then
         if grep -q '^LASTBAD' "$WORK/$name.wrk"; then
             say "$name: some answers were not the expected ones: $(grep '^LASTBAD' "$WORK/$name.wrk")"
         fi
         # The server's CPU time per request, and the CPU time the hypervisor stole meanwhile: a
         # busy host slows every figure, these two say by how much.
-        local requests
-        requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$(grep '^RESULT' "$WORK/$name.wrk")")
-        printf '%s cpu_us=%s steal_pct=%s\n' "$(grep '^RESULT' "$WORK/$name.wrk")" \
+        local requests result
+        result=$(grep '^RESULT' "$WORK/$name.wrk" | tail -1)
+        requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$result")
+        printf '%s cpu_us=%s steal_pct=%s\n' "$result" \
             "$(awk -v t=$(($(cpu_ticks) - cpu_before)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
             "$(awk -v s=$(($(steal_ticks) - steal_before)) -v d="$duration" -v hz="$HZ" -v c="$(nproc)" 'BEGIN { printf "%.1f", 100 * s / hz / d / c }')" \
             >"$WORK/$name.result"
@@ -282,6 +385,21 @@ run_phase checkin-warm checkin "$URL" 3
 check_answers
 run_phase checkin checkin "$URL" "$DURATION" measure
 
+if ((NODES == 2)); then
+    say "starting a second node on $URL2, same database"
+    SERVER2_PID=$(start_server "$PORT2" bench-2 "$WORK/server2.log")
+    wait_for "$URL2/healthz" || { tail -20 "$WORK/server2.log" >&2; die "the second node did not start"; }
+    PHASE_NODES_EXTRA=$SERVER2_PID
+    FIRST_FROM=$HALF
+    FIRST_TO=$CODES
+    run_phase first2 first "$URL $URL2" "$DURATION" measure
+    run_phase repeat2-warm repeat "$URL $URL2" 2
+    run_phase repeat2 repeat "$URL $URL2" "$DURATION" measure
+    run_phase checkin2-warm checkin "$URL $URL2" 3
+    run_phase checkin2 checkin "$URL $URL2" "$DURATION" measure
+    PHASE_NODES_EXTRA=""
+fi
+
 # The server gives memory back after 5–10 s without requests (src/memory.rs).
 sleep 12
 IDLE_AFTER_KB=$(rss_kb)
@@ -305,6 +423,32 @@ REPEAT=$(field repeat okps)
 CHECKIN=$(field checkin okps)
 mkdir -p "$(dirname "$OUT")"
 {
+  if [[ "$DATABASE" == postgres ]]; then
+    # Targets of the multi-node deployment: half the database's own ceilings.
+    pg_row() { # LABEL PHASE CEILING-LABEL CEILING TARGET-RATIO P99-TARGET
+        local okps
+        okps=$(field "$2" okps)
+        echo "| $1 | $(fmt_int "$okps") (p99 $(ms "$(field "$2" p99_ms)")) | ≥ $5 × ceiling, p99 ≤ $6 | $3: $(fmt_int "$4") | $(ratio "$okps" "$4") | $(field "$2" cpu_us) µs |"
+    }
+    echo "| figure (PostgreSQL, one node) | measured | target | ceiling (same run) | ratio | server CPU per request |"
+    echo "|---|---|---|---|---|---|"
+    pg_row "first activations/s (distinct codes)" first "pgbench -N tps" "$PGBENCH_N_TPS" 0.5 "100 ms"
+    pg_row "repeat activations/s" repeat "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
+    pg_row "check-ins/s" checkin "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
+    echo "| repeat activations/s against the empty handler | $(fmt_int "$REPEAT") | | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") | (empty handler $(field healthz cpu_us) µs) |"
+    if ((NODES == 2)); then
+        echo
+        echo "| figure (PostgreSQL, two nodes, one wrk each) | both nodes | one node (above) | ceiling | ratio | server CPU per request |"
+        echo "|---|---|---|---|---|---|"
+        for pair in "first activations/s:first2:first:$PGBENCH_N_TPS" "repeat activations/s:repeat2:repeat:$PGBENCH_S_TPS" "check-ins/s:checkin2:checkin:$PGBENCH_S_TPS"; do
+            IFS=: read -r label two one ceiling <<<"$pair"
+            echo "| $label | $(fmt_int "$(field "$two" okps)") (p99 $(ms "$(field "$two" p99_ms)")) | $(fmt_int "$(field "$one" okps)") | $(fmt_int "$ceiling") | $(ratio "$(field "$two" okps)" "$ceiling") | $(field "$two" cpu_us) µs |"
+        done
+    fi
+    echo
+    echo "PostgreSQL ceilings: \`pgbench -S\` $(fmt_int "$PGBENCH_S_TPS") tps, \`pgbench -N\` $(fmt_int "$PGBENCH_N_TPS") tps ($PGBENCH_CLIENTS clients, scale 10, synchronous_commit $(psql -qtA "$PG_URL/postgres" -c 'SHOW synchronous_commit'))."
+    echo "Server RSS under load $(mb "$LOAD_PEAK_KB") MB (VmHWM $(mb "$HWM_KB") MB); idle $(mb "$IDLE_BEFORE_KB") MB before, $(mb "$IDLE_AFTER_KB") MB after."
+  else
     echo "| figure | measured | target | ceiling (same run) | ratio | server CPU per request |"
     echo "|---|---|---|---|---|---|"
     echo "| first activations/s (distinct codes) | $(fmt_int "$FIRST") (p99 $(ms "$(field first p99_ms)")) | ≥ 3,000 | single-row durable SQLite commits/s: $(fmt_int "$COMMIT1_PER_S") | $(ratio "$FIRST" "$COMMIT1_PER_S") | $(field first cpu_us) µs |"
@@ -316,12 +460,13 @@ mkdir -p "$(dirname "$OUT")"
     echo "| check-ins p99 | $(ms "$(field checkin p99_ms)") | ≤ 10 ms | empty handler p99: $(ms "$(field healthz p99_ms)") | $(ratio "$(field checkin p99_ms)" "$(field healthz p99_ms)") | |"
     echo "| server RSS under load (peak sampled; VmHWM) | $(mb "$LOAD_PEAK_KB") MB; $(mb "$HWM_KB") MB | ≤ 100 MB | | | |"
     echo "| server RSS idle (before; after load) | $(mb "$IDLE_BEFORE_KB") MB ($IDLE_BEFORE_SPLIT); $(mb "$IDLE_AFTER_KB") MB ($IDLE_AFTER_SPLIT) | ≤ 30 MB | | | |"
+  fi
     echo
     echo "Ceilings: empty actix-web JSON handler (\`GET /healthz\`, same server, same load) $(fmt_int "$EMPTY") req/s, p99 $(ms "$(field healthz p99_ms)");"
     echo "simulator alone (signed \`POST .../v1/license/heartbeat\`) $(fmt_int "$SIMPS") req/s, p99 $(ms "$(field sim p99_ms)");"
     echo "Ed25519 $(fmt_int "$ED25519_PER_S")/s on one core; durable SQLite commits $(fmt_int "$COMMIT1_PER_S")/s with one row each, $(fmt_int "$COMMIT16_ROWS_PER_S") rows/s with 16 rows each."
     echo "CPU time stolen by the hypervisor during each phase: healthz $(field healthz steal_pct) %, sim $(field sim steal_pct) %, first $(field first steal_pct) %, repeat $(field repeat steal_pct) %, checkin $(field checkin steal_pct) %."
-    echo "Load: wrk, $CONNECTIONS connections, $THREADS threads, ${DURATION} s per phase; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+changes')."
+    echo "Database: $DATABASE. Load: wrk, $CONNECTIONS connections, $THREADS threads, ${DURATION} s per phase; $(nproc) cores; $(date -u +%Y-%m-%dT%H:%MZ); $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+changes')."
 } >"$OUT"
 cat "$OUT"
 say "table written to $OUT"

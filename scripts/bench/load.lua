@@ -2,6 +2,8 @@
 --   BENCH_MODE     healthz | sim | first | repeat | checkin
 --   BENCH_THREADS  wrk's -t (code indices are dealt round-robin to threads)
 --   BENCH_CODES    codes 0..N-1 exist in the simulator; first activates each once at most
+--   BENCH_FIRST_FROM, BENCH_FIRST_TO  the codes first activates, [FROM, TO) (0, BENCH_CODES):
+--                  two wrk against two nodes take disjoint ranges
 --   BENCH_POOL     repeat/checkin cycle over codes 0..POOL-1 (already activated)
 --   BENCH_PREFIX   code prefix
 --   BENCH_AUTH, BENCH_SDK_DATE, BENCH_HOST, BENCH_SIM_PATH, BENCH_SIM_BODY: the signed call (sim)
@@ -21,7 +23,7 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local mode, nthreads, codes, pool, prefix
+local mode, nthreads, codes, pool, prefix, first_to
 local json = { ["Content-Type"] = "application/json" }
 local signed
 local prepared, turn = {}, 0
@@ -30,6 +32,7 @@ function init(args)
   mode = os.getenv("BENCH_MODE") or "healthz"
   nthreads = tonumber(os.getenv("BENCH_THREADS") or "1")
   codes = tonumber(os.getenv("BENCH_CODES") or "0")
+  first_to = tonumber(os.getenv("BENCH_FIRST_TO") or tostring(codes))
   pool = tonumber(os.getenv("BENCH_POOL") or "1")
   prefix = os.getenv("BENCH_PREFIX") or "BENCH"
   signed = {
@@ -40,7 +43,7 @@ function init(args)
   }
   -- Globals, read by done() through thread:get.
   ok, bad, filler, last_bad = 0, 0, 0, ""
-  nexti = id - 1
+  nexti = tonumber(os.getenv("BENCH_FIRST_FROM") or "0") + id - 1
   if mode ~= "first" then
     -- No per-answer Lua (wrk checks this once, after thread 1's init).
     response = nil
@@ -55,7 +58,7 @@ end
 -- The next code index of this thread for first activations; nil when its codes are used up.
 local function take()
   local i = nexti
-  if i >= codes then return nil end
+  if i >= first_to then return nil end
   nexti = nexti + nthreads
   return i
 end
