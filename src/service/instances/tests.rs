@@ -51,36 +51,16 @@ fn the_instance_limit_refuses_only_new_order_lines() {
 fn a_released_instance_stays_released_and_expiry_freezes_only_an_active_one() {
     let mut conn = scratch();
     let now = crate::licensing::now_seconds();
-    create(&mut conn, &new("l1", &"b1".into()), None, now).unwrap();
-    let status = |conn: &mut _| instances::find(conn, &"b1".into()).unwrap().unwrap().status;
+    let b1 = InstanceId::from("b1");
+    create(&mut conn, &new("l1", &b1), None, now).unwrap();
+    let status = |conn: &mut _| instances::find(conn, &b1).unwrap().unwrap().status;
 
-    change_legacy(
-        &mut conn,
-        &"b1".into(),
-        LegacyChange::Expire,
-        "expireLicense",
-        now,
-    )
-    .unwrap();
+    change_legacy(&mut conn, &b1, LegacyChange::Expire, "expireLicense", now).unwrap();
     assert_eq!(status(&mut conn), InstanceStatus::Frozen);
-    change_legacy(
-        &mut conn,
-        &"b1".into(),
-        LegacyChange::Release,
-        "releaseLicense",
-        now,
-    )
-    .unwrap();
+    change_legacy(&mut conn, &b1, LegacyChange::Release, "releaseLicense", now).unwrap();
     // Neither an unfreeze nor a legacy expiry brings it back.
-    set_frozen(&mut conn, &"b1".into(), false, now).unwrap();
-    change_legacy(
-        &mut conn,
-        &"b1".into(),
-        LegacyChange::Expire,
-        "expireLicense",
-        now,
-    )
-    .unwrap();
+    set_frozen(&mut conn, &b1, false, now).unwrap();
+    change_legacy(&mut conn, &b1, LegacyChange::Expire, "expireLicense", now).unwrap();
     assert_eq!(status(&mut conn), InstanceStatus::Released);
 
     let later = LegacyChange::Refresh(now + TimeDelta::days(1));
