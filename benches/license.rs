@@ -8,6 +8,7 @@ use std::hint::black_box;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use koolicense::db::ids::LicenseId;
 use koolicense::domain::fingerprint::Fingerprint;
 use koolicense::keys::KeyStore;
 use koolicense::koogallery::auth::{SchemeBParams, scheme_b_signature, verify_scheme_b};
@@ -51,14 +52,8 @@ fn crypto(c: &mut Criterion) {
         return;
     };
     let terms = terms();
-    let file = licensing::issue(
-        &keys,
-        "0197a0b0-0000-7000-8000-000000000000",
-        1,
-        &terms,
-        at(1),
-    )
-    .unwrap_or_default();
+    let license_id = LicenseId::from("0197a0b0-0000-7000-8000-000000000000");
+    let file = licensing::issue(&keys, &license_id, 1, &terms, at(1)).unwrap_or_default();
 
     let mut group = c.benchmark_group("license");
     group.throughput(Throughput::Elements(1));
@@ -69,15 +64,7 @@ fn crypto(c: &mut Criterion) {
         b.iter(|| keys.sign(black_box(message.as_bytes())));
     });
     group.bench_function("issue", |b| {
-        b.iter(|| {
-            licensing::issue(
-                &keys,
-                black_box("0197a0b0-0000-7000-8000-000000000000"),
-                1,
-                black_box(&terms),
-                at(1),
-            )
-        });
+        b.iter(|| licensing::issue(&keys, black_box(&license_id), 1, black_box(&terms), at(1)));
     });
     group.bench_function("verify", |b| {
         b.iter(|| {

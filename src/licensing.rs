@@ -5,6 +5,7 @@
 
 use chrono::{NaiveDateTime, TimeDelta, Utc};
 
+use crate::db::ids::{ActivationId, CodeId, InstanceId, LicenseId};
 use crate::db::models::licenses::NewLicense;
 use crate::keys::KeyStore;
 use crate::license_file::{self, LicenseError, LicensePayload, LicenseSource, PAYLOAD_VERSION};
@@ -38,7 +39,7 @@ pub struct CodeTerms {
 /// What of an online-License instance (or a legacy order) a device's license carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceTerms<'a> {
-    pub instance_id: &'a str,
+    pub instance_id: &'a InstanceId,
     pub order_id: &'a str,
     pub product_id: Option<&'a str>,
     /// Devices the order allows.
@@ -53,7 +54,7 @@ pub struct LicenseTerms {
     /// The authorization code (authcode licenses); only its SHA-256 enters the payload.
     pub code: Option<String>,
     /// The instance (instance licenses).
-    pub instance_id: Option<String>,
+    pub instance_id: Option<InstanceId>,
     pub order_id: Option<String>,
     pub product_id: Option<String>,
     /// SHA-256 of the normalised fingerprint.
@@ -90,7 +91,7 @@ impl LicenseTerms {
         Self {
             source: LicenseSource::Instance,
             code: None,
-            instance_id: Some(instance.instance_id.to_owned()),
+            instance_id: Some(instance.instance_id.clone()),
             order_id: Some(instance.order_id.to_owned()),
             product_id: instance.product_id.map(str::to_owned),
             fingerprint_sha256: fingerprint_sha256.to_owned(),
@@ -106,8 +107,8 @@ impl LicenseTerms {
 pub enum Holder<'a> {
     /// A machine bound to an authorization code.
     Binding {
-        code_id: &'a str,
-        activation_id: &'a str,
+        code_id: &'a CodeId,
+        activation_id: &'a ActivationId,
     },
     /// A device of an online-License instance, for one KooGallery event (`getLicenseAsync`'s
     /// `eventId`; the legacy `getLicense` has one per order).
@@ -116,7 +117,7 @@ pub enum Holder<'a> {
 
 /// The row of revision 1 of license `license_id`, signed as `file` from `terms`, for `holder`.
 pub fn first_row(
-    license_id: String,
+    license_id: LicenseId,
     terms: &LicenseTerms,
     file: String,
     holder: Holder<'_>,
@@ -132,9 +133,9 @@ pub fn first_row(
     NewLicense {
         id: license_id,
         source: terms.source.into(),
-        code_id: code_id.map(str::to_owned),
+        code_id: code_id.cloned(),
         instance_id: terms.instance_id.clone(),
-        activation_id: activation_id.map(str::to_owned),
+        activation_id: activation_id.cloned(),
         event_id: event_id.map(str::to_owned),
         fingerprint_sha256: terms.fingerprint_sha256.clone(),
         revision: 1,
@@ -154,7 +155,7 @@ pub fn first(
     holder: Holder<'_>,
     now: NaiveDateTime,
 ) -> Result<NewLicense, LicenseError> {
-    let license_id = crate::db::models::new_id();
+    let license_id = LicenseId::generate();
     let file = issue(keys, &license_id, 1, terms, whole_seconds(now))?;
     Ok(first_row(license_id, terms, file, holder, now))
 }
@@ -162,18 +163,18 @@ pub fn first(
 /// Signs revision `revision` of license `license_id` with the active key; returns the armoured file.
 pub fn issue(
     keys: &KeyStore,
-    license_id: &str,
+    license_id: &LicenseId,
     revision: i64,
     terms: &LicenseTerms,
     issued_at: NaiveDateTime,
 ) -> Result<String, LicenseError> {
     let payload = LicensePayload {
         v: PAYLOAD_VERSION,
-        license_id: license_id.to_owned(),
+        license_id: license_id.to_string(),
         revision,
         source: terms.source,
         code_sha256: terms.code.as_deref().map(license_file::code_sha256),
-        instance_id: terms.instance_id.clone(),
+        instance_id: terms.instance_id.clone().map(String::from),
         order_id: terms.order_id.clone(),
         product_id: terms.product_id.clone(),
         fingerprint_sha256: terms.fingerprint_sha256.clone(),
@@ -220,17 +221,20 @@ mod tests {
         };
         let terms = LicenseTerms::authcode(&code, "ab", first_not_before(now));
         let binding = Holder::Binding {
-            code_id: "c1",
-            activation_id: "a1",
+            code_id: &"c1".into(),
+            activation_id: &"a1".into(),
         };
         let row = first_row("l1".into(), &terms, "FILE".into(), binding, now);
-        let links = (row.code_id.as_deref(), row.activation_id.as_deref());
+        let links = (
+            row.code_id.as_ref().map(CodeId::as_str),
+            row.activation_id.as_ref().map(ActivationId::as_str),
+        );
         assert_eq!(links, (Some("c1"), Some("a1")));
         assert_eq!((row.source.as_str(), row.event_id), ("authcode", None));
         assert_eq!((row.revision, row.not_before), (1, now - NOT_BEFORE_LEEWAY));
 
         let order = InstanceTerms {
-            instance_id: "i1",
+            instance_id: &"i1".into(),
             order_id: "CS-2",
             product_id: Some("P"),
             quantity: 2,
@@ -248,7 +252,10 @@ mod tests {
             ("instance", Some("e1"))
         );
         assert_eq!(
-            (row.code_id, row.instance_id.as_deref()),
+            (
+                row.code_id,
+                row.instance_id.as_ref().map(InstanceId::as_str)
+            ),
             (None, Some("i1"))
         );
     }
@@ -259,7 +266,7 @@ mod tests {
         KeyStore::generate(dir.path()).unwrap();
         let keys = KeyStore::load(dir.path()).unwrap();
         let order = InstanceTerms {
-            instance_id: "i1",
+            instance_id: &"i1".into(),
             order_id: "CS-3",
             product_id: None,
             quantity: 4,
@@ -277,7 +284,7 @@ mod tests {
         )
         .unwrap();
         let (_, payload) = decode_unverified(&row.file).unwrap();
-        assert_eq!(payload.license_id, row.id);
+        assert_eq!(payload.license_id, row.id.as_str());
         assert_eq!(payload.not_before.naive_utc(), row.not_before);
         assert_eq!(payload.expires_at.map(|t| t.naive_utc()), row.expires_at);
         assert_eq!(row.not_before, at(1_800_000_000, 0));

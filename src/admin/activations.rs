@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::auth::SupportToken;
 use super::common::{ErrorBody, ReasonQuery, audit, reason_from_query, utc, utc_opt};
 use crate::db;
+use crate::db::ids::{ActivationId, CodeId};
 use crate::db::models;
 use crate::db::models::activations::Activation;
 use crate::error::ApiError;
@@ -20,8 +21,10 @@ use crate::startup::AppState;
 /// A binding of a code to a machine.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ActivationView {
-    pub id: String,
-    pub code_id: String,
+    #[schema(value_type = String)]
+    pub id: ActivationId,
+    #[schema(value_type = String)]
+    pub code_id: CodeId,
     /// The machine's fingerprint as the client sent it (`MAC|disk|board|cpu`).
     pub fingerprint: String,
     pub fingerprint_sha256: String,
@@ -79,7 +82,7 @@ pub struct ResetBinding {
 #[tracing::instrument(skip_all, fields(activation.id = %path.as_str()))]
 pub async fn reset_binding(
     SupportToken(caller): SupportToken,
-    path: web::Path<String>,
+    path: web::Path<ActivationId>,
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<web::Json<ResetBinding>, ApiError> {
@@ -93,7 +96,7 @@ pub async fn reset_binding(
                 conn,
                 &caller,
                 "activation.reset",
-                ("activation", &id),
+                ("activation", id.as_str()),
                 &reason,
                 json!({
                     "code_id": activation.code_id,

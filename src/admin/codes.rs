@@ -13,6 +13,7 @@ use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView};
 use crate::db;
+use crate::db::ids::CodeId;
 use crate::db::models::auth_codes::{self, AuthCode, CodeStatus};
 use crate::db::models::events::Subject;
 use crate::db::models::{activations as activation_rows, licenses};
@@ -41,7 +42,8 @@ pub struct CodeSearch {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CodeSummary {
     /// Internal id: also accepted by `GET /admin/v1/codes/{code}`.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: CodeId,
     /// The first four and last two characters of the code.
     pub code_hint: String,
     /// `ALIVE`, `EXPIRED` or `RELEASED`.
@@ -124,21 +126,22 @@ pub async fn search(
             ApiError::InvalidRequest("status: one of ALIVE, EXPIRED, RELEASED, FROZEN".into())
         })?),
     };
-    let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
+    let q = non_empty(params.q);
+    let cursor = non_empty(params.cursor).map(CodeId::from);
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let filter = auth_codes::Search {
             text: q.as_deref(),
             frozen_only,
             status,
-            before_id: cursor.as_deref(),
+            before_id: cursor.as_ref(),
         };
         let rows = auth_codes::search(conn, &filter, limit.fetch())?;
-        let ids: Vec<String> = rows.iter().map(|c| c.id.clone()).collect();
+        let ids: Vec<CodeId> = rows.iter().map(|c| c.id.clone()).collect();
         let used = activation_rows::count_live_by_code(conn, &ids)?;
         Ok(Page::from_rows(
             rows,
             limit,
-            |c| c.id.clone(),
+            |c| c.id.to_string(),
             |c| {
                 summary(
                     &c,
@@ -173,7 +176,9 @@ pub async fn detail(
     let detail = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let code = match auth_codes::find_by_code(conn, &key)? {
             Some(code) => code,
-            None => auth_codes::find(conn, &key)?.ok_or(ApiError::NotFound("code"))?,
+            None => {
+                auth_codes::find(conn, &CodeId::from(key))?.ok_or(ApiError::NotFound("code"))?
+            }
         };
         let activations = activation_rows::for_code(conn, &code.id)?;
         let licenses = licenses::for_code(conn, &code.id)?;

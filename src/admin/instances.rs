@@ -12,6 +12,7 @@ use super::auth::SupportToken;
 use super::common::{ErrorBody, Limit, Page, non_empty, query, utc, utc_opt};
 use super::views::{self, EventView, LicenseView, UploadView};
 use crate::db;
+use crate::db::ids::{InstanceId, LicenseId};
 use crate::db::models::events::Subject;
 use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
@@ -35,7 +36,8 @@ pub struct InstanceSearch {
 /// An instance in a list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstanceSummary {
-    pub instance_id: String,
+    #[schema(value_type = String)]
+    pub instance_id: InstanceId,
     pub order_id: String,
     pub order_line_id: String,
     /// `ACTIVE`, `FROZEN` or `RELEASED`.
@@ -105,9 +107,10 @@ pub async fn search(
             ApiError::InvalidRequest("status: one of ACTIVE, FROZEN, RELEASED".into())
         })?),
     };
-    let (q, cursor) = (non_empty(params.q), non_empty(params.cursor));
+    let q = non_empty(params.q);
+    let cursor = non_empty(params.cursor).map(InstanceId::from);
     let page = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let after = match cursor.as_deref() {
+        let after = match &cursor {
             None => None,
             Some(cursor) => Some(
                 instances::find(conn, cursor)?
@@ -120,12 +123,12 @@ pub async fn search(
             after: after.as_ref(),
         };
         let rows = instances::search(conn, &filter, limit.fetch())?;
-        let ids: Vec<String> = rows.iter().map(|i| i.instance_id.clone()).collect();
+        let ids: Vec<InstanceId> = rows.iter().map(|i| i.instance_id.clone()).collect();
         let used = licenses::count_devices_by_instance(conn, &ids)?;
         Ok(Page::from_rows(
             rows,
             limit,
-            |i| i.instance_id.clone(),
+            |i| i.instance_id.to_string(),
             |i| {
                 let n = used.get(&i.instance_id).copied().unwrap_or(0);
                 summary(i, n)
@@ -151,16 +154,16 @@ pub async fn search(
 )]
 pub async fn detail(
     _caller: SupportToken,
-    path: web::Path<String>,
+    path: web::Path<InstanceId>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<InstanceDetail>, ApiError> {
     let id = path.into_inner();
     let detail = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
         let instance = instances::find(conn, &id)?.ok_or(ApiError::NotFound("instance"))?;
         let licenses = licenses::for_instance(conn, &id)?;
-        let license_ids: Vec<&str> = licenses.iter().map(|l| l.id.as_str()).collect();
+        let license_ids: Vec<&LicenseId> = licenses.iter().map(|l| &l.id).collect();
         let mut subjects = vec![(Subject::Instance, id.as_str())];
-        subjects.extend(license_ids.iter().map(|l| (Subject::License, *l)));
+        subjects.extend(license_ids.iter().map(|l| (Subject::License, l.as_str())));
         let events = views::history(conn, &subjects)?;
         let uploads = views::uploads_of(conn, &license_ids)?;
         let used = licenses::count_devices(conn, &id)?;

@@ -12,6 +12,7 @@ use super::activations::ActivationView;
 use super::auth::{AdminToken, Caller, SupportToken};
 use super::common::{ErrorBody, Reason, ReasonBody, audit, reason_from_body};
 use super::views::{self, EventView, LicenseView, UploadView};
+use crate::db::ids::LicenseId;
 use crate::db::models::events::Subject;
 use crate::db::models::{self, activations as activation_rows, licenses};
 use crate::db::{self, DbConn};
@@ -47,7 +48,7 @@ pub struct LicenseDetail {
 )]
 pub async fn detail(
     _caller: SupportToken,
-    path: web::Path<String>,
+    path: web::Path<LicenseId>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<LicenseDetail>, ApiError> {
     let id = path.into_inner();
@@ -57,7 +58,7 @@ pub async fn detail(
             Some(a) => activation_rows::find(conn, a)?.map(ActivationView::from),
             None => None,
         };
-        let uploads = views::uploads_of(conn, &[id.as_str()])?;
+        let uploads = views::uploads_of(conn, &[&id])?;
         let events = views::history(conn, &[(Subject::License, id.as_str())])?;
         Ok(LicenseDetail {
             license: views::license_view(conn, license, true)?,
@@ -74,7 +75,7 @@ pub async fn detail(
 fn set_revoked(
     conn: &mut DbConn,
     caller: &Caller,
-    id: &str,
+    id: &LicenseId,
     revoked: bool,
     reason: &Reason,
 ) -> Result<LicenseView, ApiError> {
@@ -96,7 +97,7 @@ fn set_revoked(
             conn,
             caller,
             action,
-            ("license", id),
+            ("license", id.as_str()),
             reason,
             json!({
                 "code_id": license.code_id,
@@ -129,7 +130,7 @@ fn set_revoked(
 #[tracing::instrument(skip_all, fields(license.id = %path.as_str()))]
 pub async fn revoke(
     AdminToken(caller): AdminToken,
-    path: web::Path<String>,
+    path: web::Path<LicenseId>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<web::Json<LicenseView>, ApiError> {
@@ -162,7 +163,7 @@ pub async fn revoke(
 #[tracing::instrument(skip_all, fields(license.id = %path.as_str()))]
 pub async fn reinstate(
     AdminToken(caller): AdminToken,
-    path: web::Path<String>,
+    path: web::Path<LicenseId>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<web::Json<LicenseView>, ApiError> {

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::common::{json_value, utc, utc_opt};
 use crate::db::DbConn;
+use crate::db::ids::{ActivationId, CodeId, InstanceId, LicenseId};
 use crate::db::models::events::{self, Event, Subject};
 use crate::db::models::jobs::JobKind;
 use crate::db::models::jobs::{self, Job};
@@ -42,12 +43,16 @@ impl RevisionView {
 /// A license and its revisions, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LicenseView {
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: LicenseId,
     /// `authcode` or `instance`.
     pub source: String,
-    pub code_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub activation_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub code_id: Option<CodeId>,
+    #[schema(value_type = Option<String>)]
+    pub instance_id: Option<InstanceId>,
+    #[schema(value_type = Option<String>)]
+    pub activation_id: Option<ActivationId>,
     /// `getLicenseAsync`'s `eventId` (instance licenses).
     pub event_id: Option<String>,
     pub fingerprint_sha256: String,
@@ -99,7 +104,8 @@ impl From<Event> for EventView {
 pub struct UploadView {
     /// The job id (for `POST /admin/v1/uploads/{id}/retry`).
     pub id: String,
-    pub license_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub license_id: Option<LicenseId>,
     /// `getLicenseAsync`'s `eventId`.
     pub event_id: Option<String>,
     /// `pending`, `running`, `done` or `failed`.
@@ -180,7 +186,7 @@ pub fn history(conn: &mut DbConn, subjects: &[(Subject, &str)]) -> QueryResult<V
 }
 
 /// The upload jobs of these licenses, oldest first.
-pub fn uploads_of(conn: &mut DbConn, license_ids: &[&str]) -> QueryResult<Vec<UploadView>> {
+pub fn uploads_of(conn: &mut DbConn, license_ids: &[&LicenseId]) -> QueryResult<Vec<UploadView>> {
     let mut found = Vec::new();
     for id in license_ids {
         // `outbox::enqueue_upload` keys an upload by its license.

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::db::ids::LicenseId;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::validation::Status;
 use crate::error::ApiError;
@@ -133,7 +134,8 @@ pub struct ActivateResponse {
     /// The license file (armoured; api.md §5). A repeat returns the same bytes.
     pub license: String,
     /// The license's id; later revisions keep it.
-    pub license_id: String,
+    #[schema(value_type = String)]
+    pub license_id: LicenseId,
     /// Always `ACTIVE`.
     #[schema(example = "ACTIVE")]
     pub status: &'static str,

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "sqlite")]
 mod group;
+pub mod ids;
 pub mod models;
 #[cfg(feature = "sqlite")]
 mod reader;

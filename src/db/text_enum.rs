@@ -47,18 +47,7 @@ macro_rules! text_enum {
             }
         }
 
-        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
-        where
-            DB: diesel::backend::Backend,
-            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
-        {
-            fn to_sql<'b>(
-                &'b self,
-                out: &mut diesel::serialize::Output<'b, '_, DB>,
-            ) -> diesel::serialize::Result {
-                self.as_str().to_sql(out)
-            }
-        }
+        crate::db::text_enum::text_to_sql!($name);
 
         impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for $name
         where
@@ -76,6 +65,27 @@ macro_rules! text_enum {
 }
 
 pub(crate) use text_enum;
+
+/// `text_to_sql!(Name)`: Diesel's `Text` writing on every backend for a type with `as_str()`,
+/// which is what is stored (the enums here, the ids of [`super::ids`]).
+macro_rules! text_to_sql {
+    ($name:ident) => {
+        impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
+        where
+            DB: diesel::backend::Backend,
+            str: diesel::serialize::ToSql<diesel::sql_types::Text, DB>,
+        {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, DB>,
+            ) -> diesel::serialize::Result {
+                self.as_str().to_sql(out)
+            }
+        }
+    };
+}
+
+pub(crate) use text_to_sql;
 
 #[cfg(all(test, feature = "sqlite"))]
 #[expect(clippy::unwrap_used, reason = "tests fail loudly")]

@@ -17,6 +17,7 @@ use super::callbacks::rejections::{Interface, Reason, activity_key};
 use super::callbacks::reply::{Reply, ResultCode};
 use super::fields::Fields;
 use super::produce::respond;
+use crate::db::ids::InstanceId;
 use crate::db::models::marketplace_calls::{self, INBOUND, NewMarketplaceCall};
 use crate::db::{self, DbConn};
 use crate::licensing;
@@ -111,7 +112,7 @@ fn journal(
     call.order_id = fields.peek("orderId").map(|s| s.chars().take(64).collect());
     call.instance_id = fields
         .peek("instanceId")
-        .or(reply.instance_id.as_deref())
+        .or(reply.instance_id.as_ref().map(InstanceId::as_str))
         .map(|s| s.chars().take(64).collect());
     call.test_flag = fields.peek("testFlag") == Some("1");
     call.detail = (reply.code != ResultCode::Success).then(|| reply.message.clone());

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 pub use self::worker::{Stopped, Worker, run_one, spawn_worker};
+use crate::db::ids::{InstanceId, LicenseId};
 use crate::db::models::jobs::{self, JobKind, JobStatus};
 use crate::db::{self, DbConn};
 
@@ -49,7 +50,7 @@ static WAKE: Notify = Notify::const_new();
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UploadLicense {
     /// `licenses.id`; the file is read when the job runs, so a re-queue sends the current one.
-    pub license_id: String,
+    pub license_id: LicenseId,
     /// `getLicenseAsync`'s `eventId`.
     pub event_id: String,
 }
@@ -58,7 +59,7 @@ pub struct UploadLicense {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryOrder {
     /// The instance whose terms the order sets.
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The order to fetch.
     pub order_id: String,
     /// The line of it that is the instance.
@@ -80,9 +81,13 @@ pub fn wake() {
 /// Queues the upload of license `license_id` for `event_id`. A repeat (`getLicenseAsync`
 /// called again) re-queues an upload that is pending, done or failed; one that is running is
 /// left alone.
-pub fn enqueue_upload(conn: &mut DbConn, license_id: &str, event_id: &str) -> QueryResult<()> {
+pub fn enqueue_upload(
+    conn: &mut DbConn,
+    license_id: &LicenseId,
+    event_id: &str,
+) -> QueryResult<()> {
     let payload = UploadLicense {
-        license_id: license_id.to_owned(),
+        license_id: license_id.clone(),
         event_id: event_id.to_owned(),
     };
     let key = format!("upload:{license_id}");
@@ -104,12 +109,12 @@ pub fn enqueue_upload(conn: &mut DbConn, license_id: &str, event_id: &str) -> Qu
 /// earlier job failed for good, which it re-queues.
 pub fn enqueue_order_query(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     order_id: &str,
     order_line_id: &str,
 ) -> QueryResult<()> {
     let payload = QueryOrder {
-        instance_id: instance_id.to_owned(),
+        instance_id: instance_id.clone(),
         order_id: order_id.to_owned(),
         order_line_id: order_line_id.to_owned(),
     };

@@ -13,11 +13,12 @@ use serde_json::json;
 use super::drift::{self, Candidate};
 use super::issue::{self, CodeTerms, Presigned};
 use crate::db::DbConn;
+use crate::db::ids::{ActivationId, CodeId};
 use crate::db::models::activations::{self, Activation, DeactivatedBy, NewActivation};
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
-use crate::db::models::{code_usage, machines, new_id};
+use crate::db::models::{code_usage, machines};
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::machine::Machine;
 use crate::domain::validation::refusal;
@@ -63,7 +64,7 @@ pub enum Known {
         /// The license and seats.
         granted: Box<Granted>,
         /// The code's id when the machine is not counted in the day's usage yet.
-        uncounted: Option<String>,
+        uncounted: Option<CodeId>,
     },
 }
 
@@ -145,7 +146,7 @@ pub fn bind(
         }
         // Counted under the code's lock: the seats once this binding is stored.
         let seats = seat_rule::of_code(c, &code)?.take_one()?;
-        let id = new_id();
+        let id = ActivationId::generate();
         let new = NewActivation {
             id: &id,
             code_id: &code.id,

@@ -17,6 +17,7 @@ use super::Error;
 use super::bindings::{Bindings, Lookup};
 use super::issue::{self, CodeTerms};
 use super::seats::SeatLimit;
+use crate::db::ids::CodeId;
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, CodeStatus};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::{self, DbConn};
@@ -257,7 +258,7 @@ pub async fn daily_query(service: &Bindings, code: &AuthCode, day: &str) {
     }
 }
 
-fn apply_query(conn: &mut DbConn, id: &str, reported: &Reported) -> Result<(), Error> {
+fn apply_query(conn: &mut DbConn, id: &CodeId, reported: &Reported) -> Result<(), Error> {
     let now = crate::db::models::now();
     conn.write_tx(|c| {
         let Some(row) = auth_codes::find(c, id)? else {

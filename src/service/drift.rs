@@ -11,6 +11,7 @@
 use super::Error;
 use super::bindings::Bindings;
 use crate::config::FingerprintMatch;
+use crate::db::ids::{ActivationId, CodeId};
 use crate::db::models::activations::{self, Activation};
 use crate::db::models::auth_codes;
 use crate::db::{self, DbConn};
@@ -21,7 +22,7 @@ use crate::domain::machine::Machine;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     /// The binding.
-    pub activation_id: String,
+    pub activation_id: ActivationId,
     /// Its fingerprint's hash when it was found.
     pub fingerprint_sha256: String,
 }
@@ -49,7 +50,7 @@ pub async fn find(service: &Bindings, machine: &Machine) -> Result<Option<Candid
 /// transaction's).
 pub fn search(
     conn: &mut DbConn,
-    code_id: &str,
+    code_id: &CodeId,
     fingerprint: &Fingerprint,
 ) -> Result<Option<Candidate>, Error> {
     let probe = MachineParts::of(fingerprint);
@@ -71,12 +72,12 @@ pub fn search(
 /// still bound to the fingerprint the search compared.
 pub fn recheck(
     conn: &mut DbConn,
-    code_id: &str,
+    code_id: &CodeId,
     candidate: &Candidate,
 ) -> Result<Option<Activation>, Error> {
     Ok(
         activations::find(conn, &candidate.activation_id)?.filter(|binding| {
-            binding.code_id == code_id
+            binding.code_id == *code_id
                 && binding.deactivated_at.is_none()
                 && binding.fingerprint_sha256 == candidate.fingerprint_sha256
         }),

@@ -4,6 +4,7 @@
 //! `koogallery/callbacks/reply.rs`); nothing else decides what a refusal looks like on the wire.
 
 use crate::db::Unavailable;
+use crate::db::ids::InstanceId;
 use crate::domain::validation::Status;
 
 /// A rule's refusal, or a failure underneath it.
@@ -43,7 +44,7 @@ pub enum Error {
     MarketplaceUnavailable,
     /// The online-License instance does not exist.
     #[error("instance {0} does not exist.")]
-    InstanceNotFound(String),
+    InstanceNotFound(InstanceId),
     /// The online-License instance is released.
     #[error("the instance has been released.")]
     InstanceReleased,

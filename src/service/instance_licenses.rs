@@ -9,6 +9,7 @@ use super::Error;
 use super::instances::lock;
 use super::seats::DeviceQuota;
 use crate::db::DbConn;
+use crate::db::ids::InstanceId;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::instances::{self, Instance, InstanceStatus};
 use crate::db::models::licenses;
@@ -32,7 +33,7 @@ const LEGACY_EVENT: &str = "getLicense";
 /// A `getLicenseAsync`: a license for one device of an instance, for one KooGallery event.
 #[derive(Debug, Clone, Copy)]
 pub struct DeviceLicense<'a> {
-    pub instance_id: &'a str,
+    pub instance_id: &'a InstanceId,
     pub event_id: &'a str,
     pub effective: NaiveDateTime,
     pub expire: Option<NaiveDateTime>,
@@ -137,7 +138,7 @@ fn issue_device_license(
 /// A legacy `getLicense`: the order and its terms, carried by the call itself.
 #[derive(Debug, Clone, Copy)]
 pub struct OrderLicense<'a> {
-    pub business_id: &'a str,
+    pub business_id: &'a InstanceId,
     pub order_id: &'a str,
     pub product_id: &'a str,
     pub expire: Option<NaiveDateTime>,
@@ -148,7 +149,7 @@ pub struct OrderLicense<'a> {
 /// The instance and license of a legacy order.
 #[derive(Debug, Clone)]
 pub struct Issued {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// The license file.
     pub license: String,
 }

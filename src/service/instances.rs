@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Error;
 use super::codes::Renewal;
 use crate::db::DbConn;
+use crate::db::ids::InstanceId;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::instances::{self, InstanceStatus};
 use crate::db::models::orders::{self, OrderRecord};
@@ -21,7 +22,7 @@ const INSTANCE_LIMIT_LOCK: i64 = 0x6b6c_696e_7374; // "klinst"
 pub struct NewInstance<'a> {
     pub order_id: &'a str,
     pub order_line_id: &'a str,
-    pub business_id: &'a str,
+    pub business_id: &'a InstanceId,
 }
 
 /// Creates the instance of an order line, or finds it: the same order line always gets the same
@@ -32,7 +33,7 @@ pub fn create(
     call: &NewInstance<'_>,
     limit: Option<i64>,
     now: NaiveDateTime,
-) -> Result<String, Error> {
+) -> Result<InstanceId, Error> {
     let NewInstance {
         order_id,
         order_line_id,
@@ -70,7 +71,7 @@ pub fn create(
 /// `refreshInstance`: the instance's new expiry (and product).
 pub fn refresh(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     renewal: &Renewal<'_>,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
@@ -95,7 +96,7 @@ pub fn refresh(
 /// `updateInstanceStatus`: FREEZE (`freeze`) or UNFREEZE; a released instance stays released.
 pub fn set_frozen(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     freeze: bool,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
@@ -121,7 +122,7 @@ pub fn set_frozen(
 /// `releaseInstance`: released for good; repeats change nothing.
 pub fn release(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     order_id: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
@@ -137,7 +138,7 @@ pub fn release(
 }
 
 /// The dedupe key of an upgrade: one order upgrades an instance once.
-pub fn upgrade_key(instance_id: &str, order_id: &str) -> String {
+pub fn upgrade_key(instance_id: &InstanceId, order_id: &str) -> String {
     format!("upgradeInstance:{instance_id}:{order_id}")
 }
 
@@ -148,14 +149,14 @@ pub fn upgrade_key(instance_id: &str, order_id: &str) -> String {
 /// [`Error::Pending`], so KooGallery repeats the call and the next one fetches the order.
 pub fn upgrade(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     order_id: &str,
     order: Option<&OrderRecord>,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
     let Some(order) = order else {
         if instances::find(conn, instance_id)?.is_none() {
-            return Err(Error::InstanceNotFound(instance_id.to_owned()));
+            return Err(Error::InstanceNotFound(instance_id.clone()));
         }
         if events::seen(conn, &upgrade_key(instance_id, order_id))? {
             return Ok(());
@@ -181,7 +182,7 @@ pub fn upgrade(
 }
 
 /// `queryInstance`: the known instances among `asked`; unknown ids are left out.
-pub fn existing(conn: &mut DbConn, asked: &[&str]) -> Result<Vec<String>, Error> {
+pub fn existing(conn: &mut DbConn, asked: &[InstanceId]) -> Result<Vec<InstanceId>, Error> {
     Ok(instances::existing_ids(conn, asked)?)
 }
 
@@ -201,7 +202,7 @@ pub enum LegacyChange {
 /// instance not active, changes nothing.
 pub fn change_legacy(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     change: LegacyChange,
     via: &str,
     now: NaiveDateTime,
@@ -236,11 +237,11 @@ pub fn change_legacy(
 /// The instance, locked for the transaction, or [`Error::InstanceNotFound`].
 pub(super) fn lock(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     now: NaiveDateTime,
 ) -> Result<instances::Instance, Error> {
     instances::lock(conn, instance_id, now)?
-        .ok_or_else(|| Error::InstanceNotFound(instance_id.to_owned()))
+        .ok_or_else(|| Error::InstanceNotFound(instance_id.clone()))
 }
 
 // On an in-memory SQLite: the api tests run the same rules on both backends.

@@ -8,10 +8,10 @@
 use chrono::NaiveDateTime;
 
 use crate::db::DbConn;
+use crate::db::ids::LicenseId;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{AuthCode, CodeStatus};
 use crate::db::models::licenses::{self, License};
-use crate::db::models::new_id;
 use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus};
 use crate::keys::KeyStore;
 use crate::licensing::{self, Holder, LicenseTerms, whole_seconds};
@@ -75,7 +75,7 @@ impl From<&AuthCode> for CodeTerms {
 /// locked code still has those terms, and signs afresh otherwise.
 #[derive(Debug, Clone)]
 pub struct Presigned {
-    id: String,
+    id: LicenseId,
     terms: LicenseTerms,
     file: String,
 }
@@ -90,7 +90,7 @@ impl Presigned {
         fingerprint_sha256: &str,
         now: NaiveDateTime,
     ) -> Option<Self> {
-        let id = new_id();
+        let id = LicenseId::generate();
         let terms = LicenseTerms::authcode(code, fingerprint_sha256, first_not_before(now));
         let file = sign(keys, &id, 1, &terms, now).ok()?;
         Some(Self { id, terms, file })
@@ -99,7 +99,7 @@ impl Presigned {
 
 fn sign(
     keys: &KeyStore,
-    license_id: &str,
+    license_id: &LicenseId,
     revision: i64,
     terms: &LicenseTerms,
     issued_at: NaiveDateTime,
@@ -146,11 +146,11 @@ fn first_file(
     presigned: Option<Presigned>,
     terms: &LicenseTerms,
     now: NaiveDateTime,
-) -> Result<(String, String), Error> {
+) -> Result<(LicenseId, String), Error> {
     match presigned {
         Some(signed) if signed.terms == *terms => Ok((signed.id, signed.file)),
         _ => {
-            let id = new_id();
+            let id = LicenseId::generate();
             let file = sign(keys, &id, 1, terms, now)?;
             Ok((id, file))
         }
@@ -178,7 +178,7 @@ pub fn next_revision(
     found(conn, &license.id)
 }
 
-fn found(conn: &mut DbConn, id: &str) -> Result<License, Error> {
+fn found(conn: &mut DbConn, id: &LicenseId) -> Result<License, Error> {
     licenses::find(conn, id)?
         .ok_or_else(|| Error::Internal(anyhow::anyhow!("license {id} vanished")))
 }
@@ -227,7 +227,7 @@ mod tests {
         assert_ne!(id, signed.id);
         let (_, payload) = decode_unverified(&file).unwrap();
         assert_eq!(payload.expires_at, renewed.expires_at.map(|t| t.and_utc()));
-        assert_eq!(payload.license_id, id);
+        assert_eq!(payload.license_id, id.as_str());
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::binding;
 use super::drift::{self, Candidate};
 use super::issue;
 use crate::db::DbConn;
+use crate::db::ids::CodeId;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
@@ -59,7 +60,7 @@ impl Look {
 
     /// The code's id and the machine's fingerprint hash when the machine is bound but not
     /// counted in the day's usage yet.
-    pub fn uncounted(&self) -> Option<(String, String)> {
+    pub fn uncounted(&self) -> Option<(CodeId, String)> {
         match (&self.bound, self.counted) {
             (Some((activation, _)), false) => {
                 Some((self.code.id.clone(), activation.fingerprint_sha256.clone()))
@@ -87,7 +88,7 @@ pub fn change(
     conn: &mut DbConn,
     keys: &KeyStore,
     machine: &Machine,
-    code_id: &str,
+    code_id: &CodeId,
     day: &str,
     now: NaiveDateTime,
     drifted: Option<&Candidate>,

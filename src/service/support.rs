@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Error;
 use super::seats::{self, Seats};
 use crate::db::DbConn;
+use crate::db::ids::{ActivationId, LicenseId};
 use crate::db::models::activations::{self, Activation, DeactivatedBy};
 use crate::db::models::auth_codes;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
@@ -17,7 +18,7 @@ use crate::db::models::licenses::{self, License};
 /// `reason` go in the event. Call inside a write transaction.
 pub fn reset_binding(
     conn: &mut DbConn,
-    id: &str,
+    id: &ActivationId,
     actor: &str,
     reason: &str,
     now: NaiveDateTime,
@@ -42,7 +43,7 @@ pub fn reset_binding(
 /// Call inside a write transaction.
 pub fn set_revoked(
     conn: &mut DbConn,
-    id: &str,
+    id: &LicenseId,
     revoked: bool,
     actor: &str,
     reason: &str,

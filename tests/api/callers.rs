@@ -141,6 +141,7 @@ impl TestApp {
             .unwrap()
             .unwrap()
             .id
+            .to_string()
     }
 
     /// Every journal row, as text, for "no secrets" checks.
@@ -156,7 +157,7 @@ impl TestApp {
 
     /// The license files of an instance, oldest first.
     pub fn licenses_of(&self, instance_id: &str) -> Vec<String> {
-        koolicense::db::models::licenses::for_instance(&mut self.db(), instance_id)
+        koolicense::db::models::licenses::for_instance(&mut self.db(), &instance_id.into())
             .unwrap()
             .into_iter()
             .map(|l| l.file)

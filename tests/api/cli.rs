@@ -36,7 +36,7 @@ fn license(keys: &KeyStore, fingerprint: &str) -> String {
         not_before: now - TimeDelta::minutes(1),
         expires_at: Some(now + TimeDelta::days(30)),
     };
-    issue(keys, "lic-cli", 1, &terms, now).unwrap()
+    issue(keys, &"lic-cli".into(), 1, &terms, now).unwrap()
 }
 
 #[test]
@@ -145,7 +145,11 @@ fn expired_licenses_fail_verification() {
         )),
     };
     let file = dir.path().join("l.lic");
-    std::fs::write(&file, issue(&keys, "l", 1, &terms, now_seconds()).unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        issue(&keys, &"l".into(), 1, &terms, now_seconds()).unwrap(),
+    )
+    .unwrap();
     let public = dir.path().join(format!("{}.pub", keys.active_kid()));
     let out = koolicense(
         &[

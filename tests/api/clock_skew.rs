@@ -101,7 +101,7 @@ fn the_clock_tolerance_of_verify_decides_how_far_behind_a_clock_may_be() {
         expires_at: Some(now + TimeDelta::days(30)),
     };
     let license = dir.path().join("l.lic");
-    std::fs::write(&license, issue(&keys, "l", 1, &terms, now).unwrap()).unwrap();
+    std::fs::write(&license, issue(&keys, &"l".into(), 1, &terms, now).unwrap()).unwrap();
     let public = dir.path().join(format!("{}.pub", keys.active_kid()));
     let args = [
         "--license",

@@ -9,6 +9,7 @@ use diesel::dsl;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::ids::{ActivationId, CodeId};
 use crate::db::schema::{activations, licenses};
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
@@ -37,8 +38,8 @@ where
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = activations)]
 pub struct Activation {
-    pub id: String,
-    pub code_id: String,
+    pub id: ActivationId,
+    pub code_id: CodeId,
     /// The normalised fingerprint; kept for the hardware-drift rule. Never log it.
     #[serde(skip)]
     pub fingerprint: String,
@@ -53,8 +54,8 @@ pub struct Activation {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = activations)]
 pub struct NewActivation<'a> {
-    pub id: &'a str,
-    pub code_id: &'a str,
+    pub id: &'a ActivationId,
+    pub code_id: &'a CodeId,
     pub fingerprint: &'a str,
     pub fingerprint_sha256: &'a str,
     pub hostname: Option<&'a str>,
@@ -65,8 +66,8 @@ impl From<&NewActivation<'_>> for Activation {
     /// The row as [`insert`] writes it.
     fn from(new: &NewActivation<'_>) -> Self {
         Self {
-            id: new.id.to_owned(),
-            code_id: new.code_id.to_owned(),
+            id: new.id.clone(),
+            code_id: new.code_id.clone(),
             fingerprint: new.fingerprint.to_owned(),
             fingerprint_sha256: new.fingerprint_sha256.to_owned(),
             hostname: new.hostname.map(str::to_owned),
@@ -89,7 +90,7 @@ pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<
 }
 
 /// The binding by id.
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Activation>> {
+pub fn find(conn: &mut DbConn, id: &ActivationId) -> QueryResult<Option<Activation>> {
     on_backend!(conn, |c| activations::table
         .find(id)
         .select(Activation::as_select())
@@ -100,7 +101,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<Activation>> {
 /// The live binding of the code to this fingerprint.
 pub fn find_live(
     conn: &mut DbConn,
-    code_id: &str,
+    code_id: &CodeId,
     fingerprint_sha256: &str,
 ) -> QueryResult<Option<Activation>> {
     on_backend!(conn, |c| activations::table
@@ -113,7 +114,7 @@ pub fn find_live(
 }
 
 /// Every live binding of the code, oldest first.
-pub fn live_for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>> {
+pub fn live_for_code(conn: &mut DbConn, code_id: &CodeId) -> QueryResult<Vec<Activation>> {
     activations::table
         .filter(activations::code_id.eq(code_id))
         .filter(is_live(activations::deactivated_at))
@@ -123,7 +124,7 @@ pub fn live_for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activa
 }
 
 /// Every binding of the code, live or not, oldest first.
-pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>> {
+pub fn for_code(conn: &mut DbConn, code_id: &CodeId) -> QueryResult<Vec<Activation>> {
     activations::table
         .filter(activations::code_id.eq(code_id))
         .order((activations::created_at.asc(), activations::id.asc()))
@@ -132,7 +133,7 @@ pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<Activation>
 }
 
 /// Seats in use: the code's live bindings.
-pub fn count_live(conn: &mut DbConn, code_id: &str) -> QueryResult<i64> {
+pub fn count_live(conn: &mut DbConn, code_id: &CodeId) -> QueryResult<i64> {
     on_backend!(conn, |c| activations::table
         .filter(activations::code_id.eq(code_id))
         .filter(is_live(activations::deactivated_at))
@@ -143,9 +144,9 @@ pub fn count_live(conn: &mut DbConn, code_id: &str) -> QueryResult<i64> {
 /// Seats in use of each of the codes `code_ids` (a code without live bindings is absent).
 pub fn count_live_by_code(
     conn: &mut DbConn,
-    code_ids: &[String],
-) -> QueryResult<HashMap<String, i64>> {
-    let counts: Vec<(String, i64)> = activations::table
+    code_ids: &[CodeId],
+) -> QueryResult<HashMap<CodeId, i64>> {
+    let counts: Vec<(CodeId, i64)> = activations::table
         .filter(activations::code_id.eq_any(code_ids))
         .filter(is_live(activations::deactivated_at))
         .group_by(activations::code_id)
@@ -157,7 +158,7 @@ pub fn count_live_by_code(
 /// Frees the seat; returns true when the binding was live.
 pub fn deactivate(
     conn: &mut DbConn,
-    id: &str,
+    id: &ActivationId,
     by: DeactivatedBy,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
@@ -177,7 +178,7 @@ pub fn deactivate(
 /// Deactivations of the code by `by` at or after `since` (the seat-hopping limit).
 pub fn deactivations_since(
     conn: &mut DbConn,
-    code_id: &str,
+    code_id: &CodeId,
     by: DeactivatedBy,
     since: NaiveDateTime,
 ) -> QueryResult<i64> {
@@ -194,7 +195,7 @@ pub fn deactivations_since(
 /// is signed for the new fingerprint.
 pub fn move_to_fingerprint(
     conn: &mut DbConn,
-    id: &str,
+    id: &ActivationId,
     fingerprint: &str,
     fingerprint_sha256: &str,
     now: NaiveDateTime,

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::ids::CodeId;
 use crate::db::schema::auth_codes;
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
@@ -39,7 +40,7 @@ impl CodeStatus {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = auth_codes)]
 pub struct AuthCode {
-    pub id: String,
+    pub id: CodeId,
     #[serde(skip)]
     pub code: String,
     pub code_hint: String,
@@ -65,7 +66,7 @@ pub fn find_by_code(conn: &mut DbConn, code: &str) -> QueryResult<Option<AuthCod
 }
 
 /// The code's row by id.
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
+pub fn find(conn: &mut DbConn, id: &CodeId) -> QueryResult<Option<AuthCode>> {
     on_backend!(conn, |c| auth_codes::table
         .find(id)
         .select(AuthCode::as_select())
@@ -82,7 +83,7 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
     insert_or_lose(conn, |c| {
         diesel::insert_into(auth_codes::table)
             .values((
-                auth_codes::id.eq(super::new_id()),
+                auth_codes::id.eq(CodeId::generate()),
                 auth_codes::code.eq(code),
                 auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
                 auth_codes::status.eq(CodeStatus::Alive),
@@ -102,7 +103,7 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
 /// PostgreSQL: `SELECT … FOR UPDATE`, a row lock that other transactions (other nodes too) wait
 /// on. SQLite: a plain read, since a write transaction (`BEGIN IMMEDIATE`, or the group commit's)
 /// already holds the database's write lock.
-pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<Option<AuthCode>> {
+pub fn lock(conn: &mut DbConn, id: &CodeId) -> QueryResult<Option<AuthCode>> {
     match conn {
         #[cfg(feature = "postgres")]
         DbConn::Postgres(pg) => auth_codes::table
@@ -164,7 +165,7 @@ pub struct AuthCodeChangeset {
 }
 
 /// Applies `changes` to the code.
-pub fn update(conn: &mut DbConn, id: &str, changes: &AuthCodeChangeset) -> QueryResult<usize> {
+pub fn update(conn: &mut DbConn, id: &CodeId, changes: &AuthCodeChangeset) -> QueryResult<usize> {
     diesel::update(auth_codes::table.find(id))
         .set(changes)
         .execute(conn)
@@ -180,7 +181,7 @@ pub struct Search<'a> {
     /// Frozen codes only (KooGallery freezes a code apart from its status).
     pub frozen_only: bool,
     /// Codes with a smaller id than this (the page cursor).
-    pub before_id: Option<&'a str>,
+    pub before_id: Option<&'a CodeId>,
 }
 
 /// Codes matching `filter`, newest id first, at most `limit`.
@@ -203,7 +204,7 @@ pub fn search(conn: &mut DbConn, filter: &Search<'_>, limit: i64) -> QueryResult
         query = query.filter(auth_codes::frozen.eq(true));
     }
     if let Some(cursor) = filter.before_id {
-        query = query.filter(auth_codes::id.lt(cursor.to_owned()));
+        query = query.filter(auth_codes::id.lt(cursor.clone()));
     }
     query
         .order(auth_codes::id.desc())
@@ -221,7 +222,7 @@ fn escape_like(text: &str) -> String {
 
 /// Takes the day's marketplace query of code `id` for the caller: true when no node had taken
 /// it for `day` yet (one conditional update, so two nodes never both query).
-pub fn claim_daily_query(conn: &mut DbConn, id: &str, day: &str) -> QueryResult<bool> {
+pub fn claim_daily_query(conn: &mut DbConn, id: &CodeId, day: &str) -> QueryResult<bool> {
     let not_today = auth_codes::last_queried_on
         .is_null()
         .or(auth_codes::last_queried_on.ne(day));
@@ -234,7 +235,7 @@ pub fn claim_daily_query(conn: &mut DbConn, id: &str, day: &str) -> QueryResult<
 /// Gives the day's query back (to `previous`) after it failed, unless another day took over.
 pub fn unclaim_daily_query(
     conn: &mut DbConn,
-    id: &str,
+    id: &CodeId,
     day: &str,
     previous: Option<String>,
 ) -> QueryResult<()> {

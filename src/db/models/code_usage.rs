@@ -4,6 +4,7 @@
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use crate::db::ids::CodeId;
 use crate::db::schema::{auth_codes, code_usage};
 use crate::db::{DbConn, insert_or_lose, on_backend};
 
@@ -13,7 +14,7 @@ pub fn day_key(day: NaiveDate) -> String {
 }
 
 /// True when the client was already counted for the code on `day`.
-pub fn seen(conn: &mut DbConn, code_id: &str, day: &str, client_id: &str) -> QueryResult<bool> {
+pub fn seen(conn: &mut DbConn, code_id: &CodeId, day: &str, client_id: &str) -> QueryResult<bool> {
     on_backend!(conn, |c| diesel::select(diesel::dsl::exists(
         code_usage::table
             .filter(code_usage::code_id.eq(code_id))
@@ -26,7 +27,7 @@ pub fn seen(conn: &mut DbConn, code_id: &str, day: &str, client_id: &str) -> Que
 /// Counts the client for the code on `day`; `Ok(false)` when it already was.
 pub fn record(
     conn: &mut DbConn,
-    code_id: &str,
+    code_id: &CodeId,
     day: &str,
     client_id: &str,
     now: NaiveDateTime,
@@ -45,7 +46,7 @@ pub fn record(
 }
 
 /// Distinct clients of the code on `day`.
-pub fn clients_on(conn: &mut DbConn, code_id: &str, day: &str) -> QueryResult<i64> {
+pub fn clients_on(conn: &mut DbConn, code_id: &CodeId, day: &str) -> QueryResult<i64> {
     code_usage::table
         .filter(code_usage::code_id.eq(code_id))
         .filter(code_usage::day.eq(day))

@@ -96,14 +96,14 @@ impl NewEvent {
     /// An event about `subject_type`/`subject_id`, now.
     pub fn new(
         subject_type: Subject,
-        subject_id: &str,
+        subject_id: impl AsRef<str>,
         kind: EventKind,
         detail: &serde_json::Value,
     ) -> Self {
         Self {
             id: super::new_id(),
             subject_type,
-            subject_id: subject_id.to_owned(),
+            subject_id: subject_id.as_ref().to_owned(),
             kind,
             dedupe_key: None,
             detail: detail.to_string(),

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::ids::InstanceId;
 use crate::db::schema::instances;
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose};
@@ -24,7 +25,7 @@ text_enum! {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = instances)]
 pub struct Instance {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub order_id: String,
     pub order_line_id: String,
     pub status: InstanceStatus,
@@ -42,7 +43,7 @@ pub struct Instance {
 /// `Ok(None)`: `instance_id` is already taken by another order line.
 pub fn create_or_find(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     order_id: &str,
     order_line_id: &str,
     now: NaiveDateTime,
@@ -78,7 +79,7 @@ pub fn count_live(conn: &mut DbConn) -> QueryResult<i64> {
 }
 
 /// The instance with this id.
-pub fn find(conn: &mut DbConn, instance_id: &str) -> QueryResult<Option<Instance>> {
+pub fn find(conn: &mut DbConn, instance_id: &InstanceId) -> QueryResult<Option<Instance>> {
     instances::table
         .find(instance_id)
         .select(Instance::as_select())
@@ -104,7 +105,7 @@ pub fn find_by_order(
 /// PostgreSQL; SQLite's `BEGIN IMMEDIATE` already serialises writers). Returns the fresh row.
 pub fn lock(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     now: NaiveDateTime,
 ) -> QueryResult<Option<Instance>> {
     let touched = diesel::update(instances::table.find(instance_id))
@@ -138,7 +139,7 @@ pub fn set_status(
 /// A renewal or period change: the new expiry, and the new product when the period type changed.
 pub fn set_expiry(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     expires_at: NaiveDateTime,
     product_id: Option<&str>,
     now: NaiveDateTime,
@@ -162,15 +163,15 @@ pub fn set_expiry(
 }
 
 /// The instances among `ids` that exist, in the order asked.
-pub fn existing_ids(conn: &mut DbConn, ids: &[&str]) -> QueryResult<Vec<String>> {
-    let found: Vec<String> = instances::table
+pub fn existing_ids(conn: &mut DbConn, ids: &[InstanceId]) -> QueryResult<Vec<InstanceId>> {
+    let found: Vec<InstanceId> = instances::table
         .filter(instances::instance_id.eq_any(ids))
         .select(instances::instance_id)
         .load(conn)?;
     Ok(ids
         .iter()
-        .filter(|id| found.iter().any(|f| f == *id))
-        .map(|id| (*id).to_owned())
+        .filter(|id| found.contains(id))
+        .cloned()
         .collect())
 }
 

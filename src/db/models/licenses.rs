@@ -8,6 +8,7 @@ use diesel::dsl;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::ids::{ActivationId, CodeId, InstanceId, LicenseId};
 use crate::db::schema::{license_revisions, licenses};
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_or_lose, on_backend};
@@ -35,11 +36,11 @@ impl From<crate::license_file::LicenseSource> for Source {
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = licenses)]
 pub struct License {
-    pub id: String,
+    pub id: LicenseId,
     pub source: Source,
-    pub code_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub activation_id: Option<String>,
+    pub code_id: Option<CodeId>,
+    pub instance_id: Option<InstanceId>,
+    pub activation_id: Option<ActivationId>,
     pub event_id: Option<String>,
     pub fingerprint_sha256: String,
     pub revision: i64,
@@ -55,11 +56,11 @@ pub struct License {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = licenses)]
 pub struct NewLicense {
-    pub id: String,
+    pub id: LicenseId,
     pub source: Source,
-    pub code_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub activation_id: Option<String>,
+    pub code_id: Option<CodeId>,
+    pub instance_id: Option<InstanceId>,
+    pub activation_id: Option<ActivationId>,
     pub event_id: Option<String>,
     pub fingerprint_sha256: String,
     pub revision: i64,
@@ -76,7 +77,7 @@ pub struct NewLicense {
 #[diesel(table_name = license_revisions)]
 pub struct LicenseRevision {
     pub id: String,
-    pub license_id: String,
+    pub license_id: LicenseId,
     pub revision: i64,
     pub file: String,
     pub expires_at: Option<NaiveDateTime>,
@@ -127,7 +128,7 @@ pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryRes
 
 fn insert_revision(
     conn: &mut DbConn,
-    license_id: &str,
+    license_id: &LicenseId,
     revision: i64,
     file: &str,
     expires_at: Option<NaiveDateTime>,
@@ -170,7 +171,7 @@ pub fn add_revision(
 }
 
 /// The current file of license `id`, without the rest of its row (what an upload sends).
-pub fn file_of(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
+pub fn file_of(conn: &mut DbConn, id: &LicenseId) -> QueryResult<Option<String>> {
     licenses::table
         .find(id)
         .select(licenses::file)
@@ -179,7 +180,7 @@ pub fn file_of(conn: &mut DbConn, id: &str) -> QueryResult<Option<String>> {
 }
 
 /// The license by id.
-pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
+pub fn find(conn: &mut DbConn, id: &LicenseId) -> QueryResult<Option<License>> {
     on_backend!(conn, |c| licenses::table
         .find(id)
         .select(License::as_select())
@@ -190,7 +191,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<License>> {
 /// The license issued for this `getLicenseAsync` request.
 pub fn find_for_event(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     event_id: &str,
     fingerprint_sha256: &str,
 ) -> QueryResult<Option<License>> {
@@ -204,7 +205,10 @@ pub fn find_for_event(
 }
 
 /// The license of an activation.
-pub fn find_for_activation(conn: &mut DbConn, activation_id: &str) -> QueryResult<Option<License>> {
+pub fn find_for_activation(
+    conn: &mut DbConn,
+    activation_id: &ActivationId,
+) -> QueryResult<Option<License>> {
     on_backend!(conn, |c| licenses::table
         .filter(licenses::activation_id.eq(activation_id))
         .select(License::as_select())
@@ -219,7 +223,7 @@ fn holds_quota() -> dsl::Eq<licenses::revoked, bool> {
 }
 
 /// Distinct devices holding an unrevoked license of the instance (its used quota).
-pub fn count_devices(conn: &mut DbConn, instance_id: &str) -> QueryResult<i64> {
+pub fn count_devices(conn: &mut DbConn, instance_id: &InstanceId) -> QueryResult<i64> {
     licenses::table
         .filter(licenses::instance_id.eq(instance_id))
         .filter(holds_quota())
@@ -231,9 +235,9 @@ pub fn count_devices(conn: &mut DbConn, instance_id: &str) -> QueryResult<i64> {
 /// instance without any is absent).
 pub fn count_devices_by_instance(
     conn: &mut DbConn,
-    instance_ids: &[String],
-) -> QueryResult<HashMap<String, i64>> {
-    let counts: Vec<(Option<String>, i64)> = licenses::table
+    instance_ids: &[InstanceId],
+) -> QueryResult<HashMap<InstanceId, i64>> {
+    let counts: Vec<(Option<InstanceId>, i64)> = licenses::table
         .filter(licenses::instance_id.eq_any(instance_ids))
         .filter(holds_quota())
         .group_by(licenses::instance_id)
@@ -251,7 +255,7 @@ pub fn count_devices_by_instance(
 /// The device holds an unrevoked license of the instance (it is counted in the used quota).
 pub fn device_holds_license(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     fingerprint_sha256: &str,
 ) -> QueryResult<bool> {
     diesel::select(dsl::exists(
@@ -264,7 +268,7 @@ pub fn device_holds_license(
 }
 
 /// Every revision of a license, oldest first.
-pub fn revisions(conn: &mut DbConn, license_id: &str) -> QueryResult<Vec<LicenseRevision>> {
+pub fn revisions(conn: &mut DbConn, license_id: &LicenseId) -> QueryResult<Vec<LicenseRevision>> {
     license_revisions::table
         .filter(license_revisions::license_id.eq(license_id))
         .order(license_revisions::revision.asc())
@@ -273,7 +277,7 @@ pub fn revisions(conn: &mut DbConn, license_id: &str) -> QueryResult<Vec<License
 }
 
 /// Licenses of an instance, oldest first.
-pub fn for_instance(conn: &mut DbConn, instance_id: &str) -> QueryResult<Vec<License>> {
+pub fn for_instance(conn: &mut DbConn, instance_id: &InstanceId) -> QueryResult<Vec<License>> {
     licenses::table
         .filter(licenses::instance_id.eq(instance_id))
         .order(licenses::created_at.asc())
@@ -282,7 +286,7 @@ pub fn for_instance(conn: &mut DbConn, instance_id: &str) -> QueryResult<Vec<Lic
 }
 
 /// Licenses of a code, oldest first.
-pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<License>> {
+pub fn for_code(conn: &mut DbConn, code_id: &CodeId) -> QueryResult<Vec<License>> {
     licenses::table
         .filter(licenses::code_id.eq(code_id))
         .order(licenses::created_at.asc())
@@ -293,7 +297,7 @@ pub fn for_code(conn: &mut DbConn, code_id: &str) -> QueryResult<Vec<License>> {
 /// Revokes or reinstates; returns true when it changed.
 pub fn set_revoked(
     conn: &mut DbConn,
-    id: &str,
+    id: &LicenseId,
     revoked: bool,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {

@@ -5,6 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use crate::db::ids::InstanceId;
 use crate::db::schema::{instances, orders};
 use crate::db::{DbConn, insert_or_lose};
 
@@ -78,7 +79,7 @@ struct InstanceTerms<'a> {
 /// rows changed (0 for an unknown instance).
 pub fn apply_to_instance(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     record: &OrderRecord,
 ) -> QueryResult<usize> {
     let terms = InstanceTerms {
@@ -107,7 +108,7 @@ diesel::define_sql_function! {
 /// Returns the rows matched (0 for an unknown instance).
 pub fn fill_instance(
     conn: &mut DbConn,
-    instance_id: &str,
+    instance_id: &InstanceId,
     record: &OrderRecord,
 ) -> QueryResult<usize> {
     diesel::update(instances::table.find(instance_id))

@@ -196,7 +196,7 @@ fn license_round_trip(start: NaiveDateTime, end: NaiveDateTime) -> Result<(), Te
         not_before: whole_seconds(start),
         expires_at: Some(whole_seconds(end)),
     };
-    let file = issue(&KEYS.1, "lic-1", 1, &terms, whole_seconds(start))
+    let file = issue(&KEYS.1, &"lic-1".into(), 1, &terms, whole_seconds(start))
         .map_err(|e| TestCaseError::fail(format!("not issued: {e}")))?;
     let payload = crate::license_file::verify(
         &file,

@@ -5,6 +5,7 @@
 
 use chrono::NaiveDateTime;
 
+use crate::db::ids::InstanceId;
 use crate::domain::fingerprint::Fingerprint;
 
 /// One activity of `POST /koogallery/license`.
@@ -75,7 +76,7 @@ pub const fn wire_names() -> [&'static str; Activity::ALL.len()] {
 pub struct NewInstance {
     pub order_id: String,
     pub order_line_id: String,
-    pub business_id: String,
+    pub business_id: InstanceId,
 }
 
 /// `refreshInstance`.
@@ -84,7 +85,7 @@ pub struct RefreshInstance {
     pub scene: String,
     pub order_id: String,
     pub order_line_id: String,
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub product_id: Option<String>,
     pub expire_time: NaiveDateTime,
 }
@@ -92,7 +93,7 @@ pub struct RefreshInstance {
 /// `updateInstanceStatus`.
 #[derive(Debug, Clone)]
 pub struct UpdateInstanceStatus {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// `FREEZE` (else `UNFREEZE`).
     pub freeze: bool,
 }
@@ -100,14 +101,14 @@ pub struct UpdateInstanceStatus {
 /// `releaseInstance`.
 #[derive(Debug, Clone)]
 pub struct ReleaseInstance {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub order_id: Option<String>,
 }
 
 /// `upgradeInstance`.
 #[derive(Debug, Clone)]
 pub struct UpgradeInstance {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub order_id: String,
     pub order_line_id: String,
 }
@@ -115,13 +116,13 @@ pub struct UpgradeInstance {
 /// `queryInstance`.
 #[derive(Debug, Clone)]
 pub struct QueryInstance {
-    pub instance_ids: Vec<String>,
+    pub instance_ids: Vec<InstanceId>,
 }
 
 /// `getLicenseAsync`.
 #[derive(Debug, Clone)]
 pub struct GetLicenseAsync {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub effective: NaiveDateTime,
     pub expire: Option<NaiveDateTime>,
     pub event_id: String,

@@ -34,7 +34,7 @@ pub fn refresh_instance(
         expires_at: call.expire_time,
     };
     instances::refresh(ctx.conn, &call.instance_id, &renewal, ctx.now)?;
-    Ok(Reply::success().with_instance(&call.instance_id))
+    Ok(Reply::success().with_instance(call.instance_id.clone()))
 }
 
 /// `updateInstanceStatus`: FREEZE / UNFREEZE.
@@ -43,7 +43,7 @@ pub fn update_instance_status(
     call: &UpdateInstanceStatus,
 ) -> Result<Reply, service::Error> {
     instances::set_frozen(ctx.conn, &call.instance_id, call.freeze, ctx.now)?;
-    Ok(Reply::success().with_instance(&call.instance_id))
+    Ok(Reply::success().with_instance(call.instance_id.clone()))
 }
 
 /// `releaseInstance`: repeat releases simply succeed.
@@ -53,7 +53,7 @@ pub fn release_instance(
 ) -> Result<Reply, service::Error> {
     let order_id = call.order_id.as_deref();
     instances::release(ctx.conn, &call.instance_id, order_id, ctx.now)?;
-    Ok(Reply::success().with_instance(&call.instance_id))
+    Ok(Reply::success().with_instance(call.instance_id.clone()))
 }
 
 /// `upgradeInstance`, with the upgrade order the prefetch fetched, if any. Without one, the
@@ -65,13 +65,12 @@ pub fn upgrade_instance(
     order: Option<&OrderRecord>,
 ) -> Result<Reply, service::Error> {
     instances::upgrade(ctx.conn, &call.instance_id, &call.order_id, order, ctx.now)?;
-    Ok(Reply::success().with_instance(&call.instance_id))
+    Ok(Reply::success().with_instance(call.instance_id.clone()))
 }
 
 /// `queryInstance`: the known instances among the ids asked.
 pub fn query_instance(ctx: &mut Ctx<'_>, call: &QueryInstance) -> Result<Reply, service::Error> {
-    let asked: Vec<&str> = call.instance_ids.iter().map(String::as_str).collect();
-    let known = instances::existing(ctx.conn, &asked)?;
+    let known = instances::existing(ctx.conn, &call.instance_ids)?;
     let mut reply = Reply::success();
     reply.info = Some(
         known

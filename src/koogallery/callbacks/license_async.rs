@@ -20,5 +20,5 @@ pub fn get_license_async(
         fingerprint: call.fingerprint.as_ref(),
     };
     instance_licenses::device_license(ctx.conn, ctx.keys, &req, ctx.now)?;
-    Ok(Reply::success().with_instance(&call.instance_id))
+    Ok(Reply::success().with_instance(call.instance_id.clone()))
 }

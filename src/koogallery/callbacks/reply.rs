@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::db::ids::InstanceId;
 use crate::service;
 
 /// Every result code the production interface answers (koogallery.md §3.3, §4.2.5).
@@ -58,7 +59,7 @@ pub struct Reply {
     #[serde(rename = "resultMsg")]
     pub message: String,
     #[serde(rename = "instanceId", skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+    pub instance_id: Option<InstanceId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub info: Option<Vec<InstanceInfo>>,
     /// Legacy `getLicense` only: the license string itself.
@@ -70,7 +71,7 @@ pub struct Reply {
 #[derive(Debug, Clone, Serialize)]
 pub struct InstanceInfo {
     #[serde(rename = "instanceId")]
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 #[expect(
@@ -100,8 +101,8 @@ impl Reply {
 
     /// Adds `instanceId`.
     #[must_use]
-    pub fn with_instance(mut self, instance_id: impl Into<String>) -> Self {
-        self.instance_id = Some(instance_id.into());
+    pub fn with_instance(mut self, instance_id: InstanceId) -> Self {
+        self.instance_id = Some(instance_id);
         self
     }
 

@@ -10,6 +10,7 @@ use super::activity::{
     ReleaseInstance, ReleaseLicenseCode, UpdateInstanceStatus, UpdateLicenseCodeStatus,
     UpgradeInstance, wire_names,
 };
+use crate::db::ids::InstanceId;
 use crate::domain::fingerprint::Fingerprint;
 use crate::koogallery::fields::{BadField, Fields, bad};
 
@@ -70,26 +71,26 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
         Activity::NewInstance => Callback::NewInstance(NewInstance {
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
-            business_id: f.required("businessId", ID_LEN)?,
+            business_id: instance_id(&f, "businessId")?,
         }),
         Activity::RefreshInstance => Callback::RefreshInstance(RefreshInstance {
             scene: f.required("scene", ID_LEN)?,
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
-            instance_id: f.required("instanceId", ID_LEN)?,
+            instance_id: instance_id(&f, "instanceId")?,
             product_id: f.optional("productId", ID_LEN)?,
             expire_time: f.compact_time("expireTime")?,
         }),
         Activity::UpdateInstanceStatus => Callback::UpdateInstanceStatus(UpdateInstanceStatus {
-            instance_id: f.required("instanceId", ID_LEN)?,
+            instance_id: instance_id(&f, "instanceId")?,
             freeze: f.freeze()?,
         }),
         Activity::ReleaseInstance => Callback::ReleaseInstance(ReleaseInstance {
-            instance_id: f.required("instanceId", ID_LEN)?,
+            instance_id: instance_id(&f, "instanceId")?,
             order_id: f.optional("orderId", ID_LEN)?,
         }),
         Activity::UpgradeInstance => Callback::UpgradeInstance(UpgradeInstance {
-            instance_id: f.required("instanceId", ID_LEN)?,
+            instance_id: instance_id(&f, "instanceId")?,
             order_id: f.required("orderId", ID_LEN)?,
             order_line_id: f.required("orderLineId", ID_LEN)?,
         }),
@@ -97,7 +98,7 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
             instance_ids: instance_ids(&f)?,
         }),
         Activity::GetLicenseAsync => Callback::GetLicenseAsync(GetLicenseAsync {
-            instance_id: f.required("instanceId", ID_LEN)?,
+            instance_id: instance_id(&f, "instanceId")?,
             effective: f
                 .license_time("effectiveTime")?
                 .ok_or_else(|| bad("effectiveTime", "missing"))?,
@@ -149,14 +150,19 @@ fn license_end(f: &Fields<'_>) -> Result<Option<NaiveDateTime>, BadField> {
     Ok(expire)
 }
 
-fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {
+/// An instance id KooGallery sends (`instanceId`, or `newInstance`'s proposed `businessId`).
+fn instance_id(f: &Fields<'_>, name: &'static str) -> Result<InstanceId, BadField> {
+    f.required(name, ID_LEN).map(InstanceId::from)
+}
+
+fn instance_ids(f: &Fields<'_>) -> Result<Vec<InstanceId>, BadField> {
     // The field's documented length (100) cannot hold 100 ids; the id count is the real limit.
     let raw = f.required("instanceId", MAX_QUERY_IDS * (ID_LEN + 1))?;
-    let ids: Vec<String> = raw
+    let ids: Vec<InstanceId> = raw
         .split(',')
         .map(str::trim)
         .filter(|id| !id.is_empty())
-        .map(str::to_owned)
+        .map(InstanceId::from)
         .collect();
     if ids.is_empty() {
         return Err(bad("instanceId", "missing"));
@@ -164,7 +170,7 @@ fn instance_ids(f: &Fields<'_>) -> Result<Vec<String>, BadField> {
     if ids.len() > MAX_QUERY_IDS {
         return Err(bad("instanceId", format!("more than {MAX_QUERY_IDS} ids")));
     }
-    if ids.iter().any(|id| id.chars().count() > ID_LEN) {
+    if ids.iter().any(|id| id.as_str().chars().count() > ID_LEN) {
         return Err(bad(
             "instanceId",
             format!("an id is longer than {ID_LEN} characters"),
@@ -179,16 +185,28 @@ impl Request {
     pub fn journal_keys(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
         match &self.callback {
             Callback::NewInstance(c) => (Some(&c.order_id), None, None, None),
-            Callback::RefreshInstance(c) => (Some(&c.order_id), Some(&c.instance_id), None, None),
-            Callback::UpgradeInstance(c) => (Some(&c.order_id), Some(&c.instance_id), None, None),
-            Callback::UpdateInstanceStatus(c) => (None, Some(&c.instance_id), None, None),
-            Callback::ReleaseInstance(c) => {
-                (c.order_id.as_deref(), Some(&c.instance_id), None, None)
+            Callback::RefreshInstance(c) => {
+                (Some(&c.order_id), Some(c.instance_id.as_str()), None, None)
             }
-            Callback::QueryInstance(c) => {
-                (None, c.instance_ids.first().map(String::as_str), None, None)
+            Callback::UpgradeInstance(c) => {
+                (Some(&c.order_id), Some(c.instance_id.as_str()), None, None)
             }
-            Callback::GetLicenseAsync(c) => (None, Some(&c.instance_id), None, Some(&c.event_id)),
+            Callback::UpdateInstanceStatus(c) => (None, Some(c.instance_id.as_str()), None, None),
+            Callback::ReleaseInstance(c) => (
+                c.order_id.as_deref(),
+                Some(c.instance_id.as_str()),
+                None,
+                None,
+            ),
+            Callback::QueryInstance(c) => (
+                None,
+                c.instance_ids.first().map(InstanceId::as_str),
+                None,
+                None,
+            ),
+            Callback::GetLicenseAsync(c) => {
+                (None, Some(c.instance_id.as_str()), None, Some(&c.event_id))
+            }
             Callback::RefreshLicenseCode(c) => (Some(&c.order_id), None, Some(&c.code), None),
             Callback::UpdateLicenseCodeStatus(c) => (None, None, Some(&c.code), None),
             Callback::ReleaseLicenseCode(c) => (c.order_id.as_deref(), None, Some(&c.code), None),

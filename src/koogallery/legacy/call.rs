@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 
 use super::activity::LegacyActivity;
 use crate::db::DbConn;
+use crate::db::ids::InstanceId;
 use crate::keys::KeyStore;
 use crate::koogallery::callbacks::reply::Reply;
 use crate::koogallery::fields::{BadField, Fields, bad};
@@ -27,14 +28,14 @@ pub(super) struct LegacyCall {
 
 enum What {
     Get {
-        business_id: String,
+        business_id: InstanceId,
         order_id: String,
         product_id: String,
         expire: Option<NaiveDateTime>,
         amount: i64,
     },
     Change {
-        instance_id: String,
+        instance_id: InstanceId,
         change: LegacyChange,
     },
 }
@@ -50,7 +51,7 @@ pub(super) fn parse(f: &Fields<'_>, now: NaiveDateTime) -> Result<LegacyCall, Ba
     let what = match activity {
         LegacyActivity::Get => {
             f.required("customerId", 100)?;
-            let business_id = f.required("businessId", ID_LEN)?;
+            let business_id = InstanceId::from(f.required("businessId", ID_LEN)?);
             let order_id = f.required("orderId", ID_LEN)?;
             let product_id = f.required("productId", ID_LEN)?;
             let expire = f.optional_compact_time("expireTime")?;
@@ -91,8 +92,8 @@ pub(super) fn parse(f: &Fields<'_>, now: NaiveDateTime) -> Result<LegacyCall, Ba
 }
 
 /// The instance a refresh, expiry or release names, once its order id is checked too.
-fn instance_of(f: &Fields<'_>) -> Result<String, BadField> {
-    let instance_id = f.required("instanceId", ID_LEN)?;
+fn instance_of(f: &Fields<'_>) -> Result<InstanceId, BadField> {
+    let instance_id = InstanceId::from(f.required("instanceId", ID_LEN)?);
     f.required("orderId", ID_LEN)?;
     Ok(instance_id)
 }
@@ -106,10 +107,10 @@ pub(super) fn answer(
 ) -> Result<Reply, service::Error> {
     match &call.what {
         What::Get { business_id, .. } if call.test => {
-            Ok(Reply::success().with_instance(business_id))
+            Ok(Reply::success().with_instance(business_id.clone()))
         }
         What::Change { instance_id, .. } if call.test => {
-            Ok(Reply::success().with_instance(instance_id))
+            Ok(Reply::success().with_instance(instance_id.clone()))
         }
         What::Get {
             business_id,
@@ -136,7 +137,7 @@ pub(super) fn answer(
         } => {
             let via = call.activity.as_str();
             instances::change_legacy(conn, instance_id, *change, via, now)?;
-            Ok(Reply::success().with_instance(instance_id))
+            Ok(Reply::success().with_instance(instance_id.clone()))
         }
     }
 }

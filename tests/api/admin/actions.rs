@@ -37,13 +37,13 @@ both_backends!(@backend a_license_is_revoked_and_reinstated_by_an_admin, |backen
     let twice = app.admin_post(&admin, &path("revoke"), &json!({"reason": "again"})).await;
     assert_eq!(twice.status, 409);
     assert_eq!(twice.body, json!({"code": "CONFLICT", "message": "the license is already revoked"}));
-    assert!(koolicense::db::models::licenses::find(&mut app.db(), &license).unwrap().unwrap().revoked);
+    assert!(koolicense::db::models::licenses::find(&mut app.db(), &license.as_str().into()).unwrap().unwrap().revoked);
 
     let reinstated = app.admin_post(&admin, &path("reinstate"), &json!({"reason": "chargeback withdrawn"})).await;
     assert_eq!(reinstated.status, 200, "{}", reinstated.body);
     assert_eq!(reinstated.body["revoked"], false);
     assert_eq!(app.admin_post(&admin, &path("reinstate"), &json!({"reason": "r"})).await.status, 409);
-    assert!(!koolicense::db::models::licenses::find(&mut app.db(), &license).unwrap().unwrap().revoked);
+    assert!(!koolicense::db::models::licenses::find(&mut app.db(), &license.as_str().into()).unwrap().unwrap().revoked);
 
     let detail = app.admin_get(&admin, &format!("/admin/v1/licenses/{license}")).await;
     let kinds: Vec<&str> = detail.body["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();

@@ -86,7 +86,7 @@ impl TestApp {
             ..Default::default()
         };
         auth_codes::update(&mut conn, &row.id, &changes).unwrap();
-        row.id
+        row.id.to_string()
     }
 
     /// A live binding of code `code_id` to `fingerprint`, with its license; (activation, license).
@@ -107,7 +107,7 @@ impl TestApp {
             .unwrap();
         let license = new_license(Some(code_id), None, Some(&activation_id), &fp_sha, now);
         licenses::insert(&mut conn, &license, "activation").unwrap();
-        (activation_id, license.id)
+        (activation_id, license.id.to_string())
     }
 
     /// An instance license with a `failed` upload job; (license, job).
@@ -137,7 +137,7 @@ impl TestApp {
             ))
             .execute(&mut conn)
             .unwrap();
-        (license.id, job.id)
+        (license.id.to_string(), job.id)
     }
 }
 
@@ -149,15 +149,15 @@ fn new_license(
     now: NaiveDateTime,
 ) -> licenses::NewLicense {
     licenses::NewLicense {
-        id: models::new_id(),
+        id: models::new_id().into(),
         source: if code_id.is_some() {
             licenses::Source::Authcode
         } else {
             licenses::Source::Instance
         },
-        code_id: code_id.map(str::to_owned),
-        instance_id: instance_id.map(str::to_owned),
-        activation_id: activation_id.map(str::to_owned),
+        code_id: code_id.map(Into::into),
+        instance_id: instance_id.map(Into::into),
+        activation_id: activation_id.map(Into::into),
         event_id: None,
         fingerprint_sha256: fingerprint_sha256.to_owned(),
         revision: 1,

@@ -271,8 +271,13 @@ with_marketplace!(
         // Revoked by support: that machine is refused, others are not.
         let license_id = first.body["license_id"].as_str().unwrap();
         let now = koolicense::db::models::now();
-        koolicense::db::models::licenses::set_revoked(&mut client.app.db(), license_id, true, now)
-            .unwrap();
+        koolicense::db::models::licenses::set_revoked(
+            &mut client.app.db(),
+            &license_id.into(),
+            true,
+            now,
+        )
+        .unwrap();
         let revoked = client.activate("PLSTATES000001", &machine(1)).await;
         assert_eq!((revoked.status, revoked.code()), (403, "LICENSE_REVOKED"));
         assert_eq!(

@@ -249,7 +249,7 @@ with_marketplace!(
         let license_id = first.body["license_id"].as_str().unwrap();
         koolicense::db::models::licenses::set_revoked(
             &mut client.app.db(),
-            license_id,
+            &license_id.into(),
             true,
             koolicense::db::models::now(),
         )

@@ -290,8 +290,8 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
     assert_eq!(enqueue(conn, Some("k"), now()).id, first.id);
 
     // An upload repeat re-queues a finished upload, keeping its history.
-    outbox::enqueue_upload(conn, "L1", "E1").unwrap();
-    outbox::enqueue_upload(conn, "L1", "E1").unwrap();
+    outbox::enqueue_upload(conn, &"L1".into(), "E1").unwrap();
+    outbox::enqueue_upload(conn, &"L1".into(), "E1").unwrap();
     let uploads = jobs::list(conn, Some(jobs::JobKind::UploadLicense), None, None, 10).unwrap();
     assert_eq!(uploads.len(), 1);
     let upload = &uploads[0];
@@ -301,7 +301,7 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
     jobs::claim_due(conn, NODE, LEASE, now()).unwrap();
     let claimed = jobs::claim_due(conn, NODE, LEASE, now()).unwrap().unwrap();
     assert_eq!(claimed.id, upload.id);
-    outbox::enqueue_upload(conn, "L1", "E1").unwrap();
+    outbox::enqueue_upload(conn, &"L1".into(), "E1").unwrap();
     let running = jobs::find(conn, &upload.id).unwrap().unwrap();
     assert_eq!(
         running.status,
@@ -309,7 +309,7 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
         "a running upload is left alone"
     );
     jobs::complete(conn, &upload.id, NODE).unwrap();
-    outbox::enqueue_upload(conn, "L1", "E1").unwrap();
+    outbox::enqueue_upload(conn, &"L1".into(), "E1").unwrap();
     let requeued = jobs::find(conn, &upload.id).unwrap().unwrap();
     assert_eq!(
         (requeued.status, requeued.attempts),
@@ -317,8 +317,8 @@ per_backend!(dedupe_keys_and_requeues, |backend| {
     );
     assert!(requeued.last_error.unwrap().contains("requeued after done"));
 
-    outbox::enqueue_order_query(conn, "I1", "O1", "O1-1").unwrap();
-    outbox::enqueue_order_query(conn, "I1", "O1", "O1-1").unwrap();
+    outbox::enqueue_order_query(conn, &"I1".into(), "O1", "O1-1").unwrap();
+    outbox::enqueue_order_query(conn, &"I1".into(), "O1", "O1-1").unwrap();
     let queries = jobs::list(conn, Some(jobs::JobKind::QueryOrder), None, None, 10).unwrap();
     assert_eq!(queries.len(), 1);
     assert_eq!(queries[0].dedupe_key.as_deref(), Some("order:O1:O1-1:I1"));
@@ -366,7 +366,7 @@ per_backend!(async uploads_run_retry_and_give_up_on_missing_licenses, |backend| 
     {
         let conn = &mut h.pool.get().unwrap();
         insert_license(conn, "LIC-1", "LICENSE TEXT");
-        outbox::enqueue_upload(conn, "LIC-1", "EV-1").unwrap();
+        outbox::enqueue_upload(conn, &"LIC-1".into(), "EV-1").unwrap();
     }
     let after = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
     assert_eq!((after.status, after.attempts), (jobs::JobStatus::Pending, 1));
@@ -377,14 +377,14 @@ per_backend!(async uploads_run_retry_and_give_up_on_missing_licenses, |backend| 
     let conn = &mut h.pool.get().unwrap();
     assert!(!jobs::retry(conn, &after.id).unwrap(), "retry is for failed jobs");
     // A repeat of the callback re-queues it instead.
-    outbox::enqueue_upload(conn, "LIC-1", "EV-1").unwrap();
+    outbox::enqueue_upload(conn, &"LIC-1".into(), "EV-1").unwrap();
     let done = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
     assert_eq!(done.status, jobs::JobStatus::Done);
     let upload = market.seen().into_iter().last().unwrap();
     let req: serde_json::Value = serde_json::from_slice(&upload.parts[0].data).unwrap();
     assert_eq!(req["characters"], "LICENSE TEXT");
 
-    outbox::enqueue_upload(conn, "NO-SUCH-LICENSE", "EV-2").unwrap();
+    outbox::enqueue_upload(conn, &"NO-SUCH-LICENSE".into(), "EV-2").unwrap();
     let gone = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
     assert_eq!((gone.status, gone.attempts), (jobs::JobStatus::Failed, 1));
 });
@@ -411,7 +411,7 @@ per_backend!(async an_order_query_sets_the_instance_terms, |backend| async move 
         ))
         .execute(conn)
         .unwrap();
-    outbox::enqueue_order_query(conn, "INST-1", "MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001")
+    outbox::enqueue_order_query(conn, &"INST-1".into(), "MOCKPERIODYEARNEW", "MOCKPERIODYEARNEW-000001")
         .unwrap();
 
     let job = outbox::run_one(&h.pool, &h.client, NODE).await.unwrap().unwrap();
@@ -497,7 +497,7 @@ per_backend!(async the_server_runs_a_worker_that_drains_the_queue, |backend| asy
     {
         let conn = &mut pool.get().unwrap();
         insert_license(conn, "LIC-W", "WORKER LICENSE");
-        outbox::enqueue_upload(conn, "LIC-W", "EV-W").unwrap();
+        outbox::enqueue_upload(conn, &"LIC-W".into(), "EV-W").unwrap();
     }
     let mut status = jobs::JobStatus::Pending;
     for _ in 0..100 {

@@ -65,7 +65,7 @@ async fn queue_slow_uploads(
         let conn = &mut pool.get().unwrap();
         for i in 0..n {
             insert_license(conn, &format!("LIC-S{i}"), "SLOW LICENSE");
-            outbox::enqueue_upload(conn, &format!("LIC-S{i}"), &format!("EV-S{i}")).unwrap();
+            outbox::enqueue_upload(conn, &format!("LIC-S{i}").into(), &format!("EV-S{i}")).unwrap();
         }
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
