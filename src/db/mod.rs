@@ -509,3 +509,19 @@ where
     }
     run(pool, move |conn| conn.write_tx(f)).await
 }
+
+/// [`write`] for work that is a single statement, atomic by itself: on PostgreSQL it runs
+/// without `BEGIN` and `COMMIT` (two round trips fewer; the statement commits on its own, as
+/// durably), on SQLite it joins the group commit as any write.
+pub async fn write_statement<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
+{
+    #[cfg(feature = "sqlite")]
+    if pool.sqlite.is_some() {
+        return write(pool, f).await;
+    }
+    run(pool, f).await
+}

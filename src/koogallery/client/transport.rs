@@ -127,8 +127,9 @@ impl MarketplaceClient {
     /// Journals the call as a database write; a failure is logged and never fails the call.
     async fn write_journal(&self, row: NewMarketplaceCall) {
         // Through the group commit, so on SQLite the journal row shares its fsync with the other
-        // waiting writes instead of competing with them for the write lock.
-        let written = crate::db::write(&self.pool, move |conn| {
+        // waiting writes instead of competing with them for the write lock; one statement, so
+        // on PostgreSQL without a transaction around it.
+        let written = crate::db::write_statement(&self.pool, move |conn| {
             marketplace_calls::insert(conn, &row).map_err(anyhow::Error::from)
         })
         .await;
