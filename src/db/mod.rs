@@ -9,7 +9,6 @@
 mod group;
 pub mod ids;
 pub mod models;
-#[cfg(feature = "sqlite")]
 mod reader;
 pub mod schema;
 #[cfg(feature = "sqlite")]
@@ -17,7 +16,6 @@ mod sqlite_files;
 mod text_enum;
 mod url;
 
-#[cfg(feature = "sqlite")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,16 +58,11 @@ pub(crate) use on_backend;
 #[derive(Clone)]
 pub struct Pool {
     inner: r2d2::Pool<ConnectionManager>,
+    /// The connections [`read`] uses in place.
+    readers: Arc<reader::Readers>,
+    /// SQLite's group-commit writer, which [`write`] uses.
     #[cfg(feature = "sqlite")]
-    sqlite: Option<Arc<Sqlite>>,
-}
-
-/// What [`read`] and [`write`] need of an SQLite database.
-#[cfg(feature = "sqlite")]
-#[derive(Debug)]
-struct Sqlite {
-    readers: reader::Readers,
-    writer: group::Writer,
+    sqlite: Option<Arc<group::Writer>>,
 }
 
 impl Pool {
@@ -85,10 +78,7 @@ impl Pool {
     /// (see [`crate::memory`]); pool connections close by themselves when idle, and the writer
     /// releases its own cache.
     pub fn release_memory(&self) {
-        #[cfg(feature = "sqlite")]
-        if let Some(sqlite) = &self.sqlite {
-            sqlite.readers.release_memory();
-        }
+        self.readers.release_memory();
     }
 }
 
@@ -264,12 +254,10 @@ pub fn build_pool(
         .build(ConnectionManager::new(url.clone()))?;
     Ok(Pool {
         inner,
+        readers: Arc::new(reader::Readers::new(url)),
         #[cfg(feature = "sqlite")]
         sqlite: match url {
-            DatabaseUrl::Sqlite(path) => Some(Arc::new(Sqlite {
-                readers: reader::Readers::new(path),
-                writer: group::Writer::new(path),
-            })),
+            DatabaseUrl::Sqlite(path) => Some(Arc::new(group::Writer::new(path))),
             #[cfg(feature = "postgres")]
             DatabaseUrl::Postgres(_) => None,
         },
@@ -318,6 +306,27 @@ pub fn revert_last_migration(conn: &mut DbConn) -> anyhow::Result<String> {
 }
 
 impl DbConn {
+    /// Runs `f` atomically: as part of the transaction already open, or in one of its own. Unlike
+    /// Diesel's `transaction`, no savepoint when one is open (its two round trips buy nothing
+    /// when `f` cannot fail halfway and want to keep the rest, as a row and its children).
+    ///
+    /// # Errors
+    /// Whatever `f` returns, or the database's error.
+    pub fn atomically<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        let open = on_backend!(self, |c| {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        })?;
+        if open.is_some() {
+            f(self)
+        } else {
+            self.transaction(f)
+        }
+    }
+
     /// Runs `f` in a transaction that takes the write lock up front.
     ///
     /// SQLite: `BEGIN IMMEDIATE`, so two writers queue on the busy timeout instead of one failing
@@ -405,34 +414,24 @@ impl DbConn {
     }
 }
 
-/// Runs `f` with the insert semantics both backends share: an insert that violates a unique
-/// constraint undoes only itself, so the caller can read the winner's row inside the same
-/// transaction. PostgreSQL would otherwise abort the whole transaction, so there `f` runs in a
-/// savepoint; SQLite undoes just the failing statement by itself, so there it runs as is (a
-/// savepoint costs two more statements and a journal of every page the insert touches). So `f`
-/// must hit any unique violation on its first statement: one insert, or an insert and rows that
-/// hang off its new key.
+/// `insert_unless_taken!(conn, table, values)`: inserts `values` into `table` unless a unique
+/// key (any, partial indexes included) already holds them; `QueryResult<bool>`, false when one
+/// did, so the caller can read the winner's row in the same transaction.
 ///
-/// # Errors
-/// The database's error; a unique violation comes back as `Ok(None)`.
-pub fn insert_or_lose<T, F>(conn: &mut DbConn, f: F) -> QueryResult<Option<T>>
-where
-    F: FnOnce(&mut DbConn) -> QueryResult<T>,
-{
-    let result = if conn.is_sqlite() {
-        f(conn)
-    } else {
-        conn.transaction(f)
+/// `INSERT … ON CONFLICT DO NOTHING` on both backends: a conflict is not an error, so inside a
+/// PostgreSQL transaction it needs no savepoint (which cost two more round trips per insert;
+/// a unique violation would abort the whole transaction) and SQLite journals nothing extra.
+/// Run on the backend's own connection (see [`on_backend`]).
+macro_rules! insert_unless_taken {
+    ($conn:expr, $table:expr, $values:expr) => {
+        $crate::db::on_backend!($conn, |c| diesel::insert_into($table)
+            .values($values)
+            .on_conflict_do_nothing()
+            .execute(c))
+        .map(|inserted| inserted > 0)
     };
-    match result {
-        Ok(value) => Ok(Some(value)),
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(None),
-        Err(e) => Err(e),
-    }
 }
+pub(crate) use insert_unless_taken;
 
 /// The database could not be used right now (pool exhausted, server down, worker pool gone).
 #[derive(Debug, thiserror::Error)]
@@ -463,23 +462,23 @@ where
     .map_err(|e| E::from(Unavailable(e.to_string())))?
 }
 
-/// Runs a short read: on SQLite inline, on the calling thread, with an idle reader connection
-/// (see [`reader`]), which saves the two thread hand-overs and the pool checkout of [`run`]
-/// (most of the cost of a read that takes microseconds); elsewhere as [`run`] does.
+/// Runs a short read inline, on the calling thread, with an idle reader connection (see
+/// [`reader`]), which saves the thread hand-overs and the pool checkout of [`run`] (most of the
+/// cost of a read that takes microseconds on SQLite, or one round trip on PostgreSQL).
 ///
-/// Only for work that reads a handful of rows: it blocks the calling async worker meanwhile. The
-/// connection is read-only (`PRAGMA query_only`): a write fails.
+/// Only for work that reads a handful of rows in a statement or two: it blocks the calling async
+/// worker meanwhile. The connection is read-only: a write fails.
+#[expect(
+    clippy::unused_async,
+    reason = "callers await it like run and write, whichever thread it reads on"
+)]
 pub async fn read<T, E, F>(pool: &Pool, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
     E: From<Unavailable> + Send + 'static,
 {
-    #[cfg(feature = "sqlite")]
-    if let Some(sqlite) = &pool.sqlite {
-        return sqlite.readers.with(f);
-    }
-    run(pool, f).await
+    pool.readers.with(f)
 }
 
 /// Runs `f` in a write transaction ([`DbConn::write_tx`]) and returns once it is durable.
@@ -498,9 +497,7 @@ where
     if let Some(sqlite) = &pool.sqlite {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        sqlite
-            .writer
-            .submit(Box::new(group::Call { f, reply, span }))?;
+        sqlite.submit(Box::new(group::Call { f, reply, span }))?;
         return answer
             .await
             .map_err(|_| E::from(Unavailable("the database writer dropped a job".into())))?;

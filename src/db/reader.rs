@@ -1,12 +1,15 @@
-//! Read-only SQLite connections for [`super::read`], kept per database and used in place.
+//! Read-only connections for [`super::read`], kept per database and used in place.
 //!
-//! A read of a few indexed rows takes microseconds; handing it to the blocking pool and back
-//! costs more than that (two thread wake-ups and a pool checkout). So the calling thread reads
-//! in place, with a reader from a few slots: each thread has a home slot, so an async worker
-//! keeps using the same connection (its page cache stays in that core's CPU cache) and its lock
-//! is uncontended; when the home slot is busy another free one serves. Readers open on first
-//! need with the server's pragmas plus `query_only`. In WAL mode a reader never waits for the
-//! writer.
+//! A read of a few indexed rows takes microseconds on SQLite, one round trip on PostgreSQL;
+//! handing it to the blocking pool and back costs more than that (thread wake-ups, a pool
+//! checkout: on PostgreSQL a quarter of the server's CPU went to context switches). So the
+//! calling thread reads in place, with a reader from a few slots: each thread has a home slot,
+//! so an async worker keeps using the same connection (on SQLite its page cache stays in that
+//! core's CPU cache) and its lock is uncontended; when the home slot is busy another free one
+//! serves. Readers open on first need, read-only: SQLite with the server's pragmas plus
+//! `query_only` (in WAL mode a reader never waits for the writer), PostgreSQL with read-only
+//! transactions. A PostgreSQL reader is pinged first while the pool is suspicious (a connection
+//! was found lost, see [`super::ConnectionManager`]) and opened again when the ping fails.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +17,7 @@ use std::sync::{Mutex, MutexGuard, TryLockError};
 
 use diesel::connection::SimpleConnection;
 
-use super::{DbConn, Unavailable};
+use super::{DatabaseUrl, DbConn, Unavailable};
 
 /// Reader slots per database: more than the async workers of a usual server.
 const SLOTS: usize = 8;
@@ -38,23 +41,24 @@ fn home_slot() -> usize {
 
 /// The readers of one database.
 pub(super) struct Readers {
-    path: String,
+    url: DatabaseUrl,
     slots: [Mutex<Option<DbConn>>; SLOTS],
 }
 
 impl std::fmt::Debug for Readers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: only its backend.
         f.debug_struct("Readers")
-            .field("path", &self.path)
+            .field("backend", &self.url.backend())
             .field("slots", &SLOTS)
             .finish()
     }
 }
 
 impl Readers {
-    pub(super) fn new(path: &str) -> Self {
+    pub(super) fn new(url: &DatabaseUrl) -> Self {
         Self {
-            path: path.to_owned(),
+            url: url.clone(),
             slots: std::array::from_fn(|_| Mutex::new(None)),
         }
     }
@@ -71,6 +75,15 @@ impl Readers {
         let Some(mut slot) = free else {
             return f(&mut self.open()?);
         };
+        if slot
+            .as_mut()
+            .is_some_and(|conn| !conn.is_sqlite() && super::suspicious())
+            && slot
+                .as_mut()
+                .is_some_and(|conn| conn.batch_execute("SELECT 1").is_err())
+        {
+            *slot = None;
+        }
         if slot.is_none() {
             *slot = Some(self.open()?);
         }
@@ -84,7 +97,9 @@ impl Readers {
     /// use.
     pub(super) fn release_memory(&self) {
         for mut slot in self.slots.iter().filter_map(lock_if_free) {
-            let Some(conn) = slot.as_mut() else { continue };
+            let Some(conn) = slot.as_mut().filter(|conn| conn.is_sqlite()) else {
+                continue;
+            };
             if let Err(e) = conn.batch_execute("PRAGMA shrink_memory;") {
                 tracing::debug!(error = %e, "a reader could not release its cache");
             }
@@ -92,9 +107,24 @@ impl Readers {
     }
 
     fn open(&self) -> Result<DbConn, Unavailable> {
-        let mut conn = super::connect_sqlite(&self.path).map_err(|e| Unavailable(e.to_string()))?;
-        conn.batch_execute("PRAGMA query_only = ON;")
-            .map_err(|e| Unavailable(e.to_string()))?;
+        let unavailable = |e: &dyn std::fmt::Display| Unavailable(e.to_string());
+        let (mut conn, read_only) = match &self.url {
+            #[cfg(feature = "sqlite")]
+            DatabaseUrl::Sqlite(path) => (
+                super::connect_sqlite(path).map_err(|e| unavailable(&e))?,
+                "PRAGMA query_only = ON;",
+            ),
+            // libpq's errors may quote the URL: scrubbed as the pool's are.
+            #[cfg(feature = "postgres")]
+            DatabaseUrl::Postgres(url) => (
+                DbConn::Postgres(
+                    super::establish_postgres(url.expose())
+                        .map_err(|e| Unavailable(url.scrub(&e.to_string())))?,
+                ),
+                "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;",
+            ),
+        };
+        conn.batch_execute(read_only).map_err(|e| unavailable(&e))?;
         Ok(conn)
     }
 }

@@ -14,8 +14,8 @@ const BASE_DESCRIPTORS: u64 = 64;
 /// Per database connection: SQLite opens the database, its WAL and (shared) its index file;
 /// PostgreSQL one socket.
 const DESCRIPTORS_PER_DB_CONNECTION: u64 = 3;
-/// Database connections outside the pool: SQLite's readers (8 slots, and a few more when all
-/// are busy) and its group-commit writer.
+/// Database connections outside the pool: the readers (8 slots, and a few more when all
+/// are busy) and SQLite's group-commit writer.
 const DB_CONNECTIONS_OUTSIDE_POOL: u64 = 16;
 /// The cap when the descriptor limit is unlimited and nothing is set (actix's default for one
 /// worker).

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::db::ids::{ActivationId, CodeId};
 use crate::db::schema::{activations, licenses};
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose, on_backend};
+use crate::db::{DbConn, insert_unless_taken, on_backend};
 
 text_enum! {
     /// Who freed a seat (`deactivated_by`).
@@ -81,12 +81,7 @@ impl From<&NewActivation<'_>> for Activation {
 /// Stores a live binding. `Ok(false)` when the code already has a live binding for this
 /// fingerprint (the unique index decided; the caller reads the winner).
 pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<bool> {
-    insert_or_lose(conn, |c| {
-        on_backend!(c, |c| diesel::insert_into(activations::table)
-            .values(activation)
-            .execute(c))
-    })
-    .map(|inserted| inserted.is_some())
+    insert_unless_taken!(conn, activations::table, activation)
 }
 
 /// The binding by id.

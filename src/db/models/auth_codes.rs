@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::db::ids::CodeId;
 use crate::db::schema::auth_codes;
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose, on_backend};
+use crate::db::{DbConn, insert_unless_taken, on_backend};
 
 text_enum! {
     /// Marketplace statuses of a code (`status` column); `frozen` is kept apart because
@@ -80,21 +80,21 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
     if let Some(found) = find_by_code(conn, code)? {
         return Ok(found);
     }
-    insert_or_lose(conn, |c| {
-        diesel::insert_into(auth_codes::table)
-            .values((
-                auth_codes::id.eq(CodeId::generate()),
-                auth_codes::code.eq(code),
-                auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
-                auth_codes::status.eq(CodeStatus::Alive),
-                auth_codes::frozen.eq(false),
-                auth_codes::activated.eq(false),
-                auth_codes::seats.eq(crate::service::seats::DEFAULT_SEATS),
-                auth_codes::created_at.eq(now),
-                auth_codes::updated_at.eq(now),
-            ))
-            .execute(c)
-    })?;
+    insert_unless_taken!(
+        conn,
+        auth_codes::table,
+        (
+            auth_codes::id.eq(CodeId::generate()),
+            auth_codes::code.eq(code),
+            auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
+            auth_codes::status.eq(CodeStatus::Alive),
+            auth_codes::frozen.eq(false),
+            auth_codes::activated.eq(false),
+            auth_codes::seats.eq(crate::service::seats::DEFAULT_SEATS),
+            auth_codes::created_at.eq(now),
+            auth_codes::updated_at.eq(now),
+        )
+    )?;
     find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)
 }
 

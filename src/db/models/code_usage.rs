@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::ids::CodeId;
 use crate::db::schema::{auth_codes, code_usage};
-use crate::db::{DbConn, insert_or_lose, on_backend};
+use crate::db::{DbConn, insert_unless_taken, on_backend};
 
 /// The `day` column's form of a UTC date: `YYYY-MM-DD`.
 pub fn day_key(day: NaiveDate) -> String {
@@ -32,17 +32,16 @@ pub fn record(
     client_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    insert_or_lose(conn, |c| {
-        on_backend!(c, |c| diesel::insert_into(code_usage::table)
-            .values((
-                code_usage::code_id.eq(code_id),
-                code_usage::day.eq(day),
-                code_usage::client_id.eq(client_id),
-                code_usage::created_at.eq(now),
-            ))
-            .execute(c))
-    })
-    .map(|inserted| inserted.is_some())
+    insert_unless_taken!(
+        conn,
+        code_usage::table,
+        (
+            code_usage::code_id.eq(code_id),
+            code_usage::day.eq(day),
+            code_usage::client_id.eq(client_id),
+            code_usage::created_at.eq(now),
+        )
+    )
 }
 
 /// Distinct clients of the code on `day`.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::db::schema::events;
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose, on_backend};
+use crate::db::{DbConn, insert_unless_taken};
 
 text_enum! {
     /// What an event is about (`subject_type`); `subject_id` is that row's id.
@@ -121,12 +121,7 @@ impl NewEvent {
 
 /// Records `event`; `Ok(false)` when an event with the same dedupe key already exists.
 pub fn insert(conn: &mut DbConn, event: &NewEvent) -> QueryResult<bool> {
-    insert_or_lose(conn, |c| {
-        on_backend!(c, |c| diesel::insert_into(events::table)
-            .values(event)
-            .execute(c))
-    })
-    .map(|inserted| inserted.is_some())
+    insert_unless_taken!(conn, events::table, event)
 }
 
 /// True when an event with this dedupe key was recorded.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::db::ids::InstanceId;
 use crate::db::schema::instances;
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_unless_taken};
 
 text_enum! {
     /// An instance's state.
@@ -51,19 +51,19 @@ pub fn create_or_find(
     if let Some(existing) = find_by_order(conn, order_id, order_line_id)? {
         return Ok(Some((existing, false)));
     }
-    let inserted = insert_or_lose(conn, |c| {
-        diesel::insert_into(instances::table)
-            .values((
-                instances::instance_id.eq(instance_id),
-                instances::order_id.eq(order_id),
-                instances::order_line_id.eq(order_line_id),
-                instances::status.eq(InstanceStatus::Active),
-                instances::created_at.eq(now),
-                instances::updated_at.eq(now),
-            ))
-            .execute(c)
-    })?;
-    if inserted.is_some() {
+    let inserted = insert_unless_taken!(
+        conn,
+        instances::table,
+        (
+            instances::instance_id.eq(instance_id),
+            instances::order_id.eq(order_id),
+            instances::order_line_id.eq(order_line_id),
+            instances::status.eq(InstanceStatus::Active),
+            instances::created_at.eq(now),
+            instances::updated_at.eq(now),
+        )
+    )?;
+    if inserted {
         return Ok(find(conn, instance_id)?.map(|i| (i, true)));
     }
     // Lost a race for the order line (or the id is taken): the winner's row is committed now.

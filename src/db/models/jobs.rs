@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::db::schema::jobs;
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_unless_taken};
 
 text_enum! {
     /// Where a job is in its life.
@@ -109,11 +109,9 @@ pub fn enqueue(
         created_at: now,
         updated_at: now,
     };
-    let inserted = insert_or_lose(conn, |c| {
-        diesel::insert_into(jobs::table).values(&new).execute(c)
-    })?;
+    let inserted = insert_unless_taken!(conn, jobs::table, &new)?;
     let found = match (inserted, dedupe_key) {
-        (None, Some(key)) => find_by_dedupe_key(conn, key)?,
+        (false, Some(key)) => find_by_dedupe_key(conn, key)?,
         _ => find(conn, &new.id)?,
     };
     found.ok_or(diesel::result::Error::NotFound)

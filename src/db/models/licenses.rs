@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::db::ids::{ActivationId, CodeId, InstanceId, LicenseId};
 use crate::db::schema::{license_revisions, licenses};
 use crate::db::text_enum::text_enum;
-use crate::db::{DbConn, insert_or_lose, on_backend};
+use crate::db::{DbConn, insert_unless_taken, on_backend};
 
 text_enum! {
     /// Where a stored license comes from (the payload's `source`, as `licenses.source` spells it).
@@ -109,21 +109,21 @@ impl From<NewLicense> for License {
 /// Stores `license` as revision 1. `Ok(false)` when a unique index (the same instance, event and
 /// fingerprint; or the same activation) already holds a license: the caller reads the winner.
 pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryResult<bool> {
-    let inserted = insert_or_lose(conn, |c| {
-        on_backend!(c, |c| diesel::insert_into(licenses::table)
-            .values(license)
-            .execute(c))?;
+    conn.atomically(|conn| {
+        if !insert_unless_taken!(conn, licenses::table, license)? {
+            return Ok(false);
+        }
         insert_revision(
-            c,
+            conn,
             &license.id,
             license.revision,
             &license.file,
             license.expires_at,
             reason,
             license.created_at,
-        )
-    })?;
-    Ok(inserted.is_some())
+        )?;
+        Ok(true)
+    })
 }
 
 fn insert_revision(

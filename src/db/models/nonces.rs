@@ -5,16 +5,15 @@ use chrono::{NaiveDateTime, TimeDelta};
 use diesel::prelude::*;
 
 use crate::db::schema::nonces;
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_unless_taken};
 
 /// Records `nonce`; `Ok(false)` when it was already seen (a replay).
 pub fn remember(conn: &mut DbConn, nonce: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    insert_or_lose(conn, |c| {
-        diesel::insert_into(nonces::table)
-            .values((nonces::nonce.eq(nonce), nonces::seen_at.eq(now)))
-            .execute(c)
-    })
-    .map(|inserted| inserted.is_some())
+    insert_unless_taken!(
+        conn,
+        nonces::table,
+        (nonces::nonce.eq(nonce), nonces::seen_at.eq(now))
+    )
 }
 
 /// Forgets nonces older than `keep`: a request that old fails the timestamp check anyway.

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::db::ids::InstanceId;
 use crate::db::schema::{instances, orders};
-use crate::db::{DbConn, insert_or_lose};
+use crate::db::{DbConn, insert_unless_taken};
 
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize)]
@@ -28,12 +28,9 @@ pub struct OrderRecord {
 }
 
 /// Stores `record`, replacing an earlier fetch of the same line. Portable: an insert that loses
-/// to an existing row (savepoint, see [`insert_or_lose`]) becomes an update.
+/// to an existing row (see [`insert_unless_taken`]) becomes an update.
 pub fn upsert(conn: &mut DbConn, record: &OrderRecord) -> QueryResult<()> {
-    let inserted = insert_or_lose(conn, |c| {
-        diesel::insert_into(orders::table).values(record).execute(c)
-    })?;
-    if inserted.is_none() {
+    if !insert_unless_taken!(conn, orders::table, record)? {
         diesel::update(orders::table.find((&record.order_id, &record.order_line_id)))
             .set((
                 orders::order_type.eq(&record.order_type),
