@@ -213,6 +213,7 @@ fn run(
 ) -> anyhow::Result<HttpServer> {
     let metrics = Metrics::new()?;
     state.rejections.register(metrics.registry())?;
+    state.pool.register(metrics.registry())?;
     actix_web::rt::spawn(crate::memory::release_when_idle(
         state.pool.clone(),
         metrics.clone(),

@@ -232,6 +232,22 @@ rss_split() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "anonym
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f", kb / 1024 }'; }
 
+# The pool's wait and hold histograms of the first node (`koolicense_db_pool_*_seconds`): sums
+# and counts, one "name value" per line.
+pool_times() {
+    curl -s "$URL/metrics" | awk '/^koolicense_db_pool_(wait|held)_seconds_(sum|count) / {print $1, $2}'
+}
+pool_means() { # BEFORE AFTER: "pool_wait_ms=… pool_held_ms=…", the means over the phase
+    awk 'FNR == NR {before[$1] = $2; next} {delta[$1] = $2 - before[$1]}
+        END {
+            n = delta["koolicense_db_pool_wait_seconds_count"]
+            if (n > 0) printf "pool_checkouts=%d pool_wait_ms=%.3f pool_held_ms=%.3f", n,
+                1000 * delta["koolicense_db_pool_wait_seconds_sum"] / n,
+                1000 * delta["koolicense_db_pool_held_seconds_sum"] / n
+            else printf "pool_checkouts=0 pool_wait_ms=0 pool_held_ms=0"
+        }' "$1" "$2"
+}
+
 # --- one wrk phase -------------------------------------------------------------------------
 # run_phase NAME MODE "URL [URL2]" DURATION [measure]: runs wrk, one per URL (the connections
 # split between them, first activations on disjoint codes, from $FIRST_FROM); with "measure",
@@ -273,6 +289,7 @@ run_phase() {
     ) &
     SAMPLER_PID=$!
     local cpu_before steal_before
+    pool_times >"$WORK/$name.pool0"
     cpu_before=$(cpu_ticks)
     steal_before=$(steal_ticks)
     if ((${#urls[@]} == 1)); then
@@ -297,7 +314,8 @@ run_phase() {
         # The server's CPU time per request, and the CPU time the hypervisor stole meanwhile: a
         # busy host slows every figure, these two say by how much.
         local requests result
-        result=$(grep '^RESULT' "$WORK/$name.wrk" | tail -1)
+        pool_times >"$WORK/$name.pool1"
+        result="$(grep '^RESULT' "$WORK/$name.wrk" | tail -1) $(pool_means "$WORK/$name.pool0" "$WORK/$name.pool1")"
         requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$result")
         printf '%s cpu_us=%s steal_pct=%s\n' "$result" \
             "$(awk -v t=$(($(cpu_ticks) - cpu_before)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
@@ -428,14 +446,14 @@ mkdir -p "$(dirname "$OUT")"
     pg_row() { # LABEL PHASE CEILING-LABEL CEILING TARGET-RATIO P99-TARGET
         local okps
         okps=$(field "$2" okps)
-        echo "| $1 | $(fmt_int "$okps") (p99 $(ms "$(field "$2" p99_ms)")) | ≥ $5 × ceiling, p99 ≤ $6 | $3: $(fmt_int "$4") | $(ratio "$okps" "$4") | $(field "$2" cpu_us) µs |"
+        echo "| $1 | $(fmt_int "$okps") (p99 $(ms "$(field "$2" p99_ms)")) | ≥ $5 × ceiling, p99 ≤ $6 | $3: $(fmt_int "$4") | $(ratio "$okps" "$4") | $(field "$2" cpu_us) µs | $(field "$2" pool_wait_ms) / $(field "$2" pool_held_ms) ms ($(fmt_int "$(field "$2" pool_checkouts)")) |"
     }
-    echo "| figure (PostgreSQL, one node) | measured | target | ceiling (same run) | ratio | server CPU per request |"
-    echo "|---|---|---|---|---|---|"
+    echo "| figure (PostgreSQL, one node) | measured | target | ceiling (same run) | ratio | server CPU per request | pool wait / held, mean (checkouts) |"
+    echo "|---|---|---|---|---|---|---|"
     pg_row "first activations/s (distinct codes)" first "pgbench -N tps" "$PGBENCH_N_TPS" 0.5 "100 ms"
     pg_row "repeat activations/s" repeat "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
     pg_row "check-ins/s" checkin "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
-    echo "| repeat activations/s against the empty handler | $(fmt_int "$REPEAT") | | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") | (empty handler $(field healthz cpu_us) µs) |"
+    echo "| repeat activations/s against the empty handler | $(fmt_int "$REPEAT") | | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") | (empty handler $(field healthz cpu_us) µs) | |"
     if ((NODES == 2)); then
         echo
         echo "| figure (PostgreSQL, two nodes, one wrk each) | both nodes | one node (above) | ceiling | ratio | server CPU per request |"

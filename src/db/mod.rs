@@ -58,6 +58,8 @@ pub(crate) use on_backend;
 #[derive(Clone)]
 pub struct Pool {
     inner: r2d2::Pool<ConnectionManager>,
+    /// How long [`run`] waited for a connection and then held it.
+    times: PoolTimes,
     /// The connections [`read`] uses in place.
     readers: Arc<reader::Readers>,
     /// SQLite's group-commit writer, which [`write`] uses.
@@ -65,7 +67,48 @@ pub struct Pool {
     sqlite: Option<Arc<group::Writer>>,
 }
 
+/// How long work waited for a pooled connection, and how long it then held it, as histograms
+/// for `/metrics` (`koolicense_db_pool_wait_seconds`, `koolicense_db_pool_held_seconds`): the
+/// pool is large enough while the first stays well below the second.
+#[derive(Clone)]
+struct PoolTimes {
+    wait: prometheus::Histogram,
+    held: prometheus::Histogram,
+}
+
+impl PoolTimes {
+    fn new() -> prometheus::Result<Self> {
+        let histogram = |name: &str, help: &str| {
+            prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(name, help).buckets(
+                vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                    1.0,
+                ],
+            ))
+        };
+        Ok(Self {
+            wait: histogram(
+                "db_pool_wait_seconds",
+                "Time database work waited for a pooled connection",
+            )?,
+            held: histogram(
+                "db_pool_held_seconds",
+                "Time database work held a pooled connection",
+            )?,
+        })
+    }
+}
+
 impl Pool {
+    /// Registers the pool's histograms ([`PoolTimes`]) in `registry`.
+    ///
+    /// # Errors
+    /// When the registry already holds metrics of these names.
+    pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.times.wait.clone()))?;
+        registry.register(Box::new(self.times.held.clone()))
+    }
+
     /// Checks a connection out, waiting at most the pool's connection timeout.
     ///
     /// # Errors
@@ -254,6 +297,7 @@ pub fn build_pool(
         .build(ConnectionManager::new(url.clone()))?;
     Ok(Pool {
         inner,
+        times: PoolTimes::new()?,
         readers: Arc::new(reader::Readers::new(url)),
         #[cfg(feature = "sqlite")]
         sqlite: match url {
@@ -452,10 +496,15 @@ where
     let span = tracing::Span::current();
     actix_web::web::block(move || {
         span.in_scope(|| {
+            let asked = std::time::Instant::now();
             let mut conn = pool
                 .get()
                 .map_err(|e| E::from(Unavailable(e.to_string())))?;
-            f(&mut conn)
+            let got = std::time::Instant::now();
+            pool.times.wait.observe((got - asked).as_secs_f64());
+            let result = f(&mut conn);
+            pool.times.held.observe(got.elapsed().as_secs_f64());
+            result
         })
     })
     .await

@@ -8,6 +8,7 @@ mod check_in;
 mod deactivation;
 mod fingerprints;
 mod idle;
+mod pool_metrics;
 mod proxies;
 mod server_restart;
 mod unknown_codes;
