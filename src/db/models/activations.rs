@@ -52,7 +52,9 @@ pub struct Activation {
 
 /// A binding to store.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = activations)]
+// `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
+// statement's text never varies and Diesel caches it prepared.
+#[diesel(table_name = activations, treat_none_as_default_value = false)]
 pub struct NewActivation<'a> {
     pub id: &'a ActivationId,
     pub code_id: &'a CodeId,

@@ -73,7 +73,9 @@ pub struct Job {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = jobs)]
+// `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
+// statement's text never varies and Diesel caches it prepared.
+#[diesel(table_name = jobs, treat_none_as_default_value = false)]
 struct NewJob<'a> {
     id: String,
     kind: JobKind,

@@ -54,7 +54,9 @@ pub struct License {
 
 /// A license to store.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = licenses)]
+// `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
+// statement's text never varies and Diesel caches it prepared.
+#[diesel(table_name = licenses, treat_none_as_default_value = false)]
 pub struct NewLicense {
     pub id: LicenseId,
     pub source: Source,

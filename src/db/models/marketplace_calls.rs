@@ -35,7 +35,9 @@ pub struct MarketplaceCall {
 
 /// A call to journal.
 #[derive(Debug, Clone, Default, Insertable)]
-#[diesel(table_name = marketplace_calls)]
+// `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
+// statement's text never varies and Diesel caches it prepared.
+#[diesel(table_name = marketplace_calls, treat_none_as_default_value = false)]
 pub struct NewMarketplaceCall {
     pub id: String,
     pub direction: String,

@@ -11,7 +11,9 @@ use crate::db::{DbConn, insert_unless_taken};
 
 /// One order line.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize)]
-#[diesel(table_name = orders)]
+// `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
+// statement's text never varies and Diesel caches it prepared.
+#[diesel(table_name = orders, treat_none_as_default_value = false)]
 pub struct OrderRecord {
     pub order_id: String,
     pub order_line_id: String,
