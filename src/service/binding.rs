@@ -152,7 +152,7 @@ pub fn bind(
             code_id: &code.id,
             fingerprint: machine.fingerprint.as_str(),
             fingerprint_sha256: &sha,
-            hostname: machine.hostname.as_deref(),
+            hostname: machine.hostname.clone(),
             created_at: now,
         };
         if !activations::insert(c, &new)? {

@@ -60,7 +60,8 @@ pub struct NewActivation<'a> {
     pub code_id: &'a CodeId,
     pub fingerprint: &'a str,
     pub fingerprint_sha256: &'a str,
-    pub hostname: Option<&'a str>,
+    /// Owned: Diesel's insert of a borrowed `Option<&str>` trips `clippy::ref_option_ref`.
+    pub hostname: Option<String>,
     pub created_at: NaiveDateTime,
 }
 
@@ -72,7 +73,7 @@ impl From<&NewActivation<'_>> for Activation {
             code_id: new.code_id.clone(),
             fingerprint: new.fingerprint.to_owned(),
             fingerprint_sha256: new.fingerprint_sha256.to_owned(),
-            hostname: new.hostname.map(str::to_owned),
+            hostname: new.hostname.clone(),
             created_at: new.created_at,
             deactivated_at: None,
             deactivated_by: None,

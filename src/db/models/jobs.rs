@@ -76,10 +76,10 @@ pub struct Job {
 // `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
 // statement's text never varies and Diesel caches it prepared.
 #[diesel(table_name = jobs, treat_none_as_default_value = false)]
-struct NewJob<'a> {
+struct NewJob {
     id: String,
     kind: JobKind,
-    dedupe_key: Option<&'a str>,
+    dedupe_key: Option<String>,
     payload: String,
     status: JobStatus,
     attempts: i64,
@@ -102,7 +102,7 @@ pub fn enqueue(
     let new = NewJob {
         id: super::new_id(),
         kind,
-        dedupe_key,
+        dedupe_key: dedupe_key.map(str::to_owned),
         payload: payload.to_string(),
         status: JobStatus::Pending,
         attempts: 0,
