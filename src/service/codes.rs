@@ -12,17 +12,17 @@ use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 
 /// A new period KooGallery reports for a code or an instance (renewal, trial conversion,
 /// renewal-period unsubscription); one (order, order line) applies once.
-#[derive(Debug, Clone, Copy)]
-pub struct Renewal<'a> {
-    pub scene: &'a str,
-    pub order_id: &'a str,
-    pub order_line_id: &'a str,
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    pub scene: String,
+    pub order_id: String,
+    pub order_line_id: String,
     /// The new product, when the period type changed.
-    pub product_id: Option<&'a str>,
+    pub product_id: Option<String>,
     pub expires_at: NaiveDateTime,
 }
 
-impl Renewal<'_> {
+impl Renewal {
     /// The event's detail.
     pub(super) fn detail(&self) -> serde_json::Value {
         json!({
@@ -39,7 +39,7 @@ impl Renewal<'_> {
 pub fn refresh(
     conn: &mut DbConn,
     code: &str,
-    renewal: &Renewal<'_>,
+    renewal: &Renewal,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
     let row = auth_codes::find_or_create(conn, code, now)?;
@@ -61,7 +61,7 @@ pub fn refresh(
         };
         let changes = AuthCodeChangeset {
             expires_at: Some(Some(renewal.expires_at)),
-            product_id: renewal.product_id.map(|p| Some(p.to_owned())),
+            product_id: renewal.product_id.clone().map(Some),
             status: (row.status != CodeStatus::Released).then_some(alive),
             updated_at: Some(now),
             ..AuthCodeChangeset::default()

@@ -72,7 +72,7 @@ pub fn create(
 pub fn refresh(
     conn: &mut DbConn,
     instance_id: &InstanceId,
-    renewal: &Renewal<'_>,
+    renewal: &Renewal,
     now: NaiveDateTime,
 ) -> Result<(), Error> {
     let instance = lock(conn, instance_id, now)?;
@@ -87,8 +87,8 @@ pub fn refresh(
         renewal.order_id, renewal.order_line_id
     ));
     if events::insert(conn, &event)? {
-        let (expires_at, product_id) = (renewal.expires_at, renewal.product_id);
-        instances::set_expiry(conn, instance_id, expires_at, product_id, now)?;
+        let product_id = renewal.product_id.as_deref();
+        instances::set_expiry(conn, instance_id, renewal.expires_at, product_id, now)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 
 use crate::db::ids::InstanceId;
 use crate::domain::fingerprint::Fingerprint;
+use crate::service::codes::Renewal;
 
 /// One activity of `POST /koogallery/license`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,12 +83,8 @@ pub struct NewInstance {
 /// `refreshInstance`.
 #[derive(Debug, Clone)]
 pub struct RefreshInstance {
-    pub scene: String,
-    pub order_id: String,
-    pub order_line_id: String,
     pub instance_id: InstanceId,
-    pub product_id: Option<String>,
-    pub expire_time: NaiveDateTime,
+    pub renewal: Renewal,
 }
 
 /// `updateInstanceStatus`.
@@ -132,13 +129,9 @@ pub struct GetLicenseAsync {
 /// `refreshLicenseCode`.
 #[derive(Debug, Clone)]
 pub struct RefreshLicenseCode {
-    pub scene: String,
-    pub order_id: String,
-    pub order_line_id: String,
     /// The `license` field: the authorization code.
     pub code: String,
-    pub product_id: Option<String>,
-    pub expire_time: NaiveDateTime,
+    pub renewal: Renewal,
 }
 
 /// `updateLicenseCodeStatus`.

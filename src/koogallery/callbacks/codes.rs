@@ -6,18 +6,11 @@
 use super::Ctx;
 use super::activity::{RefreshLicenseCode, ReleaseLicenseCode, UpdateLicenseCodeStatus};
 use super::reply::Reply;
-use crate::service::{self, codes::Renewal};
+use crate::service;
 
 /// `refreshLicenseCode`: the new expiry (and product, when the period type changed).
 pub fn refresh(ctx: &mut Ctx<'_>, call: &RefreshLicenseCode) -> Result<Reply, service::Error> {
-    let renewal = Renewal {
-        scene: &call.scene,
-        order_id: &call.order_id,
-        order_line_id: &call.order_line_id,
-        product_id: call.product_id.as_deref(),
-        expires_at: call.expire_time,
-    };
-    service::codes::refresh(ctx.conn, &call.code, &renewal, ctx.now)?;
+    service::codes::refresh(ctx.conn, &call.code, &call.renewal, ctx.now)?;
     Ok(Reply::success())
 }
 

@@ -8,7 +8,7 @@ use super::activity::{
 };
 use super::reply::{InstanceInfo, Reply};
 use crate::db::models::orders::OrderRecord;
-use crate::service::{self, codes::Renewal, instances};
+use crate::service::{self, instances};
 
 /// `newInstance`: answers the order line's instance, created or found.
 pub fn new_instance(ctx: &mut Ctx<'_>, call: &NewInstance) -> Result<Reply, service::Error> {
@@ -26,14 +26,7 @@ pub fn refresh_instance(
     ctx: &mut Ctx<'_>,
     call: &RefreshInstance,
 ) -> Result<Reply, service::Error> {
-    let renewal = Renewal {
-        scene: &call.scene,
-        order_id: &call.order_id,
-        order_line_id: &call.order_line_id,
-        product_id: call.product_id.as_deref(),
-        expires_at: call.expire_time,
-    };
-    instances::refresh(ctx.conn, &call.instance_id, &renewal, ctx.now)?;
+    instances::refresh(ctx.conn, &call.instance_id, &call.renewal, ctx.now)?;
     Ok(Reply::success().with_instance(call.instance_id.clone()))
 }
 

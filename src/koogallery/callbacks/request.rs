@@ -13,6 +13,7 @@ use super::activity::{
 use crate::db::ids::InstanceId;
 use crate::domain::fingerprint::Fingerprint;
 use crate::koogallery::fields::{BadField, Fields, bad};
+use crate::service::codes::Renewal;
 
 /// Most ids may hold this many characters (koogallery.md field tables).
 const ID_LEN: usize = 64;
@@ -73,14 +74,13 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
             order_line_id: f.required("orderLineId", ID_LEN)?,
             business_id: instance_id(&f, "businessId")?,
         }),
-        Activity::RefreshInstance => Callback::RefreshInstance(RefreshInstance {
-            scene: f.required("scene", ID_LEN)?,
-            order_id: f.required("orderId", ID_LEN)?,
-            order_line_id: f.required("orderLineId", ID_LEN)?,
-            instance_id: instance_id(&f, "instanceId")?,
-            product_id: f.optional("productId", ID_LEN)?,
-            expire_time: f.compact_time("expireTime")?,
-        }),
+        Activity::RefreshInstance => {
+            let (instance_id, renewal) = renewal(&f, |f| instance_id(f, "instanceId"))?;
+            Callback::RefreshInstance(RefreshInstance {
+                instance_id,
+                renewal,
+            })
+        }
         Activity::UpdateInstanceStatus => Callback::UpdateInstanceStatus(UpdateInstanceStatus {
             instance_id: instance_id(&f, "instanceId")?,
             freeze: f.freeze()?,
@@ -111,14 +111,10 @@ pub fn parse(body: &[u8]) -> Result<Request, BadField> {
                 })
                 .transpose()?,
         }),
-        Activity::RefreshLicenseCode => Callback::RefreshLicenseCode(RefreshLicenseCode {
-            scene: f.required("scene", ID_LEN)?,
-            order_id: f.required("orderId", ID_LEN)?,
-            order_line_id: f.required("orderLineId", ID_LEN)?,
-            code: f.required("license", ID_LEN)?,
-            product_id: f.optional("productId", ID_LEN)?,
-            expire_time: f.compact_time("expireTime")?,
-        }),
+        Activity::RefreshLicenseCode => {
+            let (code, renewal) = renewal(&f, |f| f.required("license", ID_LEN))?;
+            Callback::RefreshLicenseCode(RefreshLicenseCode { code, renewal })
+        }
         Activity::UpdateLicenseCodeStatus => {
             Callback::UpdateLicenseCodeStatus(UpdateLicenseCodeStatus {
                 code: f.required("license", ID_LEN)?,
@@ -151,6 +147,26 @@ fn license_end(f: &Fields<'_>) -> Result<Option<NaiveDateTime>, BadField> {
 }
 
 /// An instance id KooGallery sends (`instanceId`, or `newInstance`'s proposed `businessId`).
+/// A renewal's fields and its subject (`subject`, read where the field tables list it, so the
+/// first bad field named is the same as before they shared this).
+fn renewal<T>(
+    f: &Fields<'_>,
+    subject: impl FnOnce(&Fields<'_>) -> Result<T, BadField>,
+) -> Result<(T, Renewal), BadField> {
+    let scene = f.required("scene", ID_LEN)?;
+    let order_id = f.required("orderId", ID_LEN)?;
+    let order_line_id = f.required("orderLineId", ID_LEN)?;
+    let subject = subject(f)?;
+    let renewal = Renewal {
+        scene,
+        order_id,
+        order_line_id,
+        product_id: f.optional("productId", ID_LEN)?,
+        expires_at: f.compact_time("expireTime")?,
+    };
+    Ok((subject, renewal))
+}
+
 fn instance_id(f: &Fields<'_>, name: &'static str) -> Result<InstanceId, BadField> {
     f.required(name, ID_LEN).map(InstanceId::from)
 }
@@ -185,9 +201,12 @@ impl Request {
     pub fn journal_keys(&self) -> (Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
         match &self.callback {
             Callback::NewInstance(c) => (Some(&c.order_id), None, None, None),
-            Callback::RefreshInstance(c) => {
-                (Some(&c.order_id), Some(c.instance_id.as_str()), None, None)
-            }
+            Callback::RefreshInstance(c) => (
+                Some(&c.renewal.order_id),
+                Some(c.instance_id.as_str()),
+                None,
+                None,
+            ),
             Callback::UpgradeInstance(c) => {
                 (Some(&c.order_id), Some(c.instance_id.as_str()), None, None)
             }
@@ -207,7 +226,9 @@ impl Request {
             Callback::GetLicenseAsync(c) => {
                 (None, Some(c.instance_id.as_str()), None, Some(&c.event_id))
             }
-            Callback::RefreshLicenseCode(c) => (Some(&c.order_id), None, Some(&c.code), None),
+            Callback::RefreshLicenseCode(c) => {
+                (Some(&c.renewal.order_id), None, Some(&c.code), None)
+            }
             Callback::UpdateLicenseCodeStatus(c) => (None, None, Some(&c.code), None),
             Callback::ReleaseLicenseCode(c) => (c.order_id.as_deref(), None, Some(&c.code), None),
         }

@@ -14,11 +14,11 @@ pub(crate) fn scratch() -> DbConn {
     conn
 }
 
-fn renewal(line: &str, expires_at: chrono::NaiveDateTime) -> Renewal<'_> {
+fn renewal(line: &str, expires_at: chrono::NaiveDateTime) -> Renewal {
     Renewal {
-        scene: "RENEWAL",
-        order_id: "CS-1",
-        order_line_id: line,
+        scene: "RENEWAL".to_owned(),
+        order_id: "CS-1".to_owned(),
+        order_line_id: line.to_owned(),
         product_id: None,
         expires_at,
     }
