@@ -203,6 +203,15 @@ fn suspicious() -> bool {
     until.is_some_and(|until| std::time::Instant::now() < until)
 }
 
+/// `SELECT 1` on `conn` while checkouts are suspicious (see [`ConnectionManager`]); nothing
+/// otherwise. An error means the connection is gone.
+fn ping_if_suspicious(conn: &mut DbConn) -> QueryResult<()> {
+    if suspicious() {
+        conn.batch_execute("SELECT 1")?;
+    }
+    Ok(())
+}
+
 /// Whether `e` says the connection is gone (the server closed it, or nothing could be sent);
 /// if so, checkouts ping for a while (see [`ConnectionManager`]). The error conversions call
 /// it and answer such an error as unavailable: nothing was done, and the caller may retry.
@@ -253,20 +262,13 @@ impl r2d2::ManageConnection for ConnectionManager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
-        if !suspicious() {
-            return Ok(());
-        }
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+        ping_if_suspicious(conn).map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     /// A connection is dropped instead of pooled again when its transaction state is broken
     /// (Diesel's transaction manager in its error state) or a transaction is left open.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
-        on_backend!(conn, |c| !matches!(
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth(),
-            Ok(None)
-        ))
+        !matches!(conn.transaction_depth(), Ok(None))
     }
 }
 
@@ -350,6 +352,14 @@ pub fn revert_last_migration(conn: &mut DbConn) -> anyhow::Result<String> {
 }
 
 impl DbConn {
+    /// How deep in transactions (and savepoints) the connection is; an error when Diesel's
+    /// transaction manager is broken (on PostgreSQL: the server closed the connection).
+    fn transaction_depth(&mut self) -> QueryResult<Option<std::num::NonZeroU32>> {
+        on_backend!(self, |c| {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        })
+    }
+
     /// Runs `f` atomically: as part of the transaction already open, or in one of its own. Unlike
     /// Diesel's `transaction`, no savepoint when one is open (its two round trips buy nothing
     /// when `f` cannot fail halfway and want to keep the rest, as a row and its children).
@@ -361,10 +371,7 @@ impl DbConn {
         F: FnOnce(&mut DbConn) -> Result<T, E>,
         E: From<diesel::result::Error>,
     {
-        let open = on_backend!(self, |c| {
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
-        })?;
-        if open.is_some() {
+        if self.transaction_depth()?.is_some() {
             f(self)
         } else {
             self.transaction(f)

@@ -8,8 +8,8 @@
 //! core's CPU cache) and its lock is uncontended; when the home slot is busy another free one
 //! serves. Readers open on first need, read-only: SQLite with the server's pragmas plus
 //! `query_only` (in WAL mode a reader never waits for the writer), PostgreSQL with read-only
-//! transactions. A PostgreSQL reader is pinged first while the pool is suspicious (a connection
-//! was found lost, see [`super::ConnectionManager`]) and opened again when the ping fails.
+//! transactions. A reader is pinged first while the pool is suspicious (a connection was found
+//! lost, see [`super::ConnectionManager`]) and opened again when the ping fails.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -77,10 +77,7 @@ impl Readers {
         };
         if slot
             .as_mut()
-            .is_some_and(|conn| !conn.is_sqlite() && super::suspicious())
-            && slot
-                .as_mut()
-                .is_some_and(|conn| conn.batch_execute("SELECT 1").is_err())
+            .is_some_and(|conn| super::ping_if_suspicious(conn).is_err())
         {
             *slot = None;
         }
