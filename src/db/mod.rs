@@ -17,6 +17,7 @@ mod text_enum;
 mod url;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -193,14 +194,24 @@ pub struct ConnectionManager {
 /// when the server went away is pinged or closed before it is used.
 const SUSPICION: Duration = Duration::from_secs(60);
 
-/// Until when checkouts ping (process-wide: every pool's connections went to the same server).
-static SUSPECT_UNTIL: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+/// Until when checkouts ping, in [`millis`] (process-wide: every pool's connections went to the
+/// same server). An atomic, as every request reads it.
+static SUSPECT_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since this process first asked.
+fn millis() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    u64::try_from(
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
+}
 
 fn suspicious() -> bool {
-    let until = SUSPECT_UNTIL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    until.is_some_and(|until| std::time::Instant::now() < until)
+    millis() < SUSPECT_UNTIL.load(Ordering::Relaxed)
 }
 
 /// `SELECT 1` on `conn` while checkouts are suspicious (see [`ConnectionManager`]); nothing
@@ -225,10 +236,8 @@ pub fn connection_lost(e: &diesel::result::Error) -> bool {
         )
     );
     if lost {
-        *SUSPECT_UNTIL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(std::time::Instant::now() + SUSPICION);
+        let until = u64::try_from(SUSPICION.as_millis()).unwrap_or(u64::MAX);
+        SUSPECT_UNTIL.fetch_max(millis().saturating_add(until), Ordering::Relaxed);
     }
     lost
 }
