@@ -229,6 +229,12 @@ impl KeyStore {
 
 /// Key management for `koolicense keys generate | rotate | list`.
 impl KeyStore {
+    /// The id the directory's `active` file names now (another node or `keys rotate` may have
+    /// changed it since this store was loaded).
+    pub fn active_on_disk(dir: &Path) -> Result<Option<String>, KeyError> {
+        read_active(dir)
+    }
+
     /// Creates a new key in `dir` (created with mode 0700 when missing) and returns its id. The key
     /// becomes active only when no usable key is active yet.
     pub fn generate(dir: &Path) -> Result<String, KeyError> {
@@ -463,6 +469,13 @@ fn ensure_dir(dir: &Path) -> Result<(), KeyError> {
             path: dir.to_path_buf(),
             source,
         })
+}
+
+/// The day a key was made, from its id (`k20261123-a1b2c3`); `None` for ids in another form
+/// (keys made elsewhere may be named anything plausible).
+pub fn kid_date(kid: &str) -> Option<chrono::NaiveDate> {
+    let digits = kid.strip_prefix('k')?.get(..8)?;
+    chrono::NaiveDate::parse_from_str(digits, "%Y%m%d").ok()
 }
 
 /// `k` + UTC date + `-` + 6 random lower-case hex digits, e.g. `k20261123-a1b2c3`.

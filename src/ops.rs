@@ -5,7 +5,10 @@ use diesel::connection::SimpleConnection;
 
 use crate::db;
 use crate::metrics::Metrics;
+
+pub mod gauges;
 use crate::startup::AppState;
+use gauges::Gauges;
 
 /// Registers the operations routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -39,11 +42,18 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The process's metrics, then the gauges read from the database and the keys ([`gauges`]).
 #[get("/metrics")]
-async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+async fn metrics(
+    metrics: web::Data<Metrics>,
+    gauges: web::Data<Gauges>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut text = metrics.render();
+    text.push_str(&gauges.render(&state).await);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(metrics.render())
+        .body(text)
 }
 
 #[get("/openapi.json")]

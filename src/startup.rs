@@ -237,6 +237,8 @@ fn run(
     };
     let local_addr = listener.local_addr()?;
     let app_metrics = metrics.clone();
+    // One per process, shared by the workers: it caches the database gauges.
+    let gauges = web::Data::new(crate::ops::gauges::Gauges::default());
     let server = HttpServer::start(listener, limits, &metrics, move || {
         let app = App::new()
             .wrap(middleware::from_fn(http_limits::deadline::enforce))
@@ -247,6 +249,7 @@ fn run(
             .app_data(in_flight.clone())
             .app_data(state.clone())
             .app_data(web::Data::new(app_metrics.clone()))
+            .app_data(gauges.clone())
             .configure(configure);
         HttpService::build()
             .keep_alive(time.actix_keep_alive())

@@ -88,6 +88,8 @@ pub struct UploadCounts {
     pub running: i64,
     pub done: i64,
     pub failed: i64,
+    /// When the oldest upload still waiting was queued; `null` when none waits.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
 }
 
 /// The first instant of `now`'s calendar month.
@@ -191,7 +193,31 @@ fn job_counts(conn: &mut DbConn) -> QueryResult<(UploadCounts, BTreeMap<String, 
             *count = n;
         }
     }
+    uploads.oldest_pending_at = utc_opt(jobs::oldest_pending(conn, JobKind::UploadLicense)?);
     Ok((uploads, failed))
+}
+
+/// The report, as of now: the admin endpoint's answer and the gauges of `/metrics`
+/// ([`crate::ops`]).
+pub fn report(conn: &mut DbConn) -> Result<MarketplaceHealth, ApiError> {
+    let now = crate::db::models::now();
+    let start = month_start(now);
+    let (failed, without_order) = failed_orders(conn, start)?;
+    let count = i64::try_from(failed.len()).unwrap_or(i64::MAX);
+    let (uploads, failed_jobs) = job_counts(conn)?;
+    Ok(MarketplaceHealth {
+        generated_at: now.and_utc(),
+        month: start.format("%Y-%m").to_string(),
+        failed_orders_this_month: count,
+        delisting_threshold: DELISTING_THRESHOLD,
+        at_risk: count >= DELISTING_THRESHOLD,
+        failed_order_ids: failed.into_iter().take(MAX_LISTED_ORDERS).collect(),
+        failed_calls_without_order: without_order,
+        apis: api_health(conn, now)?,
+        rejected_unauthenticated_24h: rejected_since(conn, now - TimeDelta::hours(24))?,
+        uploads,
+        failed_jobs,
+    })
 }
 
 /// Failed orders this month against the delisting threshold, error rates and the last success per
@@ -211,27 +237,7 @@ pub async fn health(
     state: web::Data<AppState>,
 ) -> Result<web::Json<MarketplaceHealth>, ApiError> {
     super::rejections::flush(&state).await;
-    let report = db::run(&state.pool, move |conn| -> Result<_, ApiError> {
-        let now = crate::db::models::now();
-        let start = month_start(now);
-        let (failed, without_order) = failed_orders(conn, start)?;
-        let count = i64::try_from(failed.len()).unwrap_or(i64::MAX);
-        let (uploads, failed_jobs) = job_counts(conn)?;
-        Ok(MarketplaceHealth {
-            generated_at: now.and_utc(),
-            month: start.format("%Y-%m").to_string(),
-            failed_orders_this_month: count,
-            delisting_threshold: DELISTING_THRESHOLD,
-            at_risk: count >= DELISTING_THRESHOLD,
-            failed_order_ids: failed.into_iter().take(MAX_LISTED_ORDERS).collect(),
-            failed_calls_without_order: without_order,
-            apis: api_health(conn, now)?,
-            rejected_unauthenticated_24h: rejected_since(conn, now - TimeDelta::hours(24))?,
-            uploads,
-            failed_jobs,
-        })
-    })
-    .await?;
+    let report = db::run(&state.pool, report).await?;
     Ok(web::Json(report))
 }
 

@@ -386,3 +386,12 @@ pub fn counts_by_kind_and_status(conn: &mut DbConn) -> QueryResult<Vec<(JobKind,
         .select((jobs::kind, jobs::status, diesel::dsl::count_star()))
         .load(conn)
 }
+
+/// When the oldest job of `kind` still waiting (pending, retries included) was queued.
+pub fn oldest_pending(conn: &mut DbConn, kind: JobKind) -> QueryResult<Option<NaiveDateTime>> {
+    jobs::table
+        .filter(jobs::kind.eq(kind))
+        .filter(jobs::status.eq(JobStatus::Pending))
+        .select(diesel::dsl::min(jobs::created_at))
+        .first(conn)
+}

@@ -206,3 +206,55 @@ both_backends!(
         );
     }
 );
+
+both_backends!(@backend the_metrics_carry_the_health_report_and_the_key_state, |backend: Backend| async move {
+    use diesel::prelude::*;
+    use koolicense::db::models::jobs::{self, JobKind};
+    use koolicense::db::schema::jobs as job_rows;
+
+    let app = admin_app(backend).await;
+    assert_eq!(app.callback(&new_instance("CS0", "biz-0")).await.code(), "000000");
+    for order in ["CS1", "CS2", "CS3"] {
+        assert_eq!(app.callback(&new_instance(order, "biz-0")).await.code(), "000002");
+    }
+    outbound(&app, "activate", "92020000");
+    outbound(&app, "activate", "HTTP 500");
+    app.seed_failed_upload("biz-0", "ev-0");
+    // An upload waiting for two hours (due tomorrow, so no worker takes it meanwhile).
+    let mut conn = app.db();
+    let now = koolicense::db::models::now();
+    let waiting = jobs::enqueue(&mut conn, JobKind::UploadLicense, &json!({}), None, now + chrono::TimeDelta::days(1)).unwrap();
+    diesel::update(job_rows::table.find(&waiting.id))
+        .set(job_rows::created_at.eq(now - chrono::TimeDelta::hours(2)))
+        .execute(&mut conn)
+        .unwrap();
+
+    let text = app.get("/metrics").await.text().await.unwrap();
+    // The sample as exposed: integers print without a fraction.
+    let value = |series: &str| -> String {
+        text.lines()
+            .find_map(|line| Some(line.strip_prefix(series)?.strip_prefix(' ')?.to_owned()))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    let number = |series: &str| -> f64 { value(series).parse().unwrap() };
+    assert_eq!(value("koolicense_marketplace_failed_orders_this_month"), "3");
+    assert_eq!(value("koolicense_marketplace_delisting_threshold"), "5");
+    assert_eq!(value(r#"koolicense_marketplace_calls_24h{activity="newInstance",direction="inbound"}"#), "4");
+    assert_eq!(value(r#"koolicense_marketplace_errors_24h{activity="newInstance",direction="inbound"}"#), "3");
+    assert_eq!(value(r#"koolicense_marketplace_errors_24h{activity="activate",direction="outbound"}"#), "1");
+    let last_success = number(r#"koolicense_marketplace_last_success_timestamp_seconds{activity="activate",direction="outbound"}"#);
+    assert!((chrono::Utc::now().timestamp() as f64 - last_success).abs() < 120.0, "{last_success}");
+    assert_eq!(value(r#"koolicense_uploads{status="failed"}"#), "1");
+    assert_eq!(value(r#"koolicense_uploads{status="pending"}"#), "1");
+    assert_eq!(value(r#"koolicense_jobs_failed{kind="upload_license"}"#), "1");
+    let oldest = number("koolicense_upload_oldest_pending_age_seconds");
+    assert!((7_190.0..7_300.0).contains(&oldest), "{oldest}");
+    assert_eq!(value("koolicense_marketplace_gauges_up"), "1");
+    assert_eq!(value("koolicense_signing_key_active_current"), "1");
+    assert!(number("koolicense_signing_key_active_age_seconds") < 86_400.0 * 2.0);
+
+    // Another node rotated the key: this one still signs with the old one until restarted.
+    koolicense::keys::KeyStore::rotate(app.keys_dir.path()).unwrap();
+    let text = app.get("/metrics").await.text().await.unwrap();
+    assert!(text.contains("koolicense_signing_key_active_current 0"), "{text}");
+});
