@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `keys`, `verify`, `fingerprint`, `admin`, `sim`.
+//! The command line: `serve`, `migrate`, `doctor`, `backup`, `restore`, `keys`, `verify`,
+//! `fingerprint`, `admin`, `sim`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +31,30 @@ pub enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Check what going live needs: settings, database, keys, KooGallery's hosts, the clock,
+    /// the AK/SK; one line per check, exit 1 when any fails. Prints no secret.
+    Doctor {
+        /// Also run the seller console's debug cases against this production URL (the public
+        /// `https://.../koogallery/license` KooGallery will call).
+        #[arg(long, value_name = "URL")]
+        production_url: Option<String>,
+    },
+    /// Copy the SQLite database to FILE, consistently, while the server serves. The keys
+    /// directory is not in it: back it up separately, it cannot be regenerated.
+    Backup {
+        /// The file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Put a backup in place of the SQLite database (the server must be stopped).
+    Restore {
+        /// The backup file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Replace an existing database (it is kept as `PATH.before-restore`).
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage Ed25519 signing keys in the keys directory.
     Keys {
         #[command(subcommand)]
@@ -139,6 +164,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             startup::open_database(&settings)?;
             println!("migrations applied to {}", settings.database.url.redacted());
             Ok(0)
+        }
+        Command::Doctor { production_url } => {
+            let findings =
+                crate::doctor::run(cli.config.as_deref(), production_url.as_deref()).await;
+            Ok(crate::doctor::print(&findings))
+        }
+        Command::Backup { out } => crate::db_commands::backup(&settings(&cli)?, out),
+        Command::Restore { from, force } => {
+            crate::db_commands::restore(&settings(&cli)?, from, *force)
         }
         Command::Keys { action } => keys(&settings(&cli)?, action),
         Command::Verify {

@@ -5,6 +5,8 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod db_commands;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 #[cfg(test)]

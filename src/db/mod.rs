@@ -6,6 +6,8 @@
 //! and [`url::DatabaseUrl`]-driven setup; everything else is portable Diesel.
 
 #[cfg(feature = "sqlite")]
+pub mod backup;
+#[cfg(feature = "sqlite")]
 mod group;
 pub mod ids;
 pub mod models;
@@ -332,6 +334,85 @@ pub fn run_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
     }
     .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
     Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// The migrations this build knows that the database has not applied (`koolicense doctor`).
+///
+/// # Errors
+/// When the migrations table cannot be read.
+pub fn pending_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    let pending = match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => pg
+            .pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(lite) => lite
+            .pending_migrations(SQLITE_MIGRATIONS)
+            .map(|m| m.iter().map(|m| m.name().to_string()).collect()),
+    };
+    pending.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
+}
+
+/// How many migrations the database has applied.
+///
+/// # Errors
+/// When the migrations table cannot be read.
+pub fn applied_migrations(conn: &mut DbConn) -> anyhow::Result<usize> {
+    let applied = match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => pg.applied_migrations(),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(lite) => lite.applied_migrations(),
+    };
+    applied
+        .map(|a| a.len())
+        .map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
+}
+
+/// Migrations the database has applied that this build does not know: it was written by a
+/// newer koolicense, which this one must not serve or restore.
+///
+/// # Errors
+/// When the migrations table cannot be read.
+pub fn unknown_migrations(conn: &mut DbConn) -> anyhow::Result<Vec<String>> {
+    use diesel::migration::MigrationSource;
+    fn unknown<DB: diesel::backend::Backend>(
+        applied: Vec<diesel::migration::MigrationVersion<'static>>,
+        source: &EmbeddedMigrations,
+    ) -> diesel::migration::Result<Vec<String>>
+    where
+        EmbeddedMigrations: MigrationSource<DB>,
+    {
+        let known: Vec<String> = MigrationSource::<DB>::migrations(source)?
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect();
+        Ok(applied
+            .iter()
+            .map(ToString::to_string)
+            .filter(|v| !known.contains(v))
+            .collect())
+    }
+    let found = match conn {
+        #[cfg(feature = "postgres")]
+        DbConn::Postgres(pg) => pg
+            .applied_migrations()
+            .and_then(|applied| unknown::<diesel::pg::Pg>(applied, &POSTGRES_MIGRATIONS)),
+        #[cfg(feature = "sqlite")]
+        DbConn::Sqlite(lite) => lite
+            .applied_migrations()
+            .and_then(|applied| unknown::<diesel::sqlite::Sqlite>(applied, &SQLITE_MIGRATIONS)),
+    };
+    found.map_err(|e| anyhow::anyhow!("cannot read the applied migrations: {e}"))
+}
+
+/// One connection to `url`, outside any pool (commands that run once: `doctor`, `backup`).
+///
+/// # Errors
+/// When the database cannot be reached.
+pub fn connect(url: &DatabaseUrl) -> ConnectionResult<DbConn> {
+    ConnectionManager::new(url.clone()).connect()
 }
 
 /// Reverts every migration of the connection's backend (each `down.sql`, newest first); the

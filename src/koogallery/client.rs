@@ -8,6 +8,7 @@
 //! as hints), and a journal failure never fails the call.
 
 mod multipart;
+mod probe;
 mod transport;
 mod types;
 mod wire;
@@ -16,6 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 pub use self::multipart::{MAX_CHARACTERS, file_name};
+pub use self::probe::HostProbe;
 use self::transport::{Journal, Reply, Request, UNRESERVED};
 pub use self::types::{
     ActivateOutcome, LicenseCodeInfo, LicenseInfo, MarketplaceError, OrderInfo, OrderLine,
@@ -42,7 +44,8 @@ pub struct MarketplaceClient {
     fallback: url::Url,
     /// AK and SK; `None` makes every call fail with [`MarketplaceError::NotConfigured`].
     credentials: Option<(String, SecretString)>,
-    pool: Pool,
+    /// Where calls are journalled; `None` for [`MarketplaceClient::for_probing`].
+    pool: Option<Pool>,
 }
 
 impl std::fmt::Debug for MarketplaceClient {
@@ -60,6 +63,16 @@ impl MarketplaceClient {
     /// an error here: the server runs without them, and each call then reports
     /// [`MarketplaceError::NotConfigured`].
     pub fn new(settings: &Settings, pool: Pool) -> anyhow::Result<Self> {
+        Self::with_journal(settings, Some(pool))
+    }
+
+    /// A client that journals nothing, for [`MarketplaceClient::probe`] (`koolicense doctor`
+    /// runs before, or without, a database).
+    pub fn for_probing(settings: &Settings) -> anyhow::Result<Self> {
+        Self::with_journal(settings, None)
+    }
+
+    fn with_journal(settings: &Settings, pool: Option<Pool>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(settings.marketplace.timeout)
             .connect_timeout(settings.marketplace.timeout)

@@ -10,11 +10,13 @@ mod helpers;
 mod marketplace;
 mod process;
 
+mod backup;
 mod body_limit;
 mod callback_times;
 mod cli;
 mod clock_skew;
 mod config_limits;
+mod doctor;
 mod drills;
 mod edge;
 mod file_modes;

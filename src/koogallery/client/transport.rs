@@ -54,12 +54,12 @@ pub(super) struct Reply {
 }
 
 /// A host's answer below HTTP 500.
-struct Answer {
-    status: u16,
-    body: Vec<u8>,
-    host: String,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) body: Vec<u8>,
+    pub(super) host: String,
     /// Why the primary host was passed over, when the fallback answered.
-    fallback_reason: Option<String>,
+    pub(super) fallback_reason: Option<String>,
 }
 
 impl MarketplaceClient {
@@ -124,12 +124,45 @@ impl MarketplaceClient {
         result
     }
 
+    /// `req` signed with the AK/SK and sent to `base`: the host as signed (`host[:port]`, enough
+    /// to tell the hosts apart in logs and the journal) and the response as it came.
+    pub(super) async fn send_signed(
+        &self,
+        base: &url::Url,
+        req: &Request,
+        ak: &str,
+        sk: &str,
+    ) -> (String, reqwest::Result<reqwest::Response>) {
+        let url = request_url(base, req);
+        let signed = apig::sign(
+            ak,
+            sk,
+            req.method.as_str(),
+            &url,
+            &[("Content-Type".to_owned(), req.content_type.clone())],
+            &req.body,
+            &apig::format_sdk_date(Utc::now()),
+        );
+        let sent = self
+            .http
+            .request(req.method.clone(), url)
+            .header("Content-Type", &req.content_type)
+            .header("Host", &signed.host)
+            .header("X-Sdk-Date", &signed.sdk_date)
+            .header("Authorization", &signed.authorization)
+            .body(req.body.clone())
+            .send()
+            .await;
+        (signed.host, sent)
+    }
+
     /// Journals the call as a database write; a failure is logged and never fails the call.
     async fn write_journal(&self, row: NewMarketplaceCall) {
+        let Some(pool) = &self.pool else { return };
         // Through the group commit, so on SQLite the journal row shares its fsync with the other
         // waiting writes instead of competing with them for the write lock; one statement, so
         // on PostgreSQL without a transaction around it.
-        let written = crate::db::write_statement(&self.pool, move |conn| {
+        let written = crate::db::write_statement(pool, move |conn| {
             marketplace_calls::insert(conn, &row).map_err(anyhow::Error::from)
         })
         .await;
@@ -145,28 +178,7 @@ impl MarketplaceClient {
         };
         let mut failures: Vec<String> = Vec::new();
         for base in [&self.primary, &self.fallback] {
-            let url = request_url(base, req);
-            let signed = apig::sign(
-                ak,
-                sk.expose_secret(),
-                req.method.as_str(),
-                &url,
-                &[("Content-Type".to_owned(), req.content_type.clone())],
-                &req.body,
-                &apig::format_sdk_date(Utc::now()),
-            );
-            // `host[:port]`, as signed: enough to tell the hosts apart in logs and the journal.
-            let host = signed.host.clone();
-            let sent = self
-                .http
-                .request(req.method.clone(), url)
-                .header("Content-Type", &req.content_type)
-                .header("Host", &signed.host)
-                .header("X-Sdk-Date", &signed.sdk_date)
-                .header("Authorization", &signed.authorization)
-                .body(req.body.clone())
-                .send()
-                .await;
+            let (host, sent) = self.send_signed(base, req, ak, sk.expose_secret()).await;
             let failure = match sent {
                 Ok(response) if response.status().as_u16() < 500 => {
                     let status = response.status().as_u16();
@@ -223,7 +235,7 @@ fn request_url(base: &url::Url, req: &Request) -> url::Url {
 }
 
 /// A transport error without its URL (harmless but noisy), its kind named, causes chained.
-fn transport_error(e: reqwest::Error) -> String {
+pub(super) fn transport_error(e: reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {
@@ -245,7 +257,7 @@ fn transport_error(e: reqwest::Error) -> String {
 /// Reads the marketplace's envelope: `error_code`/`error_msg` (License APIs) or
 /// `resultCode`/`resultMsg` (order query). Gateway refusals become `Unauthorized`, throttling
 /// `Unavailable`, and a 4xx without a readable code `Rejected` with `HTTP <status>`.
-fn envelope(answer: &Answer, secrets: &[String]) -> Result<Reply, MarketplaceError> {
+pub(super) fn envelope(answer: &Answer, secrets: &[String]) -> Result<Reply, MarketplaceError> {
     let status = answer.status;
     let json: Option<Value> = serde_json::from_slice(&answer.body).ok();
     let field = |names: &[&str]| {
