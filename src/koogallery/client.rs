@@ -25,6 +25,7 @@ pub use self::types::{
 };
 use crate::config::Settings;
 use crate::db::Pool;
+use crate::db::models::marketplace_calls::NewMarketplaceCall;
 use crate::telemetry::code_hint;
 
 const API: &str = "/api/mkp-openapi-public/global";
@@ -98,39 +99,55 @@ impl MarketplaceClient {
 
     /// Activates an authorization code (v1, spec §3.2.1).
     pub async fn activate(&self, code: &str) -> Result<ActivateOutcome, MarketplaceError> {
+        self.activate_into(code, None).await
+    }
+
+    /// As [`Self::activate`]; with `journal`, the call's row is added there for the caller to
+    /// write with what it does next, in one transaction, instead of being written now.
+    pub async fn activate_into(
+        &self,
+        code: &str,
+        journal: Option<&mut Vec<NewMarketplaceCall>>,
+    ) -> Result<ActivateOutcome, MarketplaceError> {
         let req = json_request("/v1/license/activate", &json!({ "license": code }), &[code]);
-        self.call(req, code_journal("activate", code), |reply| {
-            match reply.code.as_str() {
-                LICENSE_OK => {
-                    wire::license_code_info(reply.json.get("data")).map(ActivateOutcome::Activated)
-                }
-                "92020003" => Ok(ActivateOutcome::AlreadyActive),
-                "92020004" => Ok(ActivateOutcome::NotClaimed),
-                "92020005" => Ok(ActivateOutcome::NotFound),
-                _ => Err(rejected(reply)),
+        let interpret = |reply: &Reply| match reply.code.as_str() {
+            LICENSE_OK => {
+                wire::license_code_info(reply.json.get("data")).map(ActivateOutcome::Activated)
             }
-        })
-        .await
+            "92020003" => Ok(ActivateOutcome::AlreadyActive),
+            "92020004" => Ok(ActivateOutcome::NotClaimed),
+            "92020005" => Ok(ActivateOutcome::NotFound),
+            _ => Err(rejected(reply)),
+        };
+        self.call_into(req, code_journal("activate", code), interpret, journal)
+            .await
     }
 
     /// Queries an authorization code's status and expiry (v1 heartbeat, spec §3.2.2).
     pub async fn query(&self, code: &str) -> Result<QueryOutcome, MarketplaceError> {
+        self.query_into(code, None).await
+    }
+
+    /// As [`Self::query`], the journal row added to `journal` when given (see
+    /// [`Self::activate_into`]).
+    pub async fn query_into(
+        &self,
+        code: &str,
+        journal: Option<&mut Vec<NewMarketplaceCall>>,
+    ) -> Result<QueryOutcome, MarketplaceError> {
         let req = json_request(
             "/v1/license/heartbeat",
             &json!({ "license": code }),
             &[code],
         );
-        self.call(req, code_journal("query", code), |reply| {
-            match reply.code.as_str() {
-                LICENSE_OK => {
-                    wire::license_info(reply.json.get("data"), code).map(QueryOutcome::Info)
-                }
-                "92020011" => Ok(QueryOutcome::NotActivated),
-                "92020005" => Ok(QueryOutcome::NotFound),
-                _ => Err(rejected(reply)),
-            }
-        })
-        .await
+        let interpret = |reply: &Reply| match reply.code.as_str() {
+            LICENSE_OK => wire::license_info(reply.json.get("data"), code).map(QueryOutcome::Info),
+            "92020011" => Ok(QueryOutcome::NotActivated),
+            "92020005" => Ok(QueryOutcome::NotFound),
+            _ => Err(rejected(reply)),
+        };
+        self.call_into(req, code_journal("query", code), interpret, journal)
+            .await
     }
 
     /// Reports each code's distinct active clients of a day (v2, spec §3.2.3); at most

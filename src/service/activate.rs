@@ -1,14 +1,27 @@
 //! Activating a code on a machine (api.md §4.1): the order of reads, the KooGallery call and the
 //! one locked write.
 
-use super::binding::{self, Bound, Known};
+use super::binding::{self, Bound, Granted, Known};
 use super::bindings::{Bindings, Lookup};
-use super::issue::Presigned;
+use super::issue::{CodeTerms, Presigned};
 use super::{Error, code_sync, drift};
 use crate::db;
 use crate::db::models::code_usage::{self, day_key};
+use crate::db::models::marketplace_calls::{self, NewMarketplaceCall};
 use crate::domain::machine::Machine;
 use crate::licensing::now_seconds;
+
+/// What the reads before the write decided.
+enum Looked {
+    /// The machine is bound: its stored license.
+    Repeat(Box<Granted>),
+    /// Bind in the locked write: the code as KooGallery just activated it (`None` when it was
+    /// activated before), and the terms a license is signed with ahead of the write.
+    Bind {
+        activated: Option<code_sync::Activated>,
+        expected: Option<CodeTerms>,
+    },
+}
 
 impl Bindings {
     /// Binds `machine` to its code, or finds its binding. A repeat is answered from one read;
@@ -19,39 +32,99 @@ impl Bindings {
     pub async fn activate(&self, machine: Machine, lookup: impl Lookup) -> Result<Bound, Error> {
         let now = now_seconds();
         let day = day_key(now.date());
+        // The marketplace calls' journal rows go into the binding's transaction: one commit per
+        // first activation instead of two. A kill between KooGallery's answer and that commit
+        // loses the row with the binding; the client's retry asks KooGallery again.
+        let mut journal = Vec::new();
+        let looked = self
+            .look_before_binding(&machine, &day, now, lookup, &mut journal)
+            .await;
+        let committed = match looked {
+            Ok(Looked::Repeat(granted)) => return Ok(Bound::Repeat(*granted)),
+            Ok(Looked::Bind {
+                activated,
+                expected,
+            }) => {
+                let rows = journal.clone();
+                self.bind(machine, &day, now, activated, expected, rows)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        match committed {
+            Ok(bound) => bound,
+            Err(e) => {
+                // Nothing was committed: the rows are written on their own.
+                self.marketplace.write_journal_rows(journal).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The reads before the write: the machine's binding, else KooGallery's activation of the
+    /// code when we have not activated it yet (its calls' rows go to `journal`).
+    async fn look_before_binding(
+        &self,
+        machine: &Machine,
+        day: &str,
+        now: chrono::NaiveDateTime,
+        lookup: impl Lookup,
+        journal: &mut Vec<NewMarketplaceCall>,
+    ) -> Result<Looked, Error> {
         let known = {
-            let (machine, day) = (machine.clone(), day.clone());
+            let (machine, day) = (machine.clone(), day.to_owned());
             db::read(&self.pool, move |conn| {
                 binding::look(conn, &machine, &day, now)
             })
             .await?
         };
-        let (activated, expected) = match known {
+        match known {
             Known::Repeat { granted, uncounted } => {
                 lookup.found();
                 if let Some(code_id) = uncounted {
                     let sha = machine.fingerprint.sha256_hex();
+                    let day = day.to_owned();
                     db::write(&self.pool, move |conn| {
                         code_usage::record(conn, &code_id, &day, &sha, now).map_err(Error::from)
                     })
                     .await?;
                 }
-                return Ok(Bound::Repeat(*granted));
+                Ok(Looked::Repeat(granted))
             }
             Known::NotActivated => {
                 let activated =
-                    code_sync::ensure_activated(self, &machine.code, now, lookup).await?;
+                    code_sync::ensure_activated(self, &machine.code, now, lookup, journal).await?;
                 let expected = activated
                     .reported
                     .as_ref()
                     .map(|reported| reported.code_terms(machine.code.as_str()));
-                (Some(activated), expected)
+                Ok(Looked::Bind {
+                    activated: Some(activated),
+                    expected,
+                })
             }
             Known::Unbound(terms) => {
                 lookup.found();
-                (None, Some(*terms))
+                Ok(Looked::Bind {
+                    activated: None,
+                    expected: Some(*terms),
+                })
             }
-        };
+        }
+    }
+
+    /// The locked write, with the journal `rows` and what KooGallery reported. The outer `Err`
+    /// says nothing was committed; the inner one is the binding's refusal, committed with the
+    /// rows and the report (the binding rolls back to its own savepoint only).
+    async fn bind(
+        &self,
+        machine: Machine,
+        day: &str,
+        now: chrono::NaiveDateTime,
+        activated: Option<code_sync::Activated>,
+        expected: Option<CodeTerms>,
+        rows: Vec<NewMarketplaceCall>,
+    ) -> Result<Result<Bound, Error>, Error> {
         let drifted = drift::find(self, &machine).await?;
         // Signed here, on this worker, rather than on the database writer (see `Presigned`).
         let presigned = expected.and_then(|terms| {
@@ -62,9 +135,11 @@ impl Bindings {
             None => (None, None),
         };
         let keys = std::sync::Arc::clone(&self.keys);
+        let day = day.to_owned();
         let bound = db::write(&self.pool, move |conn| {
-            // What KooGallery reported stays recorded even when the binding is refused: the
-            // binding rolls back to its own savepoint only.
+            for row in &rows {
+                marketplace_calls::insert(conn, row)?;
+            }
             if let Some(reported) = &reported {
                 code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
             }
@@ -78,7 +153,7 @@ impl Bindings {
                 drifted.as_ref(),
             ))
         })
-        .await?;
+        .await;
         // Simultaneous first activations of the code waited on the gate until it was recorded.
         drop(gate);
         bound

@@ -20,6 +20,7 @@ use super::seats::SeatLimit;
 use crate::db::ids::CodeId;
 use crate::db::models::auth_codes::{self, AuthCode, AuthCodeChangeset, CodeStatus};
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
+use crate::db::models::marketplace_calls::NewMarketplaceCall;
 use crate::db::{self, DbConn};
 use crate::domain::machine::AuthorizationCode;
 use crate::domain::validation::refusal;
@@ -74,7 +75,8 @@ pub struct Activated {
 }
 
 /// Makes sure the code is activated with KooGallery, calling KooGallery's activate API if nobody
-/// has yet; the caller records the answer ([`record`]) while it holds the gate. Refuses a code we
+/// has yet; the caller records the answer ([`record`]) while it holds the gate, and writes the
+/// calls' rows added to `journal`, whatever happened. Refuses a code we
 /// already know as released, frozen or expired without calling.
 ///
 /// `lookup`, the caller's unit of the unknown-code budget, was taken before anything was read,
@@ -87,6 +89,7 @@ pub async fn ensure_activated(
     code: &AuthorizationCode,
     now: NaiveDateTime,
     lookup: impl Lookup,
+    journal: &mut Vec<NewMarketplaceCall>,
 ) -> Result<Activated, Error> {
     let gate = service.gate(code.as_str()).await;
     let wanted = code.as_str().to_owned();
@@ -95,7 +98,7 @@ pub async fn ensure_activated(
     })
     .await?;
     let Some(known) = row else {
-        let reported = ask_marketplace(service, code).await;
+        let reported = ask_marketplace(service, code, journal).await;
         if matches!(reported, Ok(_) | Err(Error::CodeNotClaimed)) {
             lookup.found();
         }
@@ -114,16 +117,22 @@ pub async fn ensure_activated(
     if let Some(status) = refusal(&issue::code_facts(&known), None, now) {
         return Err(Error::refused(status));
     }
-    let reported = ask_marketplace(service, code).await?;
+    let reported = ask_marketplace(service, code, journal).await?;
     Ok(Activated {
         gate,
         reported: Some(reported),
     })
 }
 
-async fn ask_marketplace(service: &Bindings, code: &AuthorizationCode) -> Result<Reported, Error> {
+/// Activates the code with KooGallery (and queries it when it was active already); the calls'
+/// journal rows go to `journal`.
+async fn ask_marketplace(
+    service: &Bindings,
+    code: &AuthorizationCode,
+    journal: &mut Vec<NewMarketplaceCall>,
+) -> Result<Reported, Error> {
     let market = &service.marketplace;
-    match market.activate(code.as_str()).await {
+    match market.activate_into(code.as_str(), Some(journal)).await {
         Ok(ActivateOutcome::Activated(info)) => Ok(Reported {
             status: CodeStatus::reported(&info.status),
             expires_at: info.expire_time,
@@ -133,17 +142,19 @@ async fn ask_marketplace(service: &Bindings, code: &AuthorizationCode) -> Result
             seats: Some(SeatLimit::from_activation(info.amount)),
             queried: false,
         }),
-        Ok(ActivateOutcome::AlreadyActive) => match market.query(code.as_str()).await {
-            Ok(QueryOutcome::Info(info)) => Ok(Reported::from_query(info)),
-            Ok(QueryOutcome::NotFound) => Err(not_found(code)),
-            Ok(QueryOutcome::NotActivated) => Err(unavailable(
-                code,
-                &MarketplaceError::Protocol(
-                    "activate says active, query says not activated".into(),
-                ),
-            )),
-            Err(e) => Err(unavailable(code, &e)),
-        },
+        Ok(ActivateOutcome::AlreadyActive) => {
+            match market.query_into(code.as_str(), Some(journal)).await {
+                Ok(QueryOutcome::Info(info)) => Ok(Reported::from_query(info)),
+                Ok(QueryOutcome::NotFound) => Err(not_found(code)),
+                Ok(QueryOutcome::NotActivated) => Err(unavailable(
+                    code,
+                    &MarketplaceError::Protocol(
+                        "activate says active, query says not activated".into(),
+                    ),
+                )),
+                Err(e) => Err(unavailable(code, &e)),
+            }
+        }
         Ok(ActivateOutcome::NotClaimed) => {
             tracing::info!(code.hint = %code.hint(), "activation refused: the buyer has not claimed the code");
             Err(Error::CodeNotClaimed)

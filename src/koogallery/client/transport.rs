@@ -71,6 +71,18 @@ impl MarketplaceClient {
         journal: Journal,
         interpret: impl FnOnce(&Reply) -> Result<T, MarketplaceError>,
     ) -> Result<T, MarketplaceError> {
+        self.call_into(req, journal, interpret, None).await
+    }
+
+    /// As [`Self::call`]; with `deferred`, the journal row is added there for the caller to
+    /// write in its own transaction instead of being written now.
+    pub(super) async fn call_into<T>(
+        &self,
+        req: Request,
+        journal: Journal,
+        interpret: impl FnOnce(&Reply) -> Result<T, MarketplaceError>,
+        deferred: Option<&mut Vec<NewMarketplaceCall>>,
+    ) -> Result<T, MarketplaceError> {
         let started = Instant::now();
         let mut http_status = None;
         let mut detail = None;
@@ -120,7 +132,10 @@ impl MarketplaceClient {
         row.code_hint = journal.code_hint;
         row.http_status = http_status.map(i64::from);
         row.detail = detail.map(|d| redact(&d, &req.redact));
-        self.write_journal(row).await;
+        match deferred {
+            Some(rows) => rows.push(row),
+            None => self.write_journal(row).await,
+        }
         result
     }
 
@@ -154,6 +169,14 @@ impl MarketplaceClient {
             .send()
             .await;
         (signed.host, sent)
+    }
+
+    /// Journals rows deferred by [`Self::call_into`] whose caller could not write them with its
+    /// own transaction (it failed, or ended before it).
+    pub async fn write_journal_rows(&self, rows: Vec<NewMarketplaceCall>) {
+        for row in rows {
+            self.write_journal(row).await;
+        }
     }
 
     /// Journals the call as a database write; a failure is logged and never fails the call.

@@ -422,3 +422,60 @@ with_marketplace!(
         }
     }
 );
+
+with_marketplace!(
+    every_marketplace_call_of_an_activation_is_journalled_however_it_ends,
+    |client: Client| async move {
+        use koolicense::db::models::marketplace_calls::{self, CallFilter};
+        let journal = || -> Vec<(String, String)> {
+            let filter = CallFilter {
+                direction: Some("outbound".into()),
+                limit: 100,
+                ..CallFilter::default()
+            };
+            let mut calls = marketplace_calls::list(&mut client.app.db(), &filter).unwrap();
+            calls.reverse();
+            calls
+                .into_iter()
+                .map(|c| (c.activity, c.result_code))
+                .collect()
+        };
+        let call = |activity: &str, code: &str| (activity.to_owned(), code.to_owned());
+
+        // Bound: the row is written in the binding's transaction.
+        client.add_code("PLJOURNAL00001", 1).await;
+        assert_eq!(
+            client.activate("PLJOURNAL00001", &machine(1)).await.status,
+            201
+        );
+        assert_eq!(journal(), vec![call("activate", "92020000")]);
+        // Refused before any write (KooGallery does not know the code): written on its own.
+        assert_eq!(
+            client.activate("PLJOURNAL00404", &machine(1)).await.status,
+            404
+        );
+        // No answer from either host: written on its own too, and the retry binds.
+        client.add_code("PLJOURNAL00503", 1).await;
+        let down = json!({"api": "activate", "kind": "http500", "count": 2});
+        client.sim_post("/sim/faults", &down).await;
+        assert_eq!(
+            client.activate("PLJOURNAL00503", &machine(1)).await.status,
+            503
+        );
+        assert_eq!(
+            client.activate("PLJOURNAL00503", &machine(1)).await.status,
+            201
+        );
+        let calls = journal();
+        assert_eq!(calls.len(), 4, "{calls:?}");
+        assert_eq!(calls[1], call("activate", "92020005"));
+        assert_ne!(calls[2].1, "92020000", "{calls:?}");
+        assert_eq!(calls[3], call("activate", "92020000"));
+        // The seat is taken: refused in the locked write, with no marketplace call.
+        assert_eq!(
+            client.activate("PLJOURNAL00001", &machine(2)).await.status,
+            409
+        );
+        assert_eq!(journal().len(), 4);
+    }
+);
