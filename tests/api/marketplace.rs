@@ -25,7 +25,12 @@ impl Marketplace {
         .unwrap();
         Self {
             url: handle.base_url(),
-            client: reqwest::Client::new(),
+            // A fresh connection per control call: a kept-alive one the simulator closes while
+            // idle can race with its reuse and fail the request (hyper's IncompleteMessage).
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap(),
             _handle: handle,
         }
     }
