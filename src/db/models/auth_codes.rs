@@ -80,21 +80,41 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
     if let Some(found) = find_by_code(conn, code)? {
         return Ok(found);
     }
-    insert_unless_taken!(
+    let new = AuthCode {
+        id: CodeId::generate(),
+        code: code.to_owned(),
+        code_hint: crate::telemetry::code_hint(code),
+        status: CodeStatus::Alive,
+        frozen: false,
+        activated: false,
+        order_id: None,
+        product_id: None,
+        seats: crate::service::seats::DEFAULT_SEATS,
+        expires_at: None,
+        last_queried_on: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let inserted = insert_unless_taken!(
         conn,
         auth_codes::table,
         (
-            auth_codes::id.eq(CodeId::generate()),
-            auth_codes::code.eq(code),
-            auth_codes::code_hint.eq(crate::telemetry::code_hint(code)),
-            auth_codes::status.eq(CodeStatus::Alive),
-            auth_codes::frozen.eq(false),
-            auth_codes::activated.eq(false),
-            auth_codes::seats.eq(crate::service::seats::DEFAULT_SEATS),
+            auth_codes::id.eq(&new.id),
+            auth_codes::code.eq(&new.code),
+            auth_codes::code_hint.eq(&new.code_hint),
+            auth_codes::status.eq(new.status),
+            auth_codes::frozen.eq(new.frozen),
+            auth_codes::activated.eq(new.activated),
+            auth_codes::seats.eq(new.seats),
             auth_codes::created_at.eq(now),
             auth_codes::updated_at.eq(now),
         )
     )?;
+    if inserted {
+        // Ours, and no other transaction sees it before our commit: no need to read it back.
+        return Ok(new);
+    }
+    // Another transaction inserted it first: its row, as committed.
     find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)
 }
 
