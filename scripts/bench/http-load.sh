@@ -36,7 +36,7 @@
 # BENCH_CODES (codes loaded, 100000: enough for 10 s at 10,000 first activations/s),
 # BENCH_POOL (codes repeat/checkin cycle over, 1000), BENCH_SKIP_CRITERION=1 (no ceilings from
 # criterion), BENCH_BIN (a koolicense binary to run instead of building one), BENCH_KEEP=1 (keep
-# the temp dir), BENCH_OUT (Markdown output file,
+# the temp dir and the scratch databases), BENCH_OUT (Markdown output file,
 # target/bench/http-load.md), server settings via the usual KOOLICENSE_* variables
 # (KOOLICENSE_HTTP_WORKERS, KOOLICENSE_DB_POOL_SIZE, ...).
 set -euo pipefail
@@ -81,6 +81,7 @@ cleanup() {
         fi
     done
     for db in "${SCRATCH_DBS[@]}"; do
+        [[ "${BENCH_KEEP:-0}" == 1 ]] && { say "kept database $db"; continue; }
         psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
     done
     if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
@@ -227,6 +228,16 @@ cpu_ticks() { # user + system of the nodes under load
     echo "$total"
 }
 steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
+# user + system of every PostgreSQL process (backends, WAL writer, checkpointer): what the
+# database spends per request. 0 on SQLite, where the database runs inside the server.
+db_ticks() {
+    [[ $DATABASE == postgres ]] || { echo 0; return; }
+    local total=0 pid
+    for pid in $(pgrep -x postgres || true); do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
 # RSS split: heap and stacks (anonymous) vs mapped files (the binary's and libraries' pages).
 rss_split() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "anonymous %.1f MB, files %.1f MB", a / 1024, f / 1024}' "/proc/$SERVER_PID/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$SERVER_PID/status"; }
@@ -288,9 +299,10 @@ run_phase() {
         done
     ) &
     SAMPLER_PID=$!
-    local cpu_before steal_before
+    local cpu_before steal_before db_before
     pool_times >"$WORK/$name.pool0"
     cpu_before=$(cpu_ticks)
+    db_before=$(db_ticks)
     steal_before=$(steal_ticks)
     if ((${#urls[@]} == 1)); then
         wrk_one "$name" "$mode" "${urls[0]}" "$CONNECTIONS" "$FIRST_FROM" "$FIRST_TO" "$duration"
@@ -317,8 +329,9 @@ run_phase() {
         pool_times >"$WORK/$name.pool1"
         result="$(grep '^RESULT' "$WORK/$name.wrk" | tail -1) $(pool_means "$WORK/$name.pool0" "$WORK/$name.pool1")"
         requests=$(sed 's/.* requests=\([0-9]*\).*/\1/' <<<"$result")
-        printf '%s cpu_us=%s steal_pct=%s\n' "$result" \
+        printf '%s cpu_us=%s db_cpu_us=%s steal_pct=%s\n' "$result" \
             "$(awk -v t=$(($(cpu_ticks) - cpu_before)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
+            "$(awk -v t=$(($(db_ticks) - db_before)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')" \
             "$(awk -v s=$(($(steal_ticks) - steal_before)) -v d="$duration" -v hz="$HZ" -v c="$(nproc)" 'BEGIN { printf "%.1f", 100 * s / hz / d / c }')" \
             >"$WORK/$name.result"
         say "$name: $(cut -d' ' -f2- "$WORK/$name.result"); peak RSS $(mb "$(cat "$WORK/$name.rss")") MB"
@@ -446,14 +459,14 @@ mkdir -p "$(dirname "$OUT")"
     pg_row() { # LABEL PHASE CEILING-LABEL CEILING TARGET-RATIO P99-TARGET
         local okps
         okps=$(field "$2" okps)
-        echo "| $1 | $(fmt_int "$okps") (p99 $(ms "$(field "$2" p99_ms)")) | ≥ $5 × ceiling, p99 ≤ $6 | $3: $(fmt_int "$4") | $(ratio "$okps" "$4") | $(field "$2" cpu_us) µs | $(field "$2" pool_wait_ms) / $(field "$2" pool_held_ms) ms ($(fmt_int "$(field "$2" pool_checkouts)")) |"
+        echo "| $1 | $(fmt_int "$okps") (p99 $(ms "$(field "$2" p99_ms)")) | ≥ $5 × ceiling, p99 ≤ $6 | $3: $(fmt_int "$4") | $(ratio "$okps" "$4") | $(field "$2" cpu_us) µs | $(field "$2" db_cpu_us) µs | $(field "$2" pool_wait_ms) / $(field "$2" pool_held_ms) ms ($(fmt_int "$(field "$2" pool_checkouts)")) |"
     }
-    echo "| figure (PostgreSQL, one node) | measured | target | ceiling (same run) | ratio | server CPU per request | pool wait / held, mean (checkouts) |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| figure (PostgreSQL, one node) | measured | target | ceiling (same run) | ratio | server CPU per request | PostgreSQL CPU per request | pool wait / held, mean (checkouts) |"
+    echo "|---|---|---|---|---|---|---|---|"
     pg_row "first activations/s (distinct codes)" first "pgbench -N tps" "$PGBENCH_N_TPS" 0.5 "100 ms"
     pg_row "repeat activations/s" repeat "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
     pg_row "check-ins/s" checkin "pgbench -S tps" "$PGBENCH_S_TPS" 0.5 "15 ms"
-    echo "| repeat activations/s against the empty handler | $(fmt_int "$REPEAT") | | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") | (empty handler $(field healthz cpu_us) µs) | |"
+    echo "| repeat activations/s against the empty handler | $(fmt_int "$REPEAT") | | empty handler req/s: $(fmt_int "$EMPTY") | $(ratio "$REPEAT" "$EMPTY") | (empty handler $(field healthz cpu_us) µs) | | |"
     if ((NODES == 2)); then
         echo
         echo "| figure (PostgreSQL, two nodes, one wrk each) | both nodes | one node (above) | ceiling | ratio | server CPU per request |"

@@ -43,7 +43,7 @@ impl Gauges {
             return text;
         }
         let text = match db::run(&state.pool, health::report).await {
-            Ok(report) => encode(|registry| marketplace(registry, &report, true)),
+            Ok(report) => encode(|registry| marketplace(registry, &report)),
             Err(error) => {
                 tracing::warn!(%error, "the marketplace gauges could not be read");
                 encode(|registry| database_up(registry, false))
@@ -91,8 +91,8 @@ fn database_up(registry: &Registry, up: bool) -> Registered {
     )
 }
 
-fn marketplace(registry: &Registry, report: &MarketplaceHealth, up: bool) -> Registered {
-    database_up(registry, up)?;
+fn marketplace(registry: &Registry, report: &MarketplaceHealth) -> Registered {
+    database_up(registry, true)?;
     gauge(
         registry,
         "marketplace_failed_orders_this_month",

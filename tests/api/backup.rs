@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use koolicense::keys::KeyStore;
@@ -15,7 +15,7 @@ use crate::client_api::{compact_in, machine};
 use crate::drills::{server_env, try_activate};
 use crate::helpers::{Backend, TestDatabase};
 use crate::marketplace::Marketplace;
-use crate::process::{ServerProcess, free_port};
+use crate::process::{ServerProcess, free_port, koolicense_command};
 
 /// Codes bound before the backup, and during it.
 const BEFORE: usize = 30;
@@ -23,11 +23,8 @@ const DURING: usize = 150;
 
 /// `koolicense ARGS` with `env`, on a blocking thread (the simulator answers meanwhile).
 async fn koolicense(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
+    let mut command = koolicense_command();
     command.args(args);
-    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("KOOLICENSE_")) {
-        command.env_remove(name);
-    }
     command.envs(env.iter().copied());
     tokio::task::spawn_blocking(move || command.output().unwrap())
         .await

@@ -1,18 +1,17 @@
 //! The command line: `keys generate|list|rotate`, `verify`, `fingerprint`, `migrate`.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{TimeDelta, Utc};
 use koolicense::keys::KeyStore;
 use koolicense::license_file::LicenseSource;
 use koolicense::licensing::{LicenseTerms, issue, now_seconds};
 
+use crate::process::koolicense_command;
+
 fn koolicense(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_koolicense"));
+    let mut command = koolicense_command();
     command.args(args);
-    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("KOOLICENSE_")) {
-        command.env_remove(name);
-    }
     for (k, v) in env {
         command.env(k, v);
     }

@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
+use crate::both_backends;
 use crate::callers::ACCESS_KEY;
 use crate::helpers::{Backend, TestDatabase};
 use crate::marketplace::{Marketplace, SIM_AK, SIM_SK};
-use crate::{both_backends, process::free_port};
+use crate::process::{clean_command, free_port, koolicense_command};
 
 /// What one run printed: each check's verdict (`ok`, `FAIL`, `skip`) and detail, by check.
 struct Report {
@@ -79,16 +79,13 @@ impl Setup {
     async fn doctor(&self, args: &[&str], faketime: Option<&str>) -> Report {
         let mut command = match faketime {
             Some(offset) => {
-                let mut c = Command::new("faketime");
+                let mut c = clean_command("faketime");
                 c.args(["-f", offset, env!("CARGO_BIN_EXE_koolicense")]);
                 c
             }
-            None => Command::new(env!("CARGO_BIN_EXE_koolicense")),
+            None => koolicense_command(),
         };
         command.arg("doctor").args(args);
-        for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("KOOLICENSE_")) {
-            command.env_remove(name);
-        }
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let output = tokio::task::spawn_blocking(move || command.output())
             .await

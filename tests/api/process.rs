@@ -10,6 +10,21 @@ pub struct ServerProcess {
     pub url: String,
 }
 
+/// `koolicense` (or `program` running it, such as `faketime`) with no inherited `KOOLICENSE_*`
+/// setting, so a test's environment is the only configuration the command sees.
+pub fn clean_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars().filter(|(k, _)| k.starts_with("KOOLICENSE_")) {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// The koolicense binary under test, as [`clean_command`].
+pub fn koolicense_command() -> Command {
+    clean_command(env!("CARGO_BIN_EXE_koolicense"))
+}
+
 /// A free local port (bound, then released, so the child can take it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
