@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod db_commands;
 pub mod doctor;

@@ -275,4 +275,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     crate::koogallery::produce::configure(cfg);
     crate::api::configure(cfg);
     crate::admin::configure(cfg);
+    crate::console::configure(cfg);
 }

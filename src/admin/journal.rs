@@ -38,6 +38,9 @@ pub struct CallSearch {
     pub order_id: Option<String>,
     /// Calls about this instance.
     pub instance_id: Option<String>,
+    /// Calls about codes with this hint, exactly as `code_hint` shows it (the journal never holds
+    /// a full code, so another code with the same hint would match too).
+    pub code_hint: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -97,6 +100,7 @@ struct Filter {
     until: Option<chrono::NaiveDateTime>,
     order_id: Option<String>,
     instance_id: Option<String>,
+    code_hint: Option<String>,
     cursor: Option<String>,
     limit: Limit,
 }
@@ -120,6 +124,7 @@ impl Filter {
             until: parse_time("until", params.until.as_deref())?,
             order_id: non_empty(params.order_id),
             instance_id: non_empty(params.instance_id),
+            code_hint: non_empty(params.code_hint),
             cursor: non_empty(params.cursor),
             limit: Limit::parse(params.limit)?,
         })
@@ -140,6 +145,7 @@ fn rows(conn: &mut DbConn, f: &Filter) -> QueryResult<Vec<MarketplaceCall>> {
         until: f.until,
         order_id: f.order_id.clone(),
         instance_id: f.instance_id.clone(),
+        code_hint: f.code_hint.clone(),
         before_id: f.cursor.clone(),
         limit: f.limit.fetch(),
     };

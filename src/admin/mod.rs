@@ -19,6 +19,7 @@ pub mod rejections;
 pub mod tokens;
 pub mod uploads;
 pub mod views;
+pub mod whoami;
 
 use actix_web::web;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -46,6 +47,7 @@ use crate::error::ApiError;
         tokens::create,
         tokens::list,
         tokens::revoke,
+        whoami::whoami,
     ),
     modifiers(&BearerAuth),
     tags((name = "admin", description = "Support staff: search, detail views, actions with a required \
@@ -109,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/tokens", web::post().to(tokens::create))
             .route("/tokens", web::get().to(tokens::list))
             .route("/tokens/{id}", web::delete().to(tokens::revoke))
+            .route("/whoami", web::get().to(whoami::whoami))
             // Unknown admin paths answer in the API's error shape.
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("endpoint"))

@@ -125,6 +125,7 @@ pub struct CallFilter {
     pub until: Option<NaiveDateTime>,
     pub order_id: Option<String>,
     pub instance_id: Option<String>,
+    pub code_hint: Option<String>,
     /// Only calls older than this id (cursor pagination, newest first).
     pub before_id: Option<String>,
     pub limit: i64,
@@ -162,6 +163,9 @@ pub fn list(conn: &mut DbConn, filter: &CallFilter) -> QueryResult<Vec<Marketpla
     }
     if let Some(instance_id) = &filter.instance_id {
         query = query.filter(marketplace_calls::instance_id.eq(instance_id.clone()));
+    }
+    if let Some(hint) = &filter.code_hint {
+        query = query.filter(marketplace_calls::code_hint.eq(hint.clone()));
     }
     if let Some(before) = &filter.before_id {
         query = query.filter(marketplace_calls::id.lt(before.clone()));

@@ -143,7 +143,7 @@ both_backends!(@backend health_counts_failed_orders_against_the_delisting_thresh
     assert_eq!(at_risk["at_risk"], true);
 });
 
-/// Every §6 path and method.
+/// Every §6 path and method, and ours (`whoami`).
 const ADMIN_PATHS: &[(&str, &str)] = &[
     ("/admin/v1/codes", "get"),
     ("/admin/v1/codes/{code}", "get"),
@@ -162,6 +162,7 @@ const ADMIN_PATHS: &[(&str, &str)] = &[
     ("/admin/v1/tokens", "post"),
     ("/admin/v1/tokens", "get"),
     ("/admin/v1/tokens/{id}", "delete"),
+    ("/admin/v1/whoami", "get"),
 ];
 
 both_backends!(

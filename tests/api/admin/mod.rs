@@ -3,6 +3,7 @@
 
 mod access;
 mod actions;
+mod console;
 mod end_to_end;
 mod journal;
 mod views;
