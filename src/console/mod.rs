@@ -1,4 +1,4 @@
-//! The support console at `/console/`: three static files compiled into the binary, a page that
+//! The support console at `/console/`: static files compiled into the binary, a page that
 //! works over the admin API only (`/admin/v1/...` with the signed-in token in the
 //! `Authorization` header), so the API's roles and audit log stay the only rules.
 //!
@@ -38,23 +38,33 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
-    [
+/// An embedded file of `assets/`, served under its own name.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
         Asset::new(
-            "index.html",
-            "text/html; charset=utf-8",
-            include_bytes!("assets/index.html"),
-        ),
-        Asset::new(
-            "app.js",
-            "text/javascript; charset=utf-8",
-            include_bytes!("assets/app.js"),
-        ),
-        Asset::new(
-            "app.css",
-            "text/css; charset=utf-8",
-            include_bytes!("assets/app.css"),
-        ),
+            $name,
+            $content_type,
+            include_bytes!(concat!("assets/", $name)),
+        )
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
+    vec![
+        asset!("index.html", "text/html; charset=utf-8"),
+        asset!("app.css", "text/css; charset=utf-8"),
+        // ES modules: a browser runs one only when it is served as JavaScript (`nosniff`).
+        asset!("app.js", JS),
+        asset!("dom.js", JS),
+        asset!("api.js", JS),
+        asset!("ui.js", JS),
+        asset!("records.js", JS),
+        asset!("pages-codes.js", JS),
+        asset!("pages-licenses.js", JS),
+        asset!("pages-activity.js", JS),
+        asset!("pages-tokens.js", JS),
     ]
 });
 

@@ -156,6 +156,23 @@ try {
   await page.locator("main").filter({ hasText: "chargeback on the order" }).waitFor();
   await page.locator("main").filter({ hasText: "customer replaced the motherboard" }).waitFor();
 
+  // Token management: an admin creates a support token, shown once, and it signs in.
+  await page.locator("nav").getByRole("link", { name: "Tokens" }).click();
+  await page.locator("#token-name").fill("night-shift");
+  await page.locator("#token-role").selectOption("support");
+  await page.getByRole("button", { name: "Create token" }).click();
+  await confirmWithReason("a new colleague on the night shift");
+  const created = await page.locator("#new-token-value").inputValue();
+  assert.match(created, /^kl_admin_/, "the new token is shown once");
+  await page.locator("nav").getByRole("link", { name: "Codes" }).click();
+  assert.equal(await page.locator("#new-token-value").count(), 0, "and not again");
+  await signOut();
+  await signIn(created);
+  await page.locator("#whoami").filter({ hasText: "night-shift · support" }).waitFor();
+  await signOut();
+  await signIn(env("ADMIN_TOKEN"));
+  await page.locator("#whoami").filter({ hasText: "admin" }).waitFor();
+
   // A phone's width: the page still fits (tables scroll inside their own box).
   await page.setViewportSize({ width: 390, height: 844 });
   await page.locator("nav").getByRole("link", { name: "Health" }).click();
