@@ -115,7 +115,7 @@ impl Bindings {
 
     /// The locked write, with the journal `rows` and what KooGallery reported. The outer `Err`
     /// says nothing was committed; the inner one is the binding's refusal, committed with the
-    /// rows and the report (the binding rolls back to its own savepoint only).
+    /// rows and the report (a refused binding writes nothing).
     async fn bind(
         &self,
         machine: Machine,
@@ -143,7 +143,7 @@ impl Bindings {
             if let Some(reported) = &reported {
                 code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
             }
-            Ok::<_, Error>(binding::bind(
+            match binding::bind(
                 conn,
                 &keys,
                 &machine,
@@ -151,7 +151,11 @@ impl Bindings {
                 now,
                 presigned,
                 drifted.as_ref(),
-            ))
+            ) {
+                // Half written: nothing of this transaction may commit.
+                Err(failure) if !failure.is_refusal() => Err(failure),
+                answer => Ok(answer),
+            }
         })
         .await;
         // Simultaneous first activations of the code waited on the gate until it was recorded.

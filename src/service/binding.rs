@@ -107,6 +107,10 @@ pub fn look(
 /// `presigned` when that still carries the code's terms. `drifted` is the binding the machine
 /// holds under an older fingerprint, as a read found it ([`drift::find`]); it moves when it is
 /// still that binding ([`drift::recheck`]).
+///
+/// Runs in the caller's transaction when one is open (else in one of its own). A refusal (an
+/// `Err` that [`Error::is_refusal`]) has written nothing; after any other `Err` the transaction
+/// must be rolled back.
 pub fn bind(
     conn: &mut DbConn,
     keys: &KeyStore,
@@ -117,15 +121,18 @@ pub fn bind(
     drifted: Option<&Candidate>,
 ) -> Result<Bound, Error> {
     let sha = machine.fingerprint.sha256_hex();
-    conn.write_tx(|c| {
+    // Every refusal is decided before the first write, so a refused binding has nothing to undo
+    // and needs no savepoint of its own (two round trips on PostgreSQL); any other failure fails
+    // the caller's whole transaction.
+    conn.atomically(|c| {
         let code = locked_code(c, machine)?;
         let code_facts = issue::code_facts(&code);
-        code_usage::record(c, &code.id, day, &sha, now)?;
         if let Some(activation) = activations::find_live(c, &code.id, &sha)? {
             let license = license_of(c, &activation)?;
             if let Some(status) = refusal(&code_facts, Some(&issue::license_facts(&license)), now) {
                 return Err(Error::refused(status));
             }
+            code_usage::record(c, &code.id, day, &sha, now)?;
             return granted(c, &code, license).map(Bound::Repeat);
         }
         if let Some(candidate) = drifted {
@@ -136,6 +143,7 @@ pub fn bind(
                 {
                     return Err(Error::refused(status));
                 }
+                code_usage::record(c, &code.id, day, &sha, now)?;
                 let license =
                     move_binding(c, keys, &code, &old, &license, &machine.fingerprint, now)?;
                 return granted(c, &code, license).map(Bound::Moved);
@@ -146,6 +154,7 @@ pub fn bind(
         }
         // Counted under the code's lock: the seats once this binding is stored.
         let seats = seat_rule::of_code(c, &code)?.take_one()?;
+        code_usage::record(c, &code.id, day, &sha, now)?;
         let id = ActivationId::generate();
         let new = NewActivation {
             id: &id,

@@ -123,6 +123,15 @@ impl Refusal {
 }
 
 impl Error {
+    /// A rule's answer to the caller, as opposed to a failure underneath it (the database, the
+    /// marketplace, a bug).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(
+            self,
+            Self::MarketplaceUnavailable | Self::Pending(_) | Self::Unavailable | Self::Internal(_)
+        )
+    }
+
     /// The refusal of a license decision's `status`; a status that is not a refusal is a bug.
     pub fn refused(status: Status) -> Self {
         let refusal = match status {
