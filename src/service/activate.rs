@@ -140,9 +140,12 @@ impl Bindings {
             for row in &rows {
                 marketplace_calls::insert(conn, row)?;
             }
-            if let Some(reported) = &reported {
-                code_sync::record(conn, machine.code.as_str(), reported, &day, now)?;
-            }
+            let created = match &reported {
+                Some(reported) => {
+                    code_sync::record(conn, machine.code.as_str(), reported, &day, now)?
+                }
+                None => None,
+            };
             match binding::bind(
                 conn,
                 &keys,
@@ -150,7 +153,10 @@ impl Bindings {
                 &day,
                 now,
                 presigned,
-                drifted.as_ref(),
+                binding::Earlier {
+                    drifted: drifted.as_ref(),
+                    created,
+                },
             ) {
                 // Half written: nothing of this transaction may commit.
                 Err(failure) if !failure.is_refusal() => Err(failure),

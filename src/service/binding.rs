@@ -102,11 +102,24 @@ pub fn look(
     })
 }
 
+/// What was learnt of the code before [`bind`]: see there.
+#[derive(Debug, Default)]
+pub struct Earlier<'a> {
+    /// The binding the machine holds under an older fingerprint, as a read found it.
+    pub drifted: Option<&'a Candidate>,
+    /// The code's row, when the binding's transaction created it.
+    pub created: Option<AuthCode>,
+}
+
 /// Binds the machine to the (activated) code, or finds its binding, in one locked transaction.
 /// `now` is whole seconds: it becomes the license's `not_before`. A new binding's license is
-/// `presigned` when that still carries the code's terms. `drifted` is the binding the machine
-/// holds under an older fingerprint, as a read found it ([`drift::find`]); it moves when it is
-/// still that binding ([`drift::recheck`]).
+/// `presigned` when that still carries the code's terms. `earlier.drifted` is the binding the
+/// machine holds under an older fingerprint, as a read found it ([`drift::find`]); it moves
+/// when it is still that binding ([`drift::recheck`]).
+///
+/// `earlier.created` is the code's row when this transaction created it
+/// ([`super::code_sync::record`]): no machine can be bound to it yet, and nobody else can change
+/// it before the commit.
 ///
 /// Runs in the caller's transaction when one is open (else in one of its own). A refusal (an
 /// `Err` that [`Error::is_refusal`]) has written nothing; after any other `Err` the transaction
@@ -118,16 +131,26 @@ pub fn bind(
     day: &str,
     now: NaiveDateTime,
     presigned: Option<Presigned>,
-    drifted: Option<&Candidate>,
+    earlier: Earlier<'_>,
 ) -> Result<Bound, Error> {
+    let Earlier { drifted, created } = earlier;
     let sha = machine.fingerprint.sha256_hex();
     // Every refusal is decided before the first write, so a refused binding has nothing to undo
     // and needs no savepoint of its own (two round trips on PostgreSQL); any other failure fails
     // the caller's whole transaction.
     conn.atomically(|c| {
-        let code = locked_code(c, machine)?;
+        let fresh = created.is_some();
+        let code = match created {
+            Some(code) => code,
+            None => locked_code(c, machine)?,
+        };
         let code_facts = issue::code_facts(&code);
-        if let Some(activation) = activations::find_live(c, &code.id, &sha)? {
+        let live = if fresh {
+            None
+        } else {
+            activations::find_live(c, &code.id, &sha)?
+        };
+        if let Some(activation) = live {
             let license = license_of(c, &activation)?;
             if let Some(status) = refusal(&code_facts, Some(&issue::license_facts(&license)), now) {
                 return Err(Error::refused(status));
@@ -135,7 +158,7 @@ pub fn bind(
             code_usage::record(c, &code.id, day, &sha, now)?;
             return granted(c, &code, license).map(Bound::Repeat);
         }
-        if let Some(candidate) = drifted {
+        if let Some(candidate) = drifted.filter(|_| !fresh) {
             if let Some(old) = drift::recheck(c, &code.id, candidate)? {
                 let license = license_of(c, &old)?;
                 if let Some(status) =
@@ -153,7 +176,12 @@ pub fn bind(
             return Err(Error::refused(status));
         }
         // Counted under the code's lock: the seats once this binding is stored.
-        let seats = seat_rule::of_code(c, &code)?.take_one()?;
+        let seats = if fresh {
+            Seats::of_code(&code, 0)
+        } else {
+            seat_rule::of_code(c, &code)?
+        }
+        .take_one()?;
         code_usage::record(c, &code.id, day, &sha, now)?;
         let id = ActivationId::generate();
         let new = NewActivation {

@@ -183,16 +183,18 @@ fn unavailable(code: &AuthorizationCode, e: &MarketplaceError) -> Error {
 
 /// Records what KooGallery reported at activation. A row a callback created first keeps its
 /// `frozen` flag and, once released, its status. Call inside a write transaction ([`db::write`]).
+/// The code's row as stored when this transaction created it: nobody else can change it or bind
+/// to it before the commit, so the binding needs neither to lock it again nor to look for seats.
 pub fn record(
     conn: &mut DbConn,
     code: &str,
     reported: &Reported,
     day: &str,
     now: NaiveDateTime,
-) -> Result<(), Error> {
-    let row = auth_codes::find_or_create(conn, code, now)?;
+) -> Result<Option<AuthCode>, Error> {
+    let (row, inserted) = auth_codes::find_or_insert(conn, code, now)?;
     if row.activated {
-        return Ok(());
+        return Ok(None);
     }
     let seats = reported.seats.map(SeatLimit::get);
     let id = row.id.clone();
@@ -223,7 +225,7 @@ pub fn record(
         conn,
         &NewEvent::new(Subject::Code, &id, EventKind::Activated, &detail),
     )?;
-    Ok(())
+    Ok(inserted.then_some(activated))
 }
 
 /// The first check-in of the day asks KooGallery for the code's state and records it. When

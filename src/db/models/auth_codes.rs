@@ -77,8 +77,18 @@ pub fn find(conn: &mut DbConn, id: &CodeId) -> QueryResult<Option<AuthCode>> {
 /// The code's row, created (not yet activated, `ALIVE`) when KooGallery tells us about a code
 /// the software never activated.
 pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> QueryResult<AuthCode> {
+    find_or_insert(conn, code, now).map(|(row, _)| row)
+}
+
+/// [`find_or_create`], and whether the row was inserted by this transaction (then no other
+/// transaction can see it, let alone bind a machine to it, before our commit).
+pub fn find_or_insert(
+    conn: &mut DbConn,
+    code: &str,
+    now: NaiveDateTime,
+) -> QueryResult<(AuthCode, bool)> {
     if let Some(found) = find_by_code(conn, code)? {
-        return Ok(found);
+        return Ok((found, false));
     }
     let new = AuthCode {
         id: CodeId::generate(),
@@ -112,10 +122,11 @@ pub fn find_or_create(conn: &mut DbConn, code: &str, now: NaiveDateTime) -> Quer
     )?;
     if inserted {
         // Ours, and no other transaction sees it before our commit: no need to read it back.
-        return Ok(new);
+        return Ok((new, true));
     }
     // Another transaction inserted it first: its row, as committed.
-    find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)
+    let theirs = find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)?;
+    Ok((theirs, false))
 }
 
 /// Locks the code's row for the rest of the transaction and returns it fresh.
