@@ -220,23 +220,20 @@ wait_for "$URL/healthz" || { tail -20 "$WORK/server.log" >&2; die "the server di
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVER_PID/status"; }
 HZ=$(getconf CLK_TCK)
-cpu_ticks() { # user + system of the nodes under load
+ticks_of() { # PID...: their user + system time, in clock ticks (a process gone counts 0)
     local pid total=0
-    for pid in $SERVER_PID ${PHASE_NODES_EXTRA:-}; do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    for pid in "$@"; do
+        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
     done
     echo "$total"
 }
+cpu_ticks() { ticks_of $SERVER_PID ${PHASE_NODES_EXTRA:-}; } # the nodes under load
 steal_ticks() { awk '$1 == "cpu" {print $9}' /proc/stat; }
 # user + system of every PostgreSQL process (backends, WAL writer, checkpointer): what the
 # database spends per request. 0 on SQLite, where the database runs inside the server.
 db_ticks() {
     [[ $DATABASE == postgres ]] || { echo 0; return; }
-    local total=0 pid
-    for pid in $(pgrep -x postgres || true); do
-        total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)))
-    done
-    echo "$total"
+    ticks_of $(pgrep -x postgres || true)
 }
 # RSS split: heap and stacks (anonymous) vs mapped files (the binary's and libraries' pages).
 rss_split() { awk '/^RssAnon:/ {a = $2} /^RssFile:/ {f = $2} END {printf "anonymous %.1f MB, files %.1f MB", a / 1024, f / 1024}' "/proc/$SERVER_PID/status"; }

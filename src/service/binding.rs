@@ -103,7 +103,7 @@ pub fn look(
 }
 
 /// What was learnt of the code before [`bind`]: see there.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Earlier<'a> {
     /// The binding the machine holds under an older fingerprint, as a read found it.
     pub drifted: Option<&'a Candidate>,

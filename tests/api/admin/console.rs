@@ -147,17 +147,7 @@ with_marketplace!(
             revoked.body
         );
         let audit = app.admin_get(&admin, "/admin/v1/audit").await;
-        let actors: Vec<(&str, &str)> = audit.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|entry| {
-                (
-                    entry["actor"].as_str().unwrap(),
-                    entry["reason"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let actors = pairs(&audit.body, "actor", "reason");
         assert!(actors.contains(&("helpdesk", "customer replaced the motherboard")));
         assert!(actors.contains(&("root", "chargeback on the order")));
     }
@@ -179,20 +169,25 @@ with_marketplace!(
             )
             .await;
         assert_eq!(found.status, 200, "{}", found.body);
-        let calls: Vec<(&str, &str)> = found.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["activity"].as_str().unwrap(),
-                    c["code_hint"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let calls = pairs(&found.body, "activity", "code_hint");
         assert_eq!(calls, [("activate", "PLHI…01")]);
     }
 );
+
+/// Two text fields of every item of a page (`{"items": [...]}`).
+fn pairs<'a>(page: &'a serde_json::Value, first: &str, second: &str) -> Vec<(&'a str, &'a str)> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            (
+                item[first].as_str().unwrap(),
+                item[second].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
 
 fn header(response: &reqwest::Response, name: &str) -> String {
     response
