@@ -17,6 +17,7 @@ pub mod schema;
 mod sqlite_files;
 mod text_enum;
 mod url;
+pub mod views;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,6 +66,9 @@ pub struct Pool {
     times: PoolTimes,
     /// The connections [`read`] uses in place.
     readers: Arc<reader::Readers>,
+    /// Machine views remembered between reads (PostgreSQL; see [`views`]).
+    #[cfg(feature = "postgres")]
+    views: Option<Arc<views::Views>>,
     /// SQLite's group-commit writer, which [`write`] uses.
     #[cfg(feature = "sqlite")]
     sqlite: Option<Arc<group::Writer>>,
@@ -109,7 +113,12 @@ impl Pool {
     /// When the registry already holds metrics of these names.
     pub fn register(&self, registry: &prometheus::Registry) -> prometheus::Result<()> {
         registry.register(Box::new(self.times.wait.clone()))?;
-        registry.register(Box::new(self.times.held.clone()))
+        registry.register(Box::new(self.times.held.clone()))?;
+        #[cfg(feature = "postgres")]
+        if let Some(views) = &self.views {
+            views.register(registry)?;
+        }
+        Ok(())
     }
 
     /// Checks a connection out, waiting at most the pool's connection timeout.
@@ -120,11 +129,15 @@ impl Pool {
         self.inner.get()
     }
 
-    /// Frees what idle SQLite readers cache; they refill on use. For a server that went quiet
-    /// (see [`crate::memory`]); pool connections close by themselves when idle, and the writer
-    /// releases its own cache.
+    /// Frees what idle SQLite readers cache and the remembered machine views; they refill on
+    /// use. For a server that went quiet (see [`crate::memory`]); pool connections close by
+    /// themselves when idle, and the writer releases its own cache.
     pub fn release_memory(&self) {
         self.readers.release_memory();
+        #[cfg(feature = "postgres")]
+        if let Some(views) = &self.views {
+            views.forget_all();
+        }
     }
 }
 
@@ -308,10 +321,19 @@ pub fn build_pool(
         .idle_timeout(Some(Duration::from_secs(60)))
         .connection_timeout(connect_timeout)
         .build(ConnectionManager::new(url.clone()))?;
+    let readers = Arc::new(reader::Readers::new(url));
+    #[cfg(feature = "postgres")]
+    let views = match url {
+        DatabaseUrl::Postgres(_) => Some(Arc::new(views::Views::start(Arc::clone(&readers))?)),
+        #[cfg(feature = "sqlite")]
+        DatabaseUrl::Sqlite(_) => None,
+    };
     Ok(Pool {
         inner,
         times: PoolTimes::new()?,
-        readers: Arc::new(reader::Readers::new(url)),
+        readers,
+        #[cfg(feature = "postgres")]
+        views,
         #[cfg(feature = "sqlite")]
         sqlite: match url {
             DatabaseUrl::Sqlite(path) => Some(Arc::new(group::Writer::new(path))),

@@ -53,6 +53,7 @@ diesel::table! {
         last_queried_on -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        generation -> BigInt,
     }
 }
 

@@ -71,18 +71,13 @@ impl Bindings {
         lookup: impl Lookup,
         journal: &mut Vec<NewMarketplaceCall>,
     ) -> Result<Looked, Error> {
-        let known = {
-            let (machine, day) = (machine.clone(), day.to_owned());
-            db::read(&self.pool, move |conn| {
-                binding::look(conn, &machine, &day, now)
-            })
-            .await?
-        };
+        let sha = machine.fingerprint.sha256_hex();
+        let view = db::views::view::<Error>(&self.pool, machine.code.as_str(), &sha, day).await?;
+        let known = binding::look(view, now)?;
         match known {
             Known::Repeat { granted, uncounted } => {
                 lookup.found();
                 if let Some(code_id) = uncounted {
-                    let sha = machine.fingerprint.sha256_hex();
                     let day = day.to_owned();
                     db::write(&self.pool, move |conn| {
                         code_usage::record(conn, &code_id, &day, &sha, now).map_err(Error::from)

@@ -16,9 +16,10 @@ use crate::db::DbConn;
 use crate::db::ids::{ActivationId, CodeId};
 use crate::db::models::activations::{self, Activation, DeactivatedBy, NewActivation};
 use crate::db::models::auth_codes::{self, AuthCode};
+use crate::db::models::code_usage;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
-use crate::db::models::{code_usage, machines};
+use crate::db::models::machines::MachineView;
 use crate::domain::fingerprint::Fingerprint;
 use crate::domain::machine::Machine;
 use crate::domain::validation::refusal;
@@ -68,17 +69,11 @@ pub enum Known {
     },
 }
 
-/// The activation's first look, one read ([`machines::view`]): a repeat is answered from here
-/// without taking any lock. The caller counts the machine in the day's usage when `uncounted`
-/// says it is not yet.
-pub fn look(
-    conn: &mut DbConn,
-    machine: &Machine,
-    day: &str,
-    now: NaiveDateTime,
-) -> Result<Known, Error> {
-    let sha = machine.fingerprint.sha256_hex();
-    let view = match machines::view(conn, machine.code.as_str(), &sha, day)? {
+/// The activation's first look at the machine's `view` ([`crate::db::views::view`]): a repeat
+/// is answered from here without taking any lock. The caller counts the machine in the day's
+/// usage when `uncounted` says it is not yet.
+pub fn look(view: Option<MachineView>, now: NaiveDateTime) -> Result<Known, Error> {
+    let view = match view {
         Some(view) if view.code.activated => view,
         _ => return Ok(Known::NotActivated),
     };

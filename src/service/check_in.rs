@@ -73,18 +73,31 @@ impl Bindings {
         Ok(changed.unwrap_or_else(not_activated))
     }
 
-    /// One read of what we know of the machine ([`renewal::look`]).
+    /// What we know of the machine: its view ([`crate::db::views::view`]), and the `drifted`
+    /// binding when it is still that binding ([`renewal::recheck_drifted`]).
     async fn look(
         &self,
         machine: &Machine,
         day: &str,
         drifted: Option<Candidate>,
     ) -> Result<Option<Look>, Error> {
-        let (machine, day) = (machine.clone(), day.to_owned());
-        db::read(&self.pool, move |conn| {
-            renewal::look(conn, &machine, &day, drifted.as_ref())
-        })
-        .await
+        let sha = machine.fingerprint.sha256_hex();
+        let Some(view) =
+            db::views::view::<Error>(&self.pool, machine.code.as_str(), &sha, day).await?
+        else {
+            return Ok(None);
+        };
+        let moved = match drifted {
+            Some(candidate) if !view.is_bound() => {
+                let code_id = view.code.id.clone();
+                db::read(&self.pool, move |conn| {
+                    renewal::recheck_drifted(conn, &code_id, &candidate)
+                })
+                .await?
+            }
+            _ => None,
+        };
+        Ok(Some(Look::of(view, moved)))
     }
 }
 

@@ -18,9 +18,10 @@ use crate::db::DbConn;
 use crate::db::ids::CodeId;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{self, AuthCode};
+use crate::db::models::code_usage;
 use crate::db::models::events::{self, EventKind, NewEvent, Subject};
 use crate::db::models::licenses::{self, License};
-use crate::db::models::{code_usage, machines};
+use crate::db::models::machines::{self, MachineView};
 use crate::domain::machine::Machine;
 use crate::domain::validation::{Binding, Status, Validation, validate};
 use crate::keys::KeyStore;
@@ -145,22 +146,39 @@ pub fn look(
     let Some(view) = machines::view(conn, machine.code.as_str(), &sha, day)? else {
         return Ok(None);
     };
-    let bound = view.activation.zip(view.license);
-    let drifted = match (&bound, drifted) {
-        (None, Some(candidate)) => match drift::recheck(conn, &view.code.id, candidate)? {
-            Some(activation) => licenses::find_for_activation(conn, &activation.id)?
-                .map(|license| (activation, license)),
-            None => None,
-        },
+    let moved = match drifted {
+        Some(candidate) if !view.is_bound() => recheck_drifted(conn, &view.code.id, candidate)?,
         _ => None,
     };
-    Ok(Some(Look {
-        others: bound.is_some() || view.used > 0,
-        counted: bound.is_some() && view.counted,
-        code: view.code,
-        bound,
-        drifted,
-    }))
+    Ok(Some(Look::of(view, moved)))
+}
+
+/// The `candidate` binding and its license, when it is still a live binding of the code.
+pub fn recheck_drifted(
+    conn: &mut DbConn,
+    code_id: &CodeId,
+    candidate: &Candidate,
+) -> Result<Option<(Activation, License)>, Error> {
+    Ok(match drift::recheck(conn, code_id, candidate)? {
+        Some(activation) => licenses::find_for_activation(conn, &activation.id)?
+            .map(|license| (activation, license)),
+        None => None,
+    })
+}
+
+impl Look {
+    /// The machine as `view` shows it, with the `drifted` binding it holds under an older
+    /// fingerprint (ignored when the view has an exact binding).
+    pub fn of(view: MachineView, drifted: Option<(Activation, License)>) -> Self {
+        let bound = view.activation.zip(view.license);
+        Self {
+            others: bound.is_some() || view.used > 0,
+            counted: bound.is_some() && view.counted,
+            code: view.code,
+            drifted: if bound.is_some() { None } else { drifted },
+            bound,
+        }
+    }
 }
 
 /// The verdict, and whether the license must change.

@@ -10,6 +10,7 @@ mod fingerprints;
 mod idle;
 mod pool_metrics;
 mod proxies;
+mod remembered;
 mod server_restart;
 mod unknown_codes;
 

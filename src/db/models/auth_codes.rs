@@ -54,6 +54,10 @@ pub struct AuthCode {
     pub last_queried_on: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Changes with every change to the code's answers (PostgreSQL's triggers; 0 on SQLite):
+    /// see [`crate::db::views`].
+    #[serde(skip)]
+    pub generation: i64,
 }
 
 /// The code's row.
@@ -104,6 +108,7 @@ pub fn find_or_insert(
         last_queried_on: None,
         created_at: now,
         updated_at: now,
+        generation: 0,
     };
     let inserted = insert_unless_taken!(
         conn,

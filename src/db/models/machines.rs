@@ -29,6 +29,13 @@ pub struct MachineView {
     pub counted: bool,
 }
 
+impl MachineView {
+    /// The machine has a live binding with its license.
+    pub fn is_bound(&self) -> bool {
+        self.activation.is_some() && self.license.is_some()
+    }
+}
+
 /// The code `code` and the machine whose normalised fingerprint hashes to `sha`; `None` when we
 /// do not know the code.
 pub fn view(
