@@ -406,6 +406,11 @@ run_phase first first "$URL" "$DURATION" measure
 FIRST_OK=$(field first ok)
 ((FIRST_OK >= CODES)) && say "warning: all $CODES codes were used before the phase ended: raise BENCH_CODES"
 ((FIRST_OK >= POOL)) || die "only $FIRST_OK first activations succeeded; repeat and checkin need $POOL"
+if [[ "$DATABASE" == postgres ]]; then
+    # The write phase leaves PostgreSQL work to do (autovacuum of the new rows, a checkpoint);
+    # done now, it does not fall into the read phases, as none fell into pgbench -S's.
+    psql -q "$DB_URL" -c "VACUUM (ANALYZE)" -c "CHECKPOINT" >/dev/null || die "VACUUM/CHECKPOINT failed"
+fi
 run_phase repeat-warm repeat "$URL" 2
 check_answers
 run_phase repeat repeat "$URL" "$DURATION" measure
