@@ -9,7 +9,7 @@
 //! request arrived, found it unchanged: an answer is never older than one read straight from
 //! the table would be, whichever node made the change. The generation reads of requests that
 //! arrive together share one statement (`memory::Asker`), so under load a request costs the
-//! database a fraction of one lookup. The memory holds at most 32 MiB of views and is dropped
+//! database a fraction of one lookup. The memory holds views of 32 megabytes at most, dropped
 //! when the server goes quiet ([`crate::memory`]).
 //!
 //! SQLite keeps no such memory: one server reads its file in place for microseconds, and its
