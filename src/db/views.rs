@@ -40,20 +40,23 @@ where
     E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
 {
     #[cfg(feature = "postgres")]
-    if let Some(views) = pool.views.as_deref() {
-        return views.view(pool, code, sha, day).await;
+    let memory = pool.views.as_deref();
+    #[cfg(feature = "postgres")]
+    if let Some(memory) = memory
+        && let Some(remembered) = memory.recall(code, sha, day).await
+    {
+        return Ok(Some(remembered));
     }
-    read(pool, code, sha, day).await
-}
-
-/// The view straight from the database.
-async fn read<E>(pool: &Pool, code: &str, sha: &str, day: &str) -> Result<Option<MachineView>, E>
-where
-    E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
-{
-    let (code, sha, day) = (code.to_owned(), sha.to_owned(), day.to_owned());
-    super::read(pool, move |conn| {
-        machines::view(conn, &code, &sha, &day).map_err(E::from)
-    })
-    .await
+    let found = {
+        let (code, sha, day) = (code.to_owned(), sha.to_owned(), day.to_owned());
+        super::read(pool, move |conn| {
+            machines::view(conn, &code, &sha, &day).map_err(E::from)
+        })
+        .await?
+    };
+    #[cfg(feature = "postgres")]
+    if let Some(memory) = memory {
+        memory.remember(code, sha, day, found.as_ref());
+    }
+    Ok(found)
 }

@@ -62,6 +62,15 @@ pub fn from_address(local: &str) -> reqwest::Client {
         .unwrap()
 }
 
+/// The value of the series `series` (name and labels as exposed) in a `/metrics` text, 0 when
+/// absent.
+pub fn sample(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |n| n.trim().parse().unwrap())
+}
+
 /// A compact UTC time `days` from now, as the simulator and callbacks take it.
 pub fn compact_in(days: i64) -> String {
     (Utc::now() + TimeDelta::days(days))

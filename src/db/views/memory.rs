@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use crate::db::models::machines::MachineView;
 use crate::db::reader::Readers;
 use crate::db::schema::auth_codes;
-use crate::db::{DbConn, Pool, Unavailable, on_backend};
+use crate::db::{DbConn, Unavailable, on_backend};
 
 /// What the remembered views may weigh in all: a view weighs its strings.
 const CAPACITY_BYTES: u64 = 32 << 20;
@@ -80,35 +80,43 @@ impl Views {
         self.entries.clear();
     }
 
-    /// [`super::view`] on PostgreSQL.
-    pub(in crate::db) async fn view<E>(
+    /// The view of `code` and `sha` remembered on `day`, when a read of the code's generation,
+    /// begun now, finds it unchanged. A failed generation read only costs the caller the full
+    /// read, which reports the failure.
+    pub(in crate::db) async fn recall(
         &self,
-        pool: &Pool,
         code: &str,
         sha: &str,
         day: &str,
-    ) -> Result<Option<MachineView>, E>
-    where
-        E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
-    {
-        let key = Key {
-            code: code.to_owned(),
-            sha: sha.to_owned(),
-        };
-        let outcome = match self.entries.get(&key).filter(|r| r.day == day) {
+    ) -> Option<MachineView> {
+        let outcome = match self
+            .entries
+            .get(&Key::of(code, sha))
+            .filter(|r| r.day == day)
+        {
             Some(remembered) => {
-                // A failed generation read only costs the full read, which reports the failure.
                 if self.asker.generation(code).await == Some(remembered.view.code.generation) {
                     self.outcomes.with_label_values(&["remembered"]).inc();
-                    return Ok(Some(remembered.view.clone()));
+                    return Some(remembered.view.clone());
                 }
                 "stale"
             }
             None => "read",
         };
         self.outcomes.with_label_values(&[outcome]).inc();
-        let found = super::read::<E>(pool, code, sha, day).await?;
-        match &found {
+        None
+    }
+
+    /// Keeps what a full read `found` on `day` (forgets the machine when it found nothing).
+    pub(in crate::db) fn remember(
+        &self,
+        code: &str,
+        sha: &str,
+        day: &str,
+        found: Option<&MachineView>,
+    ) {
+        let key = Key::of(code, sha);
+        match found {
             Some(view) => self.entries.insert(
                 key,
                 Arc::new(Remembered {
@@ -120,7 +128,15 @@ impl Views {
                 self.entries.remove(&key);
             }
         }
-        Ok(found)
+    }
+}
+
+impl Key {
+    fn of(code: &str, sha: &str) -> Self {
+        Self {
+            code: code.to_owned(),
+            sha: sha.to_owned(),
+        }
     }
 }
 

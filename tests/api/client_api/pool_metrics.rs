@@ -1,15 +1,12 @@
 //! `/metrics` says whether the pool is too small: how long database work waited for a
 //! connection next to how long it then held one (`koolicense_db_pool_{wait,held}_seconds`).
 
-use super::{machine, start};
+use super::{machine, sample, start};
 use crate::helpers::Backend;
 
 /// A histogram's `_count` in the exposition, 0 when absent.
 fn count(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}_count ")))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    sample(metrics, &format!("{name}_count"))
 }
 
 #[actix_web::test]

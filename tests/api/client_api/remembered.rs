@@ -6,7 +6,7 @@ use koolicense::admin::auth::Role;
 use koolicense::startup::Application;
 use serde_json::{Value, json};
 
-use super::{Client, Reply, machine, signed_reply, start};
+use super::{Client, Reply, machine, sample, signed_reply, start};
 use crate::helpers::{Backend, test_settings};
 
 const CODE: &str = "PLREMEMBER0001";
@@ -69,10 +69,10 @@ async fn reads(client: &Client, node: &str, outcome: &str) -> u64 {
         .text()
         .await
         .unwrap();
-    let line = format!("koolicense_machine_view_reads_total{{outcome=\"{outcome}\"}} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(line.as_str()))
-        .map_or(0, |n| n.parse().unwrap())
+    sample(
+        &text,
+        &format!("koolicense_machine_view_reads_total{{outcome=\"{outcome}\"}}"),
+    )
 }
 
 #[actix_web::test]
