@@ -32,10 +32,14 @@ pub struct ConnectionBudget {
     pub warning: Option<String>,
 }
 
+/// Idle connections to KooGallery's two hosts (primary and fallback), kept between calls.
+const IDLE_OUTBOUND: u64 = 2 * crate::koogallery::client::IDLE_CONNECTIONS_PER_HOST as u64;
+
 /// Connections a descriptor limit allows: the limit less the reserve, halved because each
 /// connection may hold an outbound connection to KooGallery while its request is served.
 pub fn fd_allowance(fd_limit: u64, db_pool_size: u32) -> usize {
     let reserve = BASE_DESCRIPTORS
+        + IDLE_OUTBOUND
         + DESCRIPTORS_PER_DB_CONNECTION * (u64::from(db_pool_size) + DB_CONNECTIONS_OUTSIDE_POOL);
     usize::try_from(fd_limit.saturating_sub(reserve) / 2).unwrap_or(usize::MAX)
 }

@@ -7,6 +7,7 @@ use super::issue::{CodeTerms, Presigned};
 use super::{Error, code_sync, drift};
 use crate::db;
 use crate::db::models::code_usage::{self, day_key};
+use crate::db::models::first_bindings;
 use crate::db::models::marketplace_calls::{self, NewMarketplaceCall};
 use crate::domain::machine::Machine;
 use crate::licensing::now_seconds;
@@ -25,9 +26,9 @@ enum Looked {
 
 impl Bindings {
     /// Binds `machine` to its code, or finds its binding. A repeat is answered from one read;
-    /// anything else may activate the code with KooGallery first, then binds in one locked
-    /// transaction (a job of the group commit on SQLite, which also records what KooGallery
-    /// said when it was just asked). `lookup` goes back to the caller's budget as soon as the
+    /// anything else may activate the code with KooGallery first, then binds in one write (a
+    /// job of the group commit on SQLite), which also records what KooGallery said when it was
+    /// just asked. `lookup` goes back to the caller's budget as soon as the
     /// code is known to exist.
     pub async fn activate(&self, machine: Machine, lookup: impl Lookup) -> Result<Bound, Error> {
         let now = now_seconds();
@@ -108,9 +109,12 @@ impl Bindings {
         }
     }
 
-    /// The locked write, with the journal `rows` and what KooGallery reported. The outer `Err`
-    /// says nothing was committed; the inner one is the binding's refusal, committed with the
-    /// rows and the report (a refused binding writes nothing).
+    /// The write, with the journal `rows` and what KooGallery reported. A code KooGallery just
+    /// activated for us is bound with all its rows at once ([`binding::first_binding`]: one
+    /// statement on PostgreSQL) unless its row turns out to exist; anything else binds in one
+    /// locked transaction. The outer `Err` says nothing was committed; the inner one is the
+    /// binding's refusal, committed with the rows and the report (a refused binding writes
+    /// nothing).
     async fn bind(
         &self,
         machine: Machine,
@@ -122,13 +126,34 @@ impl Bindings {
     ) -> Result<Result<Bound, Error>, Error> {
         let drifted = drift::find(self, &machine).await?;
         // Signed here, on this worker, rather than on the database writer (see `Presigned`).
-        let presigned = expected.and_then(|terms| {
+        let mut presigned = expected.and_then(|terms| {
             Presigned::sign(&self.keys, &terms, &machine.fingerprint.sha256_hex(), now)
         });
         let (gate, reported) = match activated {
             Some(code_sync::Activated { gate, reported }) => (Some(gate), reported),
             None => (None, None),
         };
+        if let Some(reported) = &reported {
+            let planned = binding::first_binding(
+                &self.keys,
+                &machine,
+                reported,
+                rows.clone(),
+                day,
+                now,
+                presigned.take(),
+            )?;
+            if let Some((first, granted)) = planned {
+                let written = db::write_statement(&self.pool, move |conn| {
+                    first_bindings::insert(conn, &first).map_err(Error::from)
+                })
+                .await?;
+                if written {
+                    return Ok(Ok(Bound::New(granted)));
+                }
+                // Its row exists (a callback or another node recorded it): bind under its lock.
+            }
+        }
         let keys = std::sync::Arc::clone(&self.keys);
         let day = day.to_owned();
         let bound = db::write(&self.pool, move |conn| {

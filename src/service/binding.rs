@@ -10,10 +10,14 @@
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::json;
 
+mod first;
+
+pub use first::first_binding;
+
 use super::drift::{self, Candidate};
 use super::issue::{self, CodeTerms, Presigned};
 use crate::db::DbConn;
-use crate::db::ids::{ActivationId, CodeId};
+use crate::db::ids::{ActivationId, CodeId, LicenseId};
 use crate::db::models::activations::{self, Activation, DeactivatedBy, NewActivation};
 use crate::db::models::auth_codes::{self, AuthCode};
 use crate::db::models::code_usage;
@@ -195,14 +199,24 @@ pub fn bind(
         }
         let activation = Activation::from(&new);
         let license = issue::first(c, keys, &code, &activation, presigned, now)?;
-        let detail =
-            json!({"code_id": code.id, "license_id": license.id, "fingerprint_sha256": sha});
-        events::insert(
-            c,
-            &NewEvent::new(Subject::Activation, &id, EventKind::Activated, &detail),
-        )?;
+        events::insert(c, &activated_event(&activation, &license.id))?;
         Ok(Bound::New(Granted { license, seats }))
     })
+}
+
+/// The event of a new binding, whose license is `license_id`.
+fn activated_event(activation: &Activation, license_id: &LicenseId) -> NewEvent {
+    let detail = json!({
+        "code_id": activation.code_id,
+        "license_id": license_id,
+        "fingerprint_sha256": activation.fingerprint_sha256,
+    });
+    NewEvent::new(
+        Subject::Activation,
+        &activation.id,
+        EventKind::Activated,
+        &detail,
+    )
 }
 
 /// What a deactivation found.

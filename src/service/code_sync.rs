@@ -196,36 +196,44 @@ pub fn record(
     if row.activated {
         return Ok(None);
     }
-    let seats = reported.seats.map(SeatLimit::get);
-    let id = row.id.clone();
-    let activated = AuthCode {
-        // Released is final, whatever the activation answered.
-        status: if row.status == CodeStatus::Released {
-            row.status
-        } else {
-            reported.status
-        },
-        activated: true,
-        order_id: reported.order_id.clone().or(row.order_id),
-        product_id: reported.product_id.clone().or(row.product_id),
-        seats: seats.unwrap_or(row.seats),
-        expires_at: reported.expires_at.or(row.expires_at),
-        last_queried_on: if reported.queried {
-            Some(day.to_owned())
-        } else {
-            row.last_queried_on
-        },
-        updated_at: now,
-        ..row
-    };
+    let activated = reported.applied_to(row, day, now);
     auth_codes::store_state(conn, &activated)?;
-    let detail =
-        json!({"seats": seats, "via": if reported.queried { "query" } else { "activate" }});
-    events::insert(
-        conn,
-        &NewEvent::new(Subject::Code, &id, EventKind::Activated, &detail),
-    )?;
+    events::insert(conn, &reported.event(&activated))?;
     Ok(inserted.then_some(activated))
+}
+
+impl Reported {
+    /// `row` as activated with what KooGallery reported.
+    pub fn applied_to(&self, row: AuthCode, day: &str, now: NaiveDateTime) -> AuthCode {
+        AuthCode {
+            // Released is final, whatever the activation answered.
+            status: if row.status == CodeStatus::Released {
+                row.status
+            } else {
+                self.status
+            },
+            activated: true,
+            order_id: self.order_id.clone().or(row.order_id),
+            product_id: self.product_id.clone().or(row.product_id),
+            seats: self.seats.map_or(row.seats, SeatLimit::get),
+            expires_at: self.expires_at.or(row.expires_at),
+            last_queried_on: if self.queried {
+                Some(day.to_owned())
+            } else {
+                row.last_queried_on
+            },
+            updated_at: now,
+            ..row
+        }
+    }
+
+    /// The event of the code's activation, once `activated` is its row.
+    pub fn event(&self, activated: &AuthCode) -> NewEvent {
+        let seats = self.seats.map(SeatLimit::get);
+        let detail =
+            json!({"seats": seats, "via": if self.queried { "query" } else { "activate" }});
+        NewEvent::new(Subject::Code, &activated.id, EventKind::Activated, &detail)
+    }
 }
 
 /// The first check-in of the day asks KooGallery for the code's state and records it. When

@@ -11,7 +11,8 @@ use crate::db::DbConn;
 use crate::db::ids::LicenseId;
 use crate::db::models::activations::Activation;
 use crate::db::models::auth_codes::{AuthCode, CodeStatus};
-use crate::db::models::licenses::{self, License};
+use crate::db::models::first_bindings;
+use crate::db::models::licenses::{self, License, NewLicense};
 use crate::domain::validation::{CodeFacts, LicenseFacts, MarketStatus};
 use crate::keys::KeyStore;
 use crate::licensing::{self, Holder, LicenseTerms, whole_seconds};
@@ -119,6 +120,24 @@ pub fn first(
     presigned: Option<Presigned>,
     now: NaiveDateTime,
 ) -> Result<License, Error> {
+    let license = first_row(keys, code, activation, presigned, now)?;
+    if !licenses::insert(conn, &license, first_bindings::REASON)? {
+        return Err(Error::Internal(anyhow::anyhow!(
+            "a new activation already had a license"
+        )));
+    }
+    // Exactly the row just written: no need to read it back.
+    Ok(License::from(license))
+}
+
+/// Revision 1 of the license of a new binding, as [`first`] stores it.
+pub fn first_row(
+    keys: &KeyStore,
+    code: &AuthCode,
+    activation: &Activation,
+    presigned: Option<Presigned>,
+    now: NaiveDateTime,
+) -> Result<NewLicense, Error> {
     let terms = LicenseTerms::authcode(
         &CodeTerms::from(code),
         &activation.fingerprint_sha256,
@@ -129,14 +148,7 @@ pub fn first(
         code_id: &code.id,
         activation_id: &activation.id,
     };
-    let license = licensing::first_row(id, &terms, file, holder, now);
-    if !licenses::insert(conn, &license, "activated")? {
-        return Err(Error::Internal(anyhow::anyhow!(
-            "a new activation already had a license"
-        )));
-    }
-    // Exactly the row just written: no need to read it back.
-    Ok(License::from(license))
+    Ok(licensing::first_row(id, &terms, file, holder, now))
 }
 
 /// The id and file of revision 1 with `terms`: the presigned ones when they carry exactly

@@ -7,6 +7,7 @@ mod activation;
 mod check_in;
 mod deactivation;
 mod fingerprints;
+mod first_binding;
 mod idle;
 mod pool_metrics;
 mod proxies;

@@ -37,8 +37,9 @@ impl CodeStatus {
 }
 
 /// One authorization code.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
-#[diesel(table_name = auth_codes)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
+// `None` is written as NULL, not as DEFAULT, so the insert's text never varies and stays prepared.
+#[diesel(table_name = auth_codes, treat_none_as_default_value = false)]
 pub struct AuthCode {
     pub id: CodeId,
     #[serde(skip)]
@@ -58,6 +59,28 @@ pub struct AuthCode {
     /// see [`crate::db::views`].
     #[serde(skip)]
     pub generation: i64,
+}
+
+impl AuthCode {
+    /// A new row for `code` (with a fresh id), not yet activated, `ALIVE`.
+    pub fn unactivated(code: &str, now: NaiveDateTime) -> Self {
+        Self {
+            id: CodeId::generate(),
+            code: code.to_owned(),
+            code_hint: crate::telemetry::code_hint(code),
+            status: CodeStatus::Alive,
+            frozen: false,
+            activated: false,
+            order_id: None,
+            product_id: None,
+            seats: crate::service::seats::DEFAULT_SEATS,
+            expires_at: None,
+            last_queried_on: None,
+            created_at: now,
+            updated_at: now,
+            generation: 0,
+        }
+    }
 }
 
 /// The code's row.
@@ -94,37 +117,8 @@ pub fn find_or_insert(
     if let Some(found) = find_by_code(conn, code)? {
         return Ok((found, false));
     }
-    let new = AuthCode {
-        id: CodeId::generate(),
-        code: code.to_owned(),
-        code_hint: crate::telemetry::code_hint(code),
-        status: CodeStatus::Alive,
-        frozen: false,
-        activated: false,
-        order_id: None,
-        product_id: None,
-        seats: crate::service::seats::DEFAULT_SEATS,
-        expires_at: None,
-        last_queried_on: None,
-        created_at: now,
-        updated_at: now,
-        generation: 0,
-    };
-    let inserted = insert_unless_taken!(
-        conn,
-        auth_codes::table,
-        (
-            auth_codes::id.eq(&new.id),
-            auth_codes::code.eq(&new.code),
-            auth_codes::code_hint.eq(&new.code_hint),
-            auth_codes::status.eq(new.status),
-            auth_codes::frozen.eq(new.frozen),
-            auth_codes::activated.eq(new.activated),
-            auth_codes::seats.eq(new.seats),
-            auth_codes::created_at.eq(now),
-            auth_codes::updated_at.eq(now),
-        )
-    )?;
+    let new = AuthCode::unactivated(code, now);
+    let inserted = insert_new(conn, &new)?;
     if inserted {
         // Ours, and no other transaction sees it before our commit: no need to read it back.
         return Ok((new, true));
@@ -132,6 +126,12 @@ pub fn find_or_insert(
     // Another transaction inserted it first: its row, as committed.
     let theirs = find_by_code(conn, code)?.ok_or(diesel::result::Error::NotFound)?;
     Ok((theirs, false))
+}
+
+/// Stores `code` as a new row; `Ok(false)`, writing nothing, when its code (or id) is stored
+/// already.
+pub fn insert_new(conn: &mut DbConn, code: &AuthCode) -> QueryResult<bool> {
+    insert_unless_taken!(conn, auth_codes::table, code)
 }
 
 /// Locks the code's row for the rest of the transaction and returns it fresh.

@@ -80,7 +80,7 @@ pub struct Event {
 }
 
 /// An event to record; `detail` is a JSON document.
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Insertable, Serialize)]
 // `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
 // statement's text never varies and Diesel caches it prepared.
 #[diesel(table_name = events, treat_none_as_default_value = false)]

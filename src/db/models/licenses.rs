@@ -53,7 +53,7 @@ pub struct License {
 }
 
 /// A license to store.
-#[derive(Debug, Clone, Insertable)]
+#[derive(Debug, Clone, Insertable, Serialize)]
 // `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
 // statement's text never varies and Diesel caches it prepared.
 #[diesel(table_name = licenses, treat_none_as_default_value = false)]

@@ -34,7 +34,7 @@ pub struct MarketplaceCall {
 }
 
 /// A call to journal.
-#[derive(Debug, Clone, Default, Insertable)]
+#[derive(Debug, Clone, Default, Insertable, Serialize)]
 // `None` is written as NULL, not as DEFAULT (the same for these nullable columns), so the
 // statement's text never varies and Diesel caches it prepared.
 #[diesel(table_name = marketplace_calls, treat_none_as_default_value = false)]

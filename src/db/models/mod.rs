@@ -6,6 +6,7 @@ pub mod audit_log;
 pub mod auth_codes;
 pub mod code_usage;
 pub mod events;
+pub mod first_bindings;
 pub mod instances;
 pub mod jobs;
 pub mod licenses;

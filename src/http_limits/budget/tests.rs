@@ -15,9 +15,9 @@ fn settings(pairs: &[(&str, &str)]) -> Settings {
 
 #[test]
 fn the_descriptor_limit_keeps_a_reserve_for_the_database_and_outbound_calls() {
-    // 64 + 3 × (16 + 16) = 160 reserved, the rest halved.
-    assert_eq!(fd_allowance(1024, 16), 432);
-    assert_eq!(fd_allowance(256, 8), 60);
+    // 64 + 2 × 32 idle outbound + 3 × (16 + 16) = 224 reserved, the rest halved.
+    assert_eq!(fd_allowance(1024, 16), 400);
+    assert_eq!(fd_allowance(256, 8), 28);
     assert_eq!(fd_allowance(100, 16), 0);
 }
 
@@ -25,8 +25,8 @@ fn the_descriptor_limit_keeps_a_reserve_for_the_database_and_outbound_calls() {
 fn without_a_setting_the_cap_is_what_the_descriptors_allow() {
     let s = settings(&[("KOOLICENSE_HTTP_WORKERS", "4")]);
     let budget = ConnectionBudget::decide(&s, Some(1024));
-    assert_eq!(budget.total, 432);
-    assert_eq!(budget.fd_allowance, Some(432));
+    assert_eq!(budget.total, 400);
+    assert_eq!(budget.fd_allowance, Some(400));
     assert_eq!(budget.warning, None);
 }
 
@@ -42,7 +42,7 @@ fn a_setting_within_the_descriptor_limit_is_kept() {
 fn a_setting_beyond_the_descriptor_limit_is_lowered_with_a_warning() {
     let s = settings(&[("KOOLICENSE_MAX_CONNECTIONS", "5000")]);
     let budget = ConnectionBudget::decide(&s, Some(1024));
-    assert_eq!(budget.total, 432);
+    assert_eq!(budget.total, 400);
     let warning = budget.warning.unwrap();
     assert!(
         warning.contains("KOOLICENSE_MAX_CONNECTIONS=5000"),

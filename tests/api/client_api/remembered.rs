@@ -12,7 +12,7 @@ use crate::helpers::{Backend, test_settings};
 const CODE: &str = "PLREMEMBER0001";
 
 /// A second node: another server on node A's database and keys.
-fn second_node(client: &Client) -> String {
+pub(super) fn second_node(client: &Client) -> String {
     let settings = test_settings(
         &client.app.db,
         client.app.keys_dir.path(),
@@ -33,9 +33,20 @@ fn second_node(client: &Client) -> String {
     address
 }
 
-/// `path` on node `node`, the answer checked as the SDK checks it.
+/// `path` on node `node` for [`CODE`], the answer checked as the SDK checks it.
 async fn on(client: &Client, node: &str, path: &str, fingerprint: &str) -> Reply {
-    let body = json!({"code": CODE, "fingerprint": fingerprint});
+    on_node(client, node, path, CODE, fingerprint).await
+}
+
+/// `path` on node `node` for `code`, the answer checked as the SDK checks it.
+pub(super) async fn on_node(
+    client: &Client,
+    node: &str,
+    path: &str,
+    code: &str,
+    fingerprint: &str,
+) -> Reply {
+    let body = json!({"code": code, "fingerprint": fingerprint});
     let response = client
         .app
         .client
