@@ -73,7 +73,8 @@ callgrind_control --dump "$SERVER_PID" >/dev/null 2>&1
 sleep 1
 PROFILE="$WORK/cg.out.1"
 total=$(callgrind_annotate "$PROFILE" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
-echo "instructions per first activation: $((total / N)) ($N activations, $(basename "$BIN") $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true))"
+built=${BENCH_BIN:-commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+echo "instructions per first activation: $((total / N)) ($N activations, $built)"
 # The parts of a request worth reading (the runtime's and the HTTP stack's frames left out).
 callgrind_annotate --inclusive=yes "$PROFILE" | grep -E '^ *[0-9,]+ \(' |
     grep -E 'koolicense::(service|db|licensing|koogallery|api::(activate|signed))|ed25519_dalek::signing|sqlite3_step|sha512::compress512|malloc\.c:(malloc|free)|serde_json::ser' |
