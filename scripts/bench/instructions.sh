@@ -7,6 +7,7 @@
 #   scripts/bench/instructions.sh                  # builds the release binary, 200 activations
 #   BENCH_BIN=/path/to/koolicense scripts/bench/instructions.sh
 #   BENCH_ACTIVATIONS=500 BENCH_TOP=40 scripts/bench/instructions.sh
+#   BENCH_KEEP=1 scripts/bench/instructions.sh   # keeps the profile (cg.out.1) for callgrind_annotate
 #
 # Prints the instructions per first activation and, of the measured requests alone (warm-up
 # excluded), the inclusive counts of the service's, the database's and the signing's functions.
@@ -32,7 +33,7 @@ cleanup() {
     for pid in "$SERVER_PID" "$SIM_PID"; do
         [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     done
-    rm -rf "$WORK"
+    [[ "${BENCH_KEEP:-0}" == 1 ]] && say "kept $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
