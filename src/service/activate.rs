@@ -124,7 +124,6 @@ impl Bindings {
         expected: Option<CodeTerms>,
         rows: Vec<NewMarketplaceCall>,
     ) -> Result<Result<Bound, Error>, Error> {
-        let drifted = drift::find(self, &machine).await?;
         // Signed here, on this worker, rather than on the database writer (see `Presigned`).
         let mut presigned = expected.and_then(|terms| {
             Presigned::sign(&self.keys, &terms, &machine.fingerprint.sha256_hex(), now)
@@ -154,6 +153,9 @@ impl Bindings {
                 // Its row exists (a callback or another node recorded it): bind under its lock.
             }
         }
+        // Looked for only here: a code whose first binding was just written holds no older
+        // binding of this machine to move.
+        let drifted = drift::find(self, &machine).await?;
         let keys = std::sync::Arc::clone(&self.keys);
         let day = day.to_owned();
         let bound = db::write(&self.pool, move |conn| {

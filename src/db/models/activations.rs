@@ -81,6 +81,20 @@ impl From<&NewActivation<'_>> for Activation {
     }
 }
 
+impl<'a> From<&'a Activation> for NewActivation<'a> {
+    /// The row to store for `activation` (live: its deactivation is not written).
+    fn from(activation: &'a Activation) -> Self {
+        Self {
+            id: &activation.id,
+            code_id: &activation.code_id,
+            fingerprint: &activation.fingerprint,
+            fingerprint_sha256: &activation.fingerprint_sha256,
+            hostname: activation.hostname.clone(),
+            created_at: activation.created_at,
+        }
+    }
+}
+
 /// Stores a live binding. `Ok(false)` when the code already has a live binding for this
 /// fingerprint (the unique index decided; the caller reads the winner).
 pub fn insert(conn: &mut DbConn, activation: &NewActivation<'_>) -> QueryResult<bool> {

@@ -13,7 +13,7 @@
 
 use diesel::QueryResult;
 
-use super::activations::{Activation, NewActivation};
+use super::activations::Activation;
 use super::auth_codes::AuthCode;
 use super::events::NewEvent;
 use super::licenses::NewLicense;
@@ -43,20 +43,6 @@ pub struct FirstBinding {
     pub events: Vec<NewEvent>,
 }
 
-impl FirstBinding {
-    pub(super) fn new_activation(&self) -> NewActivation<'_> {
-        let a = &self.activation;
-        NewActivation {
-            id: &a.id,
-            code_id: &a.code_id,
-            fingerprint: &a.fingerprint,
-            fingerprint_sha256: &a.fingerprint_sha256,
-            hostname: a.hostname.clone(),
-            created_at: a.created_at,
-        }
-    }
-}
-
 /// Writes every row of `first`; `Ok(false)`, having written nothing, when the code's row exists
 /// already. Atomic by itself on PostgreSQL (one statement); on SQLite call it inside a write
 /// transaction ([`crate::db::write`]).
@@ -71,6 +57,7 @@ pub fn insert(conn: &mut DbConn, first: &FirstBinding) -> QueryResult<bool> {
 
 #[cfg(feature = "sqlite")]
 fn one_by_one(conn: &mut DbConn, first: &FirstBinding) -> QueryResult<bool> {
+    use super::activations::NewActivation;
     use super::{activations, auth_codes, code_usage, events, licenses, marketplace_calls};
 
     let code = &first.code;
@@ -88,7 +75,7 @@ fn one_by_one(conn: &mut DbConn, first: &FirstBinding) -> QueryResult<bool> {
         &activation.fingerprint_sha256,
         activation.created_at,
     )?;
-    activations::insert(conn, &first.new_activation())?;
+    activations::insert(conn, &NewActivation::from(&first.activation))?;
     licenses::insert(conn, &first.license, REASON)?;
     for event in &first.events {
         events::insert(conn, event)?;

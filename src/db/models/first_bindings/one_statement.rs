@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Text};
 use serde_json::json;
 
 use super::{FirstBinding, REASON};
+use crate::db::models::activations::NewActivation;
 
 /// Writes `first` in one statement; `Ok(false)`, having written nothing, when the code's row
 /// exists already.
@@ -34,7 +35,7 @@ fn document(first: &FirstBinding) -> serde_json::Result<String> {
             "client_id": first.activation.fingerprint_sha256,
             "created_at": first.activation.created_at,
         },
-        "activation": first.new_activation(),
+        "activation": NewActivation::from(&first.activation),
         "license": license,
         // Its file is the license's, taken from that row rather than sent twice.
         "revision": {
