@@ -7,6 +7,8 @@
 
 #[cfg(feature = "sqlite")]
 pub mod backup;
+#[cfg(feature = "postgres")]
+pub mod batch;
 #[cfg(feature = "sqlite")]
 mod group;
 pub mod ids;
@@ -72,7 +74,22 @@ pub struct Pool {
     /// SQLite's group-commit writer, which [`write`] uses.
     #[cfg(feature = "sqlite")]
     sqlite: Option<Arc<group::Writer>>,
+    /// PostgreSQL's batches of first bindings ([`models::first_bindings::write`]).
+    #[cfg(feature = "postgres")]
+    first_bindings: Option<Arc<FirstBindings>>,
 }
+
+/// The batched writes of first bindings: one row of `bool` per binding, whether it was written.
+#[cfg(feature = "postgres")]
+pub type FirstBindings = batch::Batcher<models::first_bindings::FirstBinding, bool>;
+
+/// Writer threads of the first bindings' batches: while one waits for its statement's commit,
+/// another gathers and runs the next batch.
+#[cfg(feature = "postgres")]
+const FIRST_BINDING_WRITERS: usize = 2;
+/// Most first bindings in one statement.
+#[cfg(feature = "postgres")]
+const FIRST_BINDINGS_PER_BATCH: usize = 64;
 
 /// How long work waited for a pooled connection, and how long it then held it, as histograms
 /// for `/metrics` (`koolicense_db_pool_wait_seconds`, `koolicense_db_pool_held_seconds`): the
@@ -127,6 +144,12 @@ impl Pool {
     /// When no connection becomes free (or can be opened) in time.
     pub fn get(&self) -> Result<PooledConn, r2d2::Error> {
         self.inner.get()
+    }
+
+    /// The batches first bindings are written in (PostgreSQL).
+    #[cfg(feature = "postgres")]
+    pub(crate) fn first_bindings(&self) -> Option<&FirstBindings> {
+        self.first_bindings.as_deref()
     }
 
     /// Frees what idle SQLite readers cache and the remembered machine views; they refill on
@@ -328,12 +351,28 @@ pub fn build_pool(
         #[cfg(feature = "sqlite")]
         DatabaseUrl::Sqlite(_) => None,
     };
+    let times = PoolTimes::new()?;
+    #[cfg(feature = "postgres")]
+    let first_bindings = match url {
+        DatabaseUrl::Postgres(_) => Some(Arc::new(batch::Batcher::start(
+            "koolicense-first-bindings",
+            FIRST_BINDING_WRITERS,
+            FIRST_BINDINGS_PER_BATCH,
+            inner.clone(),
+            times.clone(),
+            models::first_bindings::insert_all,
+        )?)),
+        #[cfg(feature = "sqlite")]
+        DatabaseUrl::Sqlite(_) => None,
+    };
     Ok(Pool {
         inner,
-        times: PoolTimes::new()?,
+        times,
         readers,
         #[cfg(feature = "postgres")]
         views,
+        #[cfg(feature = "postgres")]
+        first_bindings,
         #[cfg(feature = "sqlite")]
         sqlite: match url {
             DatabaseUrl::Sqlite(path) => Some(Arc::new(group::Writer::new(path))),

@@ -111,7 +111,7 @@ impl Bindings {
 
     /// The write, with the journal `rows` and what KooGallery reported. A code KooGallery just
     /// activated for us is bound with all its rows at once ([`binding::first_binding`]: one
-    /// statement on PostgreSQL) unless its row turns out to exist; anything else binds in one
+    /// statement on PostgreSQL, shared with the first bindings written meanwhile) unless its row turns out to exist; anything else binds in one
     /// locked transaction. The outer `Err` says nothing was committed; the inner one is the
     /// binding's refusal, committed with the rows and the report (a refused binding writes
     /// nothing).
@@ -143,10 +143,7 @@ impl Bindings {
                 presigned.take(),
             )?;
             if let Some((first, granted)) = planned {
-                let written = db::write_statement(&self.pool, move |conn| {
-                    first_bindings::insert(conn, &first).map_err(Error::from)
-                })
-                .await?;
+                let written = first_bindings::write::<Error>(&self.pool, first).await?;
                 if written {
                     return Ok(Ok(Bound::New(granted)));
                 }

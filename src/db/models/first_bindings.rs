@@ -2,16 +2,20 @@
 //! it, the journal of those calls, the day's usage, the binding, its license and the events.
 //!
 //! On PostgreSQL they go in one statement (data-modifying CTEs, every row from one JSON
-//! parameter): a first activation is then one round trip that commits by itself, instead of
-//! twelve statements between `BEGIN` and `COMMIT`. Measured with pgbench on the same rows, that
-//! is two to three times the transactions per second. On SQLite the statements run one after
-//! another inside the group commit's transaction, where a statement costs no round trip.
+//! parameter), together with the first bindings other requests are writing at the same time
+//! ([`crate::db::batch`]): one round trip that commits by itself, instead of twelve statements
+//! between `BEGIN` and `COMMIT` for each. On SQLite the statements run one after another inside
+//! the group commit's transaction, where a statement costs no round trip.
 //!
 //! Either way nothing is written unless the code's row is new: when another request (another
 //! node) recorded the code first, [`insert`] says so and the caller binds the usual way, under
 //! the code's lock.
 
 use diesel::QueryResult;
+
+#[cfg(feature = "postgres")]
+use crate::db::batch::Failed;
+use crate::db::{Pool, Unavailable};
 
 use super::activations::Activation;
 use super::auth_codes::AuthCode;
@@ -21,7 +25,7 @@ use super::marketplace_calls::NewMarketplaceCall;
 use crate::db::DbConn;
 
 #[cfg(feature = "postgres")]
-mod one_statement;
+mod statement;
 
 /// Why the license's first revision was written (`license_revisions.reason`).
 pub const REASON: &str = "activated";
@@ -43,15 +47,41 @@ pub struct FirstBinding {
     pub events: Vec<NewEvent>,
 }
 
-/// Writes every row of `first`; `Ok(false)`, having written nothing, when the code's row exists
-/// already. Atomic by itself on PostgreSQL (one statement); on SQLite call it inside a write
-/// transaction ([`crate::db::write`]).
-pub fn insert(conn: &mut DbConn, first: &FirstBinding) -> QueryResult<bool> {
+/// Writes every row of `first` and returns once they are durable; `Ok(false)`, having written
+/// nothing, when the code's row exists already.
+///
+/// # Errors
+/// Nothing was written: the database is unavailable or refused the rows.
+pub async fn write<E>(pool: &Pool, first: FirstBinding) -> Result<bool, E>
+where
+    E: From<Unavailable> + From<diesel::result::Error> + Send + 'static,
+{
+    #[cfg(feature = "postgres")]
+    if let Some(batches) = pool.first_bindings() {
+        return batches.submit(first).await.map_err(|failed| match failed {
+            Failed::Unavailable(e) => E::from(e),
+            Failed::Query(e) => E::from(e),
+        });
+    }
+    crate::db::write(pool, move |conn| {
+        insert_all(conn, &[first]).map_err(E::from)
+    })
+    .await
+    .map(|written| written.first().copied().unwrap_or(false))
+}
+
+/// Writes the rows of each of `firsts` whose code's row does not exist yet; for each, whether
+/// it was written. Atomic by itself on PostgreSQL (one statement); on SQLite call it inside a
+/// write transaction ([`crate::db::write`]).
+///
+/// # Errors
+/// The database refused a row; on PostgreSQL nothing was written then.
+pub fn insert_all(conn: &mut DbConn, firsts: &[FirstBinding]) -> QueryResult<Vec<bool>> {
     match conn {
         #[cfg(feature = "postgres")]
-        DbConn::Postgres(pg) => one_statement::insert(pg, first),
+        DbConn::Postgres(pg) => statement::insert_all(pg, firsts),
         #[cfg(feature = "sqlite")]
-        DbConn::Sqlite(_) => one_by_one(conn, first),
+        DbConn::Sqlite(_) => firsts.iter().map(|first| one_by_one(conn, first)).collect(),
     }
 }
 

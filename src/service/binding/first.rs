@@ -1,6 +1,6 @@
 //! A code's first binding, decided before the write: the code's row KooGallery just activated
 //! does not exist yet, so no other machine can hold a seat of it and nothing needs locking. The
-//! rows go to the database together ([`crate::db::models::first_bindings::insert`]).
+//! rows go to the database together ([`crate::db::models::first_bindings::write`]).
 
 use chrono::NaiveDateTime;
 

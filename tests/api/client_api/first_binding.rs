@@ -1,7 +1,11 @@
-//! A code's first binding writes every row at once (one statement on PostgreSQL): the same rows
-//! as a binding under the code's lock, and, when a callback recorded the code first, the code's
-//! own row is bound instead; two nodes recording one new code at once bind it once.
+//! A code's first binding writes every row at once (one statement on PostgreSQL, shared with the
+//! first bindings written at the same moment): the same rows as a binding under the code's lock,
+//! and, when a callback recorded the code first, the code's own row is bound instead; two nodes
+//! recording one new code at once bind it once; one binding the database refuses fails no
+//! other written beside it.
 
+use diesel::connection::SimpleConnection;
+use futures_util::future::join_all;
 use koolicense::db::models::events::{self, EventKind, Subject};
 use koolicense::db::models::licenses;
 use koolicense::db::models::marketplace_calls::{self, CallFilter};
@@ -172,4 +176,121 @@ async fn two_nodes_binding_a_new_code_at_the_same_moment_keep_its_seats_and_its_
     }
     let (codes, bindings, licenses, usage) = client.rows();
     assert_eq!((codes, bindings, licenses, usage), (12, 12, 12, 12));
+}
+
+with_marketplace!(
+    new_codes_activated_at_the_same_moment_are_each_bound_once,
+    |client: Client| async move {
+        // Twenty new codes at once, every fourth asked for by two machines and having one seat:
+        // the writes meet in shared statements (group commits on SQLite), the same code's twice.
+        let codes: Vec<String> = (0..20).map(|n| format!("PLATONCE{n:04}")).collect();
+        for (n, code) in codes.iter().enumerate() {
+            client.add_code(code, if n % 4 == 0 { 1 } else { 2 }).await;
+        }
+        let asks: Vec<(usize, usize)> = (0..20)
+            .map(|n| (n, 1))
+            .chain((0..20).step_by(4).map(|n| (n, 2)))
+            .collect();
+        let machines: Vec<String> = (0..3).map(machine).collect();
+        let answers = join_all(
+            asks.iter()
+                .map(|&(n, m)| client.activate(&codes[n], &machines[m])),
+        )
+        .await;
+
+        for (n, code) in codes.iter().enumerate() {
+            let mut statuses: Vec<u16> = asks
+                .iter()
+                .zip(&answers)
+                .filter(|((asked, _), _)| *asked == n)
+                .map(|(_, answer)| answer.status)
+                .collect();
+            statuses.sort_unstable();
+            let expected: &[u16] = if n % 4 == 0 { &[201, 409] } else { &[201] };
+            assert_eq!(statuses, expected, "{code}");
+            assert_eq!(client.live(code), 1, "{code}");
+        }
+        assert_eq!(client.rows(), (20, 20, 20, 20));
+        // Each license as answered is the one stored, and a repeat answers it again.
+        for ((n, m), answer) in asks.iter().zip(&answers) {
+            if answer.status == 201 {
+                let stored = licenses::find(
+                    &mut client.app.db(),
+                    &answer.body["license_id"].as_str().unwrap().into(),
+                )
+                .unwrap()
+                .unwrap();
+                assert_eq!(stored.file, answer.license());
+                let repeat = client.activate(&codes[*n], &machine(*m)).await;
+                assert_eq!(repeat.status, 200);
+                assert_eq!(repeat.license(), answer.license());
+            }
+        }
+    }
+);
+
+/// A trigger that makes the database refuse the row of `code`, as a full disk or a broken
+/// constraint would.
+fn refuse_code(client: &Client, backend: Backend, code: &str) {
+    let sql = match backend {
+        Backend::Postgres => format!(
+            "CREATE FUNCTION refuse_code() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+             CREATE TRIGGER refuse_code BEFORE INSERT ON auth_codes FOR EACH ROW \
+             WHEN (NEW.code = '{code}') EXECUTE FUNCTION refuse_code();"
+        ),
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER refuse_code BEFORE INSERT ON auth_codes \
+             WHEN NEW.code = '{code}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+        ),
+    };
+    client.app.db().batch_execute(&sql).unwrap();
+}
+
+#[actix_web::test]
+async fn a_first_binding_the_database_refuses_fails_alone() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let client = start(backend).await;
+        let codes: Vec<String> = (0..12).map(|n| format!("PLREFUSED{n:04}")).collect();
+        for code in &codes {
+            client.add_code(code, 1).await;
+        }
+        let (refused, others) = codes.split_last().unwrap();
+        refuse_code(&client, backend, refused);
+        // On PostgreSQL the events table is held until every write waits, so that the refused
+        // binding, asked for last, is written in one statement with those queued before it.
+        let mut held = (backend == Backend::Postgres).then(|| {
+            let mut conn = client.app.db();
+            conn.batch_execute("BEGIN; LOCK TABLE events IN EXCLUSIVE MODE;")
+                .unwrap();
+            conn
+        });
+        let fp = machine(1);
+
+        let (answers, refused_answer, ()) = tokio::join!(
+            join_all(others.iter().map(|code| client.activate(code, &fp))),
+            async {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                client.activate(refused, &fp).await
+            },
+            async {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if let Some(conn) = held.as_mut() {
+                    conn.batch_execute("COMMIT;").unwrap();
+                }
+            },
+        );
+
+        assert!(
+            refused_answer.status >= 500,
+            "{backend:?}: {:?}",
+            refused_answer.body
+        );
+        assert_eq!(client.live(refused), 0);
+        for (code, answer) in others.iter().zip(&answers) {
+            assert_eq!(answer.status, 201, "{backend:?} {code}: {:?}", answer.body);
+            assert_eq!(client.live(code), 1, "{code}");
+        }
+        assert_eq!(client.rows(), (11, 11, 11, 11), "{backend:?}");
+    }
 }
