@@ -14,7 +14,7 @@
 //!   deadlock between nodes) fails no other; a write that fails alone gets its own error.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -122,14 +122,7 @@ fn serve<I, O>(writers: &Writers<I, O>) {
 fn next_batch<I, O>(writers: &Writers<I, O>) -> Option<Vec<Pending<I, O>>> {
     let queue = writers.queue.lock().unwrap_or_else(PoisonError::into_inner);
     let first = queue.recv().ok()?;
-    let mut batch = vec![first];
-    while batch.len() < writers.max {
-        match queue.try_recv() {
-            Ok(pending) => batch.push(pending),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-        }
-    }
-    Some(batch)
+    Some(super::queued::with_waiting(first, &queue, writers.max))
 }
 
 /// One result per item: the batch's, or when the batch failed, each item's alone.
@@ -153,20 +146,25 @@ fn run_batch<I, O>(writers: &Writers<I, O>, items: &[I]) -> Vec<Result<O, Failed
     };
     let results = match run(items) {
         Ok(outs) if outs.len() == items.len() => outs.into_iter().map(Ok).collect(),
-        Ok(_) | Err(_) if items.len() > 1 => {
+        failed if items.len() == 1 => vec![alone(failed)],
+        _ => {
             tracing::debug!(writes = items.len(), "a batch failed: its writes run alone");
             items
                 .iter()
-                .map(|item| match run(std::slice::from_ref(item)) {
-                    Ok(mut outs) if outs.len() == 1 => Ok(outs.remove(0)),
-                    Ok(_) => Err(Failed::Query(diesel::result::Error::NotFound)),
-                    Err(e) => Err(Failed::Query(e)),
-                })
+                .map(|item| alone(run(std::slice::from_ref(item))))
                 .collect()
         }
-        Ok(_) => vec![Err(Failed::Query(diesel::result::Error::NotFound))],
-        Err(e) => vec![Err(Failed::Query(e))],
     };
     writers.times.held.observe(got.elapsed().as_secs_f64());
     results
+}
+
+/// The result of a batch of one item.
+fn alone<O>(ran: diesel::QueryResult<Vec<O>>) -> Result<O, Failed> {
+    match ran {
+        Ok(mut outs) if outs.len() == 1 => Ok(outs.remove(0)),
+        // A run that did not answer its one item: as if the item were not found.
+        Ok(_) => Err(Failed::Query(diesel::result::Error::NotFound)),
+        Err(e) => Err(Failed::Query(e)),
+    }
 }

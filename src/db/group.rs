@@ -13,7 +13,7 @@
 //!   for company.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -149,13 +149,7 @@ fn serve(mut conn: DbConn, path: &str, jobs: &Receiver<Box<dyn Job>>) {
     let mut cached = false;
     while let Some(first) = next_job(&mut conn, jobs, &mut cached) {
         cached = true;
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+        let group = super::queued::with_waiting(first, jobs, MAX_GROUP);
         if !commit_group(&mut conn, group) {
             // A job panicked or the transaction state is broken: start afresh.
             match super::connect_sqlite(path) {

@@ -13,6 +13,7 @@ pub mod batch;
 mod group;
 pub mod ids;
 pub mod models;
+mod queued;
 mod reader;
 pub mod schema;
 #[cfg(feature = "sqlite")]

@@ -111,10 +111,10 @@ impl Bindings {
 
     /// The write, with the journal `rows` and what KooGallery reported. A code KooGallery just
     /// activated for us is bound with all its rows at once ([`binding::first_binding`]: one
-    /// statement on PostgreSQL, shared with the first bindings written meanwhile) unless its row turns out to exist; anything else binds in one
-    /// locked transaction. The outer `Err` says nothing was committed; the inner one is the
-    /// binding's refusal, committed with the rows and the report (a refused binding writes
-    /// nothing).
+    /// statement on PostgreSQL, shared with the first bindings written meanwhile) unless its row
+    /// turns out to exist; anything else binds in one locked transaction. The outer `Err` says
+    /// nothing was committed; the inner one is the binding's refusal, committed with the rows and
+    /// the report (a refused binding writes nothing).
     async fn bind(
         &self,
         machine: Machine,

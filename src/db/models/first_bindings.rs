@@ -8,7 +8,7 @@
 //! the group commit's transaction, where a statement costs no round trip.
 //!
 //! Either way nothing is written unless the code's row is new: when another request (another
-//! node) recorded the code first, [`insert`] says so and the caller binds the usual way, under
+//! node) recorded the code first, [`write`] says so and the caller binds the usual way, under
 //! the code's lock.
 
 use diesel::QueryResult;

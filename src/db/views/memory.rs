@@ -181,13 +181,7 @@ impl Asker {
 /// Runs until every [`Asker`] is gone.
 fn answer_all(readers: &Readers, questions: &mpsc::Receiver<Ask>) {
     while let Ok(first) = questions.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MOST_CODES_PER_READ {
-            match questions.try_recv() {
-                Ok(ask) => batch.push(ask),
-                Err(_) => break,
-            }
-        }
+        let batch = crate::db::queued::with_waiting(first, questions, MOST_CODES_PER_READ);
         let mut codes: Vec<String> = batch.iter().map(|ask| ask.code.clone()).collect();
         codes.sort_unstable();
         codes.dedup();
