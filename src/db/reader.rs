@@ -9,7 +9,8 @@
 //! serves. Readers open on first need, read-only: SQLite with the server's pragmas plus
 //! `query_only` (in WAL mode a reader never waits for the writer), PostgreSQL with read-only
 //! transactions. A reader is pinged first while the pool is suspicious (a connection was found
-//! lost, see [`super::ConnectionManager`]) and opened again when the ping fails.
+//! lost, see [`super::ConnectionManager`]) and after a failed read, and opened again when the
+//! ping fails.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -84,10 +85,17 @@ impl Readers {
         if slot.is_none() {
             *slot = Some(self.open()?);
         }
-        match slot.as_mut() {
-            Some(conn) => f(conn),
-            None => Err(E::from(Unavailable("no reader connection".into()))),
+        let Some(conn) = slot.as_mut() else {
+            return Err(E::from(Unavailable("no reader connection".into())));
+        };
+        let read = f(conn);
+        // A failed read may have found its PostgreSQL connection gone, and a caller that absorbs
+        // the error (the generation reads fall back to full reads) would leave it here for the
+        // next one. A SQLite file does not go away.
+        if read.is_err() && !conn.is_sqlite() && conn.batch_execute("SELECT 1").is_err() {
+            *slot = None;
         }
+        read
     }
 
     /// Frees the page caches of the readers not in use (`PRAGMA shrink_memory`); they refill on
