@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's malloc: a first activation spent a sixth of its CPU in malloc and
+/// its arena locks (buffers allocated on the HTTP workers, freed on the database writer); with
+/// mimalloc, 20–30 % less CPU (README, Performance). Its build options: `.cargo/config.toml`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() {
     let cli = koolicense::cli::Cli::parse();

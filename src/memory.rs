@@ -1,7 +1,7 @@
 //! Giving memory back to the operating system once a burst of load is over.
 //!
-//! glibc keeps what a thread freed in that thread's arena, and each SQLite connection keeps its
-//! page cache full; left alone, a server stays at its peak RSS for as long as it runs. So when no
+//! An allocator keeps what a thread freed for reuse, and each SQLite connection keeps its page
+//! cache full; left alone, a server stays at its peak RSS for as long as it runs. So when no
 //! request has come in for a while after some did (probes and scrapes of the operations endpoints
 //! do not count), the idle readers drop their page caches and the allocator returns its free
 //! pages. Everything refills on the next request: the cost is a few cold reads, once per burst.
@@ -41,19 +41,21 @@ pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
     }
 }
 
-/// Asks the allocator to return its free pages to the OS: glibc's `malloc_trim`, which walks and
-/// briefly locks every arena, so it is called only after a pause: here, and by the SQLite writer
-/// after 5 s without writes. Elsewhere a no-op (musl and other allocators do not hold pages this
-/// way).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[expect(unsafe_code, reason = "malloc_trim is a C function")]
+/// Asks the allocators to return their free pages to the OS: mimalloc's (the binary's global
+/// allocator, built to commit memory as it is used: `.cargo/config.toml`) and glibc's
+/// `malloc_trim` (SQLite's page caches and libpq allocate with malloc), which walks and briefly
+/// locks every arena, so it is called only after a pause: here, and by the SQLite writer after
+/// 5 s without writes.
+#[expect(unsafe_code, reason = "mi_collect and malloc_trim are C functions")]
 pub fn trim_allocator() {
-    // SAFETY: malloc_trim takes a plain integer and has no preconditions; glibc serialises it
-    // with every other allocator call.
-    let released = unsafe { libc::malloc_trim(0) } != 0;
-    tracing::debug!(released, "allocator trimmed");
+    // SAFETY: mi_collect takes a flag and has no preconditions (a no-op for an allocator that
+    // holds nothing, as in a program whose global allocator is another).
+    unsafe { libmimalloc_sys::mi_collect(true) };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim takes a plain integer and has no preconditions; glibc serialises
+        // it with every other allocator call.
+        let released = unsafe { libc::malloc_trim(0) } != 0;
+        tracing::debug!(released, "allocator trimmed");
+    }
 }
-
-/// See the glibc version above.
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn trim_allocator() {}
