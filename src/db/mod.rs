@@ -12,6 +12,7 @@ pub mod batch;
 #[cfg(feature = "sqlite")]
 mod group;
 pub mod ids;
+pub mod insert_or_ignore;
 pub mod models;
 mod queued;
 mod reader;
@@ -624,13 +625,14 @@ impl DbConn {
 /// `INSERT … ON CONFLICT DO NOTHING` on both backends: a conflict is not an error, so inside a
 /// PostgreSQL transaction it needs no savepoint (which cost two more round trips per insert;
 /// a unique violation would abort the whole transaction) and SQLite journals nothing extra.
-/// Run on the backend's own connection (see [`on_backend`]).
+/// Run on the backend's own connection (see [`on_backend`]), as an
+/// [`insert_or_ignore::InsertOrIgnore`], so the statement stays prepared.
 macro_rules! insert_unless_taken {
     ($conn:expr, $table:expr, $values:expr) => {
-        $crate::db::on_backend!($conn, |c| diesel::insert_into($table)
-            .values($values)
-            .on_conflict_do_nothing()
-            .execute(c))
+        $crate::db::on_backend!($conn, |c| $crate::db::insert_or_ignore::InsertOrIgnore(
+            diesel::insert_into($table).values($values)
+        )
+        .execute(c))
         .map(|inserted| inserted > 0)
     };
 }
