@@ -44,30 +44,30 @@ mod tests {
     use diesel::query_builder::QueryId;
 
     use super::InsertOrIgnore;
-    use crate::db::schema::code_usage;
+    use crate::db::schema::nonces;
+    use crate::db::{DbConn, insert_unless_taken};
 
     fn static_id<Q: QueryId>(_: &Q) -> bool {
         Q::HAS_STATIC_QUERY_ID
     }
 
-    /// A code's usage row of `client` (a macro: the tuple's concrete type matters here).
-    macro_rules! usage {
-        ($client:expr) => {
+    /// The row of a nonce seen (a macro: the tuple's concrete type matters here). Nonces: a
+    /// table with a unique key and no foreign key.
+    macro_rules! seen {
+        ($nonce:expr) => {
             (
-                code_usage::code_id.eq("code-1"),
-                code_usage::day.eq("2026-12-06"),
-                code_usage::client_id.eq($client),
-                code_usage::created_at.eq(chrono::NaiveDateTime::default()),
+                nonces::nonce.eq($nonce),
+                nonces::seen_at.eq(chrono::NaiveDateTime::default()),
             )
         };
     }
 
     #[test]
     fn the_statement_is_found_by_type_where_diesels_upsert_is_rendered_each_time() {
-        let ours = InsertOrIgnore(diesel::insert_into(code_usage::table).values(usage!("m")));
+        let ours = InsertOrIgnore(diesel::insert_into(nonces::table).values(seen!("n")));
         assert!(static_id(&ours));
-        let diesels = diesel::insert_into(code_usage::table)
-            .values(usage!("m"))
+        let diesels = diesel::insert_into(nonces::table)
+            .values(seen!("n"))
             .on_conflict_do_nothing();
         assert!(
             !static_id(&diesels),
@@ -77,27 +77,18 @@ mod tests {
 
     #[test]
     fn a_taken_row_is_left_out_and_a_new_one_inserted() {
-        let mut conn = SqliteConnection::establish(":memory:").unwrap();
-        diesel::sql_query(
-            "CREATE TABLE code_usage (code_id TEXT NOT NULL, day TEXT NOT NULL, \
-             client_id TEXT NOT NULL, created_at TIMESTAMP NOT NULL, \
-             PRIMARY KEY (code_id, day, client_id))",
-        )
-        .execute(&mut conn)
-        .unwrap();
-        let mut insert = |client: &str| {
-            InsertOrIgnore(diesel::insert_into(code_usage::table).values(usage!(client)))
-                .execute(&mut conn)
-                .unwrap()
-        };
-        assert_eq!(insert("m1"), 1);
-        assert_eq!(insert("m1"), 0, "the taken row is not inserted again");
-        assert_eq!(insert("m2"), 1);
-        let clients: Vec<String> = code_usage::table
-            .select(code_usage::client_id)
-            .order(code_usage::client_id)
-            .load(&mut conn)
+        let mut db = DbConn::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        crate::db::run_migrations(&mut db).unwrap();
+        let mut insert =
+            |nonce: &str| insert_unless_taken!(&mut db, nonces::table, seen!(nonce)).unwrap();
+        assert!(insert("n1"));
+        assert!(!insert("n1"), "the taken row is not inserted again");
+        assert!(insert("n2"));
+        let seen: Vec<String> = nonces::table
+            .select(nonces::nonce)
+            .order(nonces::nonce)
+            .load(&mut db)
             .unwrap();
-        assert_eq!(clients, ["m1", "m2"]);
+        assert_eq!(seen, ["n1", "n2"]);
     }
 }

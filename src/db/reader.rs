@@ -91,9 +91,12 @@ impl Readers {
         let read = f(conn);
         // A failed read may have found its PostgreSQL connection gone, and a caller that absorbs
         // the error (the generation reads fall back to full reads) would leave it here for the
-        // next one. A SQLite file does not go away.
-        if read.is_err() && !conn.is_sqlite() && conn.batch_execute("SELECT 1").is_err() {
-            *slot = None;
+        // next one and never start the pool's pinging. A SQLite file does not go away.
+        if read.is_err() && !conn.is_sqlite() {
+            if let Err(gone) = conn.batch_execute("SELECT 1") {
+                super::connection_lost(&gone);
+                *slot = None;
+            }
         }
         read
     }

@@ -202,10 +202,6 @@ fn generations(conn: &mut DbConn, codes: &[String]) -> Result<HashMap<String, i6
         .filter(auth_codes::code.eq_any(codes))
         .select((auth_codes::code, auth_codes::generation))
         .load(c))
-    .map_err(|e| {
-        // Noted, so the pool's other dead connections are pinged before they serve a request.
-        crate::db::connection_lost(&e);
-        Unavailable(e.to_string())
-    })?;
+    .map_err(|e| Unavailable(e.to_string()))?;
     Ok(rows.into_iter().collect())
 }
