@@ -13,6 +13,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use futures_util::StreamExt;
 use koolicense_core::answer;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -68,12 +70,66 @@ async fn read_nonce(req: &mut ServiceRequest) -> Result<Option<String>, ApiError
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    let nonce = match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(fields)) => parse_nonce(fields.get("nonce"))?,
-        _ => None,
+    // Only the nonce is kept: the other fields are skipped, not built into values (the
+    // handler's extractor reads them).
+    let nonce = match serde_json::from_slice::<NonceField>(&body) {
+        Ok(NonceField { nonce }) => parse_nonce(nonce.as_ref())?,
+        Err(_) => None,
     };
     req.set_payload(Payload::from(body));
     Ok(nonce)
+}
+
+/// The one field of a request body [`read_nonce`] reads; `None` when absent or null.
+#[derive(Deserialize)]
+struct NonceField {
+    nonce: Option<Value>,
+}
+
+/// The top-level fields of an answer that [`with_time_and_nonce`] sets, as found there.
+#[derive(Deserialize)]
+struct AddedFields {
+    server_time: Option<IgnoredAny>,
+    nonce: Option<IgnoredAny>,
+}
+
+/// `answer` (a JSON object) with `server_time` and `nonce` added last. An object that has
+/// neither gets them appended to its bytes without its values being built: for the handlers'
+/// compact `serde_json`, the very bytes that parsing and re-serialising it would give (the
+/// fields keep their order). An object that has either is re-serialised with them replaced.
+/// Anything but an object is logged and answered as an opaque internal error.
+fn with_time_and_nonce(answer: &[u8], server_time: &str, nonce: Option<&str>) -> Vec<u8> {
+    let nonce = nonce.map_or(Value::Null, |n| Value::String(n.to_owned()));
+    let braced = answer.first() == Some(&b'{') && answer.last() == Some(&b'}');
+    if braced
+        && let Ok(AddedFields {
+            server_time: None,
+            nonce: None,
+        }) = serde_json::from_slice(answer)
+    {
+        let fields = &answer[..answer.len() - 1];
+        let mut body = Vec::with_capacity(answer.len() + 64);
+        body.extend_from_slice(fields);
+        if fields != b"{" {
+            body.push(b',');
+        }
+        body.extend_from_slice(b"\"server_time\":");
+        let _ = serde_json::to_writer(&mut body, server_time);
+        body.extend_from_slice(b",\"nonce\":");
+        let _ = serde_json::to_writer(&mut body, &nonce);
+        body.push(b'}');
+        return body;
+    }
+    let mut fields = serde_json::from_slice::<Map<String, Value>>(answer).unwrap_or_else(|_| {
+        tracing::error!("a client-API answer is not a JSON object; answering an opaque error");
+        let mut opaque = Map::new();
+        opaque.insert("code".into(), "INTERNAL".into());
+        opaque.insert("message".into(), "internal error".into());
+        opaque
+    });
+    fields.insert("server_time".into(), Value::String(server_time.to_owned()));
+    fields.insert("nonce".into(), nonce);
+    serde_json::to_vec(&fields).unwrap_or_default()
 }
 
 /// `nonce`: absent or null, or 1–64 printable ASCII characters.
@@ -97,21 +153,12 @@ fn parse_nonce(value: Option<&Value>) -> Result<Option<String>, ApiError> {
 async fn sign(response: HttpResponse, nonce: Option<String>, state: &AppState) -> HttpResponse {
     let status = response.status();
     let headers = response.headers().clone();
-    let fields = match to_bytes_limited(response.into_body(), MAX_ANSWER_BYTES).await {
-        Ok(Ok(bytes)) => serde_json::from_slice::<Map<String, Value>>(&bytes).ok(),
-        _ => None,
+    let answered = match to_bytes_limited(response.into_body(), MAX_ANSWER_BYTES).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => web::Bytes::new(),
     };
-    let mut fields = fields.unwrap_or_else(|| {
-        tracing::error!("a client-API answer is not a JSON object; answering an opaque error");
-        let mut opaque = Map::new();
-        opaque.insert("code".into(), "INTERNAL".into());
-        opaque.insert("message".into(), "internal error".into());
-        opaque
-    });
     let server_time = crate::domain::times::rfc3339(crate::licensing::now_seconds());
-    fields.insert("server_time".into(), Value::String(server_time));
-    fields.insert("nonce".into(), nonce.map_or(Value::Null, Value::String));
-    let body = serde_json::to_vec(&fields).unwrap_or_default();
+    let body = with_time_and_nonce(&answered, &server_time, nonce.as_deref());
     let signature = answer::sign(&body, &*state.keys);
     let mut signed = HttpResponse::build(status);
     for (name, value) in &headers {
@@ -128,10 +175,70 @@ async fn sign(response: HttpResponse, nonce: Option<String>, state: &AppState) -
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    /// What the answer was before the splice: parsed, the two fields set, serialised.
+    fn reserialised(answer: &[u8], server_time: &str, nonce: Option<&str>) -> Vec<u8> {
+        let mut fields: Map<String, Value> = serde_json::from_slice(answer).unwrap();
+        fields.insert("server_time".into(), json!(server_time));
+        fields.insert("nonce".into(), json!(nonce));
+        serde_json::to_vec(&fields).unwrap()
+    }
+
+    #[test]
+    fn appended_fields_give_the_bytes_of_a_reserialised_answer() {
+        let answers = [
+            json!({}),
+            json!({"code": "SEAT_LIMIT", "message": "all 2 seats are taken"}),
+            json!({"license": "-----BEGIN-----\nab\"c\u{1}é\n", "n": [1, 2.5, null], "o": {"k": true}}),
+        ];
+        for answer in answers {
+            let bytes = serde_json::to_vec(&answer).unwrap();
+            for nonce in [None, Some("n-1 \"x\"")] {
+                assert_eq!(
+                    String::from_utf8(with_time_and_nonce(&bytes, "2026-12-07T15:00:00Z", nonce)),
+                    String::from_utf8(reserialised(&bytes, "2026-12-07T15:00:00Z", nonce)),
+                    "{answer} with nonce {nonce:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fields_already_there_are_replaced_not_repeated() {
+        let answer = br#"{"nonce":"old","a":1,"server_time":"then"}"#;
+        let body = with_time_and_nonce(answer, "now", Some("new"));
+        assert_eq!(body, br#"{"nonce":"new","a":1,"server_time":"now"}"#);
+        // A duplicate key is JSON a handler never writes: still one field of each in the end.
+        let answer = br#"{"a":1,"a":2}"#;
+        let body: Value =
+            serde_json::from_slice(&with_time_and_nonce(answer, "now", None)).unwrap();
+        assert_eq!(body, json!({"a": 2, "server_time": "now", "nonce": null}));
+    }
+
+    #[test]
+    fn anything_but_an_object_becomes_an_opaque_error() {
+        for answer in [
+            &b""[..],
+            b"[1]",
+            b"{\"a\":",
+            b"{\"a\":1}}",
+            b"internal error",
+        ] {
+            let body: Value =
+                serde_json::from_slice(&with_time_and_nonce(answer, "now", Some("n"))).unwrap();
+            assert_eq!(
+                body,
+                json!({"code": "INTERNAL", "message": "internal error", "server_time": "now", "nonce": "n"}),
+                "{}",
+                String::from_utf8_lossy(answer)
+            );
+        }
+    }
 
     #[test]
     fn nonces_are_short_printable_strings() {

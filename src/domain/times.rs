@@ -103,7 +103,10 @@ fn writable(t: NaiveDateTime) -> Option<NaiveDateTime> {
 
 /// Formats as RFC 3339 with seconds precision and `Z`, e.g. `2023-10-27T10:30:15Z`.
 pub fn rfc3339(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    // Not `format("%Y-%m-%dT…")`: that parses its pattern on every call, and every signed answer
+    // makes one.
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The digits of `s` at `from..from + len` as a number, or `None` if anything there is not an

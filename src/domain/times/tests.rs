@@ -63,6 +63,7 @@ fn formatters_produce_the_documented_shapes() {
     assert_eq!(format_compact_millis(t), "20231027103015123");
     assert_eq!(rfc3339(t), "2023-10-27T10:30:15Z");
     assert_eq!(format_compact(at(1, 2, 3, 4, 5, 6, 0)), "00010203040506");
+    assert_eq!(rfc3339(at(1, 2, 3, 4, 5, 6, 0)), "0001-02-03T04:05:06Z");
 }
 
 #[test]
