@@ -10,6 +10,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[actix_web::main]
 async fn main() {
+    // Before anything opens a database; too late, SQLite only keeps glibc's malloc.
+    #[cfg(feature = "sqlite")]
+    let _ = koolicense::memory::route_sqlite_allocations();
     let cli = koolicense::cli::Cli::parse();
     let code = match koolicense::cli::run(cli).await {
         Ok(code) => code,
