@@ -21,9 +21,11 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::hazmat::{ExpandedSecretKey, raw_sign};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand::RngCore;
 use rand::rngs::OsRng;
+use sha2::Sha512;
 
 pub use koolicense_core::keys::{
     ALG, KeyStatus, KeysDocument, PublicKeyEntry, Verifier, VerifyingKeys, decode_32,
@@ -116,7 +118,10 @@ pub fn verifier_from_public_key_file(path: &Path) -> Result<Verifier, KeyError> 
 /// The signing keys of one directory, loaded once at startup.
 pub struct KeyStore {
     active_kid: String,
-    signing: SigningKey,
+    /// The active key expanded once (`SigningKey::sign` expands its seed, a SHA-512, on every
+    /// call), with its public half.
+    signing: ExpandedSecretKey,
+    signing_public: VerifyingKey,
     /// Every key of the directory (active and retired), by id.
     keys: BTreeMap<String, StoredKey>,
     warnings: Vec<String>,
@@ -155,7 +160,8 @@ impl KeyStore {
         })?;
         Ok(Self {
             active_kid,
-            signing,
+            signing_public: signing.verifying_key(),
+            signing: ExpandedSecretKey::from(signing.as_bytes()),
             keys,
             warnings: scan.warnings,
         })
@@ -181,7 +187,8 @@ impl KeyStore {
     /// Signs `msg` with the active key. Ed25519 is deterministic: the same message always gives
     /// the same signature, which keeps repeated license requests byte-for-byte identical.
     pub fn sign(&self, msg: &[u8]) -> (&str, [u8; 64]) {
-        (&self.active_kid, self.signing.sign(msg).to_bytes())
+        let signature = raw_sign::<Sha512>(&self.signing, msg, &self.signing_public);
+        (&self.active_kid, signature.to_bytes())
     }
 
     /// The public key with this id (active or retired).

@@ -238,3 +238,15 @@ fn public_key_file_gives_a_verifier_named_after_its_stem() {
     let missing = verifier_from_public_key_file(&dir.path().join("nope.pub")).unwrap_err();
     assert!(missing.to_string().contains("nope.pub"), "{missing}");
 }
+
+#[test]
+fn signatures_are_those_of_the_key_file_as_rfc_8032_signs() {
+    use ed25519_dalek::Signer as _;
+    let dir = tempfile::tempdir().unwrap();
+    let kid = KeyStore::generate(dir.path()).unwrap();
+    let store = KeyStore::load(dir.path()).unwrap();
+    let key = read_private_key_file(&dir.path().join(format!("{kid}.key"))).unwrap();
+    for message in [&b""[..], b"hello", &[7u8; 3000]] {
+        assert_eq!(store.sign(message).1, key.sign(message).to_bytes());
+    }
+}
