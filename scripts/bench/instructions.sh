@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Instructions the server spends per first activation, counted by valgrind's callgrind: unlike
+# Instructions the server spends per request, counted by valgrind's callgrind: unlike
 # throughput and CPU time on this shared 2-core host, the count is the same from run to run for
 # the same binary, so two builds compare exactly. User space only (the kernel's share, loopback
 # TCP and fsync, is not counted); one request at a time, SQLite on disk.
@@ -7,16 +7,21 @@
 #   scripts/bench/instructions.sh                  # builds the release binary, 200 activations
 #   BENCH_BIN=/path/to/koolicense scripts/bench/instructions.sh
 #   BENCH_ACTIVATIONS=500 BENCH_TOP=40 scripts/bench/instructions.sh
+#   BENCH_MODE=repeat scripts/bench/instructions.sh   # repeat activations (or checkin: check-ins)
 #   BENCH_KEEP=1 scripts/bench/instructions.sh   # keeps the profile (cg.out.1) for callgrind_annotate
 #
-# Prints the instructions per first activation and, of the measured requests alone (warm-up
-# excluded), the inclusive counts of the service's, the database's and the signing's functions.
+# BENCH_MODE (first | repeat | checkin) is the request measured: first activations of new codes,
+# or repeat activations or check-ins of the codes the first activations bound (each mode after a
+# warm-up of its own). Prints the instructions per request and, of the measured requests alone,
+# the inclusive counts of the service's, the database's and the signing's functions.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 N=${BENCH_ACTIVATIONS:-200}
 TOP=${BENCH_TOP:-25}
 WARM=20
+MODE=${BENCH_MODE:-first}
+case "$MODE" in first | repeat | checkin) ;; *) echo "BENCH_MODE is first, repeat or checkin" >&2; exit 2 ;; esac
 say() { printf '[instructions] %s\n' "$*" >&2; }
 
 command -v valgrind >/dev/null || { say "installing valgrind"; apt-get install -y -qq valgrind >/dev/null; }
@@ -59,24 +64,46 @@ for i in $(seq 0 $((N + WARM - 1))); do
     curl -s -o /dev/null -X POST "$SIM/sim/codes" -H 'content-type: application/json' \
         -d "{\"code\":\"INSTR$i\",\"status\":\"ALIVE\",\"claimed\":true,\"expire_time\":\"20991201000000\",\"product_id\":\"P\",\"order_id\":\"O-$i\",\"amount\":1}"
 done
+fingerprint() { echo "02:42:AC:11:00:01|DISK-$1|BOARD|CPU"; }
 activate() { # INDEX: prints the status
     curl -s -o /dev/null -w '%{http_code}\n' -X POST "$URL/v1/activate" -H 'content-type: application/json' \
-        -d "{\"code\":\"INSTR$1\",\"fingerprint\":\"02:42:AC:11:00:01|DISK-$1|BOARD|CPU\",\"hostname\":\"h\"}"
+        -d "{\"code\":\"INSTR$1\",\"fingerprint\":\"$(fingerprint "$1")\",\"hostname\":\"h\"}"
 }
-for i in $(seq "$N" $((N + WARM - 1))); do activate "$i" >/dev/null; done
-callgrind_control --zero "$SERVER_PID" >/dev/null 2>&1
-created=0
-for i in $(seq 0 $((N - 1))); do
-    [[ "$(activate "$i")" == 201 ]] && created=$((created + 1))
-done
-callgrind_control --dump "$SERVER_PID" >/dev/null 2>&1
-[[ "$created" == "$N" ]] || { say "only $created of $N activations answered 201"; exit 1; }
+check_in() { # INDEX: prints the status
+    curl -s -o /dev/null -w '%{http_code}\n' -X POST "$URL/v1/check-in" -H 'content-type: application/json' \
+        -d "{\"code\":\"INSTR$1\",\"fingerprint\":\"$(fingerprint "$1")\"}"
+}
+# measure EXPECTED REQUEST: REQUEST of codes 0..N-1 counted, after a warm-up on the others.
+measure() {
+    local i answered=0
+    for i in $(seq "$N" $((N + WARM - 1))); do "$2" "$i" >/dev/null; done
+    callgrind_control --zero "$SERVER_PID" >/dev/null 2>&1
+    for i in $(seq 0 $((N - 1))); do
+        [[ "$("$2" "$i")" == "$1" ]] && answered=$((answered + 1))
+    done
+    callgrind_control --dump "$SERVER_PID" >/dev/null 2>&1
+    [[ "$answered" == "$N" ]] || { say "only $answered of $N requests ($2) answered $1"; exit 1; }
+}
+case "$MODE" in
+    first) measure 201 activate ;;
+    repeat)
+        for i in $(seq 0 $((N + WARM - 1))); do activate "$i" >/dev/null; done
+        measure 200 activate
+        ;;
+    checkin)
+        for i in $(seq 0 $((N + WARM - 1))); do activate "$i" >/dev/null; done
+        # A code's first check-in of the day asks the marketplace (unmeasured, as in http-load.sh).
+        for i in $(seq 0 $((N + WARM - 1))); do check_in "$i" >/dev/null; done
+        measure 200 check_in
+        ;;
+esac
 sleep 1
 PROFILE="$WORK/cg.out.1"
 total=$(callgrind_annotate "$PROFILE" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
 built=${BENCH_BIN:-commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)}
-echo "instructions per first activation: $((total / N)) ($N activations, $built)"
+case "$MODE" in first) what="first activation" ;; repeat) what="repeat activation" ;; *) what=check-in ;; esac
+echo "instructions per $what: $((total / N)) ($N requests, $built)"
 # The parts of a request worth reading (the runtime's and the HTTP stack's frames left out).
 callgrind_annotate --inclusive=yes "$PROFILE" | grep -E '^ *[0-9,]+ \(' |
-    grep -E 'koolicense::(service|db|licensing|koogallery|api::(activate|signed))|ed25519_dalek::signing|sqlite3_step|sha512::compress512|malloc\.c:(malloc|free)|serde_json::ser' |
+    grep -E 'koolicense::(service|db|licensing|koogallery|api::(activate|check_in|signed))|ed25519_dalek::signing|sqlite3_step|sha512::compress512|malloc\.c:(malloc|free)|serde_json::ser' |
     head -n "$TOP"
