@@ -105,5 +105,5 @@ case "$MODE" in first) what="first activation" ;; repeat) what="repeat activatio
 echo "instructions per $what: $((total / N)) ($N requests, $built)"
 # The parts of a request worth reading (the runtime's and the HTTP stack's frames left out).
 callgrind_annotate --inclusive=yes "$PROFILE" | grep -E '^ *[0-9,]+ \(' |
-    grep -E 'koolicense::(service|db|licensing|koogallery|api::(activate|check_in|signed))|ed25519_dalek::signing|sqlite3_step|sha512::compress512|malloc\.c:(malloc|free)|serde_json::ser' |
+    grep -E 'koolicense::(service|db|licensing|koogallery|api::(activate|check_in|signed))|ed25519_dalek::signing|keys::KeyStore::sign|sqlite3_step|sha512::compress512|malloc\.c:(malloc|free)|serde_json::ser' |
     head -n "$TOP"
