@@ -70,14 +70,28 @@ async fn read_nonce(req: &mut ServiceRequest) -> Result<Option<String>, ApiError
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    // Only the nonce is kept: the other fields are skipped, not built into values (the
-    // handler's extractor reads them).
-    let nonce = match serde_json::from_slice::<NonceField>(&body) {
-        Ok(NonceField { nonce }) => parse_nonce(nonce.as_ref())?,
-        Err(_) => None,
-    };
+    let nonce = nonce_of(&body)?;
     req.set_payload(Payload::from(body));
     Ok(nonce)
+}
+
+/// The `nonce` of a request body that is a JSON object ([`parse_nonce`]); `None` for any other
+/// body. Only the nonce is built: the other fields are skipped (the handler's extractor reads
+/// them).
+fn nonce_of(body: &[u8]) -> Result<Option<String>, ApiError> {
+    match serde_json::from_slice::<NonceField>(body) {
+        // A struct deserialises from an array too: only an object's field counts.
+        Ok(NonceField { nonce }) if body.trim_ascii_start().starts_with(b"{") => {
+            parse_nonce(nonce.as_ref())
+        }
+        Ok(_) => Ok(None),
+        // A repeated `nonce` (the last one counts, as in any JSON object read here) or a body
+        // that is not JSON: read as a whole value.
+        Err(_) => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(fields)) => parse_nonce(fields.get("nonce")),
+            _ => Ok(None),
+        },
+    }
 }
 
 /// The one field of a request body [`read_nonce`] reads; `None` when absent or null.
@@ -238,6 +252,25 @@ mod tests {
                 String::from_utf8_lossy(answer)
             );
         }
+    }
+
+    #[test]
+    fn the_nonce_is_an_objects_field_the_last_one_when_repeated() {
+        let nonce = |body: &[u8]| nonce_of(body).ok();
+        assert_eq!(
+            nonce(br#"{"code":"C","nonce":"n-1"}"#),
+            Some(Some("n-1".into()))
+        );
+        assert_eq!(nonce(br#"{"code":"C"}"#), Some(None));
+        assert_eq!(nonce(br#" {"nonce":null}"#), Some(None));
+        assert_eq!(
+            nonce(br#"{"nonce":"a","nonce":"b"}"#),
+            Some(Some("b".into()))
+        );
+        assert_eq!(nonce(br#"["n-1"]"#), Some(None));
+        assert_eq!(nonce(b"not json"), Some(None));
+        assert!(nonce_of(br#"{"nonce":5}"#).is_err());
+        assert!(nonce_of(br#"{"nonce":"a","nonce":7}"#).is_err());
     }
 
     #[test]
