@@ -44,9 +44,8 @@ pub async fn release_when_idle(pool: Pool, metrics: Metrics) {
 /// Asks the allocators to return their free pages to the OS: mimalloc's (the binary's global
 /// allocator, built to commit memory as it is used: `.cargo/config.toml`) and glibc's
 /// `malloc_trim` (libpq allocates with malloc; SQLite too when [`route_sqlite_allocations`]
-/// came too late), which walks and briefly
-/// locks every arena, so it is called only after a pause: here, and by the SQLite writer after
-/// 5 s without writes.
+/// came too late), which walks and briefly locks every arena, so it is called only after a
+/// pause: here, and by the SQLite writer after 5 s without writes.
 #[expect(unsafe_code, reason = "mi_collect and malloc_trim are C functions")]
 pub fn trim_allocator() {
     // SAFETY: mi_collect takes a flag and has no preconditions (a no-op for an allocator that
@@ -62,8 +61,8 @@ pub fn trim_allocator() {
 }
 
 /// Has SQLite allocate through mimalloc instead of glibc's malloc: its page caches, statements
-/// and statement journals are most of the writer's allocations (a sixth of a first activation's
-/// writer time went to glibc's malloc and free), and mimalloc returns their pages on
+/// and statement journals are most of the writer's allocations (glibc's malloc and free were
+/// about 7 % of the writer's time in first activations), and mimalloc returns their pages on
 /// [`trim_allocator`] too. To be called before SQLite is first used (first thing in `main`);
 /// later, SQLite refuses the change and keeps its default, which is only slower. Returns
 /// whether SQLite took it.
