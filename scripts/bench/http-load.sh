@@ -38,7 +38,9 @@
 # BENCH_POOL (codes repeat/checkin cycle over, 1000), BENCH_SKIP_CRITERION=1 (no ceilings from
 # criterion), BENCH_BIN (a koolicense binary to run instead of building one), BENCH_KEEP=1 (keep
 # the temp dir and the scratch databases), BENCH_OUT (Markdown output file,
-# target/bench/http-load.md), server settings via the usual KOOLICENSE_* variables
+# target/bench/http-load.md), BENCH_PERF (phases to profile, comma-separated, e.g.
+# "repeat,checkin": `perf record` of the whole machine during each, its report in NAME.perf.txt
+# next to BENCH_OUT), server settings via the usual KOOLICENSE_* variables
 # (KOOLICENSE_HTTP_WORKERS, KOOLICENSE_DB_POOL_SIZE, ...).
 set -euo pipefail
 
@@ -51,6 +53,8 @@ CODES=${BENCH_CODES:-100000}
 POOL=${BENCH_POOL:-1000}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${BENCH_OUT:-$TARGET_DIR/bench/http-load.md}
+OUT_DIR=$(dirname "$OUT")
+mkdir -p "$OUT_DIR"
 LUA="$ROOT/scripts/bench/load.lua"
 AK=sim-ak
 SK=sim-sk
@@ -302,6 +306,12 @@ run_phase() {
     cpu_before=$(cpu_ticks)
     db_before=$(db_ticks)
     steal_before=$(steal_ticks)
+    local perf_pid=""
+    if [[ ",${BENCH_PERF:-}," == *",$name,"* ]]; then
+        # The whole machine, so the server, PostgreSQL, the simulator and wrk show side by side.
+        perf record -a -F 499 -o "$WORK/$name.perf.data" -- sleep "$duration" >/dev/null 2>&1 &
+        perf_pid=$!
+    fi
     if ((${#urls[@]} == 1)); then
         wrk_one "$name" "$mode" "${urls[0]}" "$CONNECTIONS" "$FIRST_FROM" "$FIRST_TO" "$duration"
     else
@@ -317,6 +327,14 @@ run_phase() {
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     SAMPLER_PID=""
+    if [[ -n "$perf_pid" ]]; then
+        wait "$perf_pid" || true
+        for sort in comm comm,dso,symbol; do # by thread name, then by function
+            perf report -i "$WORK/$name.perf.data" --no-children --sort "$sort" --percent-limit 0.4 \
+                --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/[ -]*$//'
+        done >"$OUT_DIR/$name.perf.txt" || true
+        say "$name: where the machine's CPU went (perf): $OUT_DIR/$name.perf.txt"
+    fi
     if [[ -n "$measure" ]]; then
         if grep -q '^LASTBAD' "$WORK/$name.wrk"; then
             say "$name: some answers were not the expected ones: $(grep '^LASTBAD' "$WORK/$name.wrk")"
@@ -471,7 +489,7 @@ SIMPS=$(field sim okps)
 FIRST=$(field first okps)
 REPEAT=$(field repeat okps)
 CHECKIN=$(field checkin okps)
-mkdir -p "$(dirname "$OUT")"
+mkdir -p "$OUT_DIR"
 {
   if [[ "$DATABASE" == postgres ]]; then
     # Targets of the multi-node deployment: half the database's own ceilings.
