@@ -17,6 +17,7 @@ pub mod models;
 mod queued;
 mod reader;
 pub mod schema;
+pub mod sql_time;
 #[cfg(feature = "sqlite")]
 mod sqlite_files;
 mod text_enum;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::db::ids::{ActivationId, CodeId};
 use crate::db::schema::{activations, licenses};
+use crate::db::sql_time::{SqlTime, SqlTimeOpt};
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_unless_taken, on_backend};
 
@@ -45,7 +46,9 @@ pub struct Activation {
     pub fingerprint: String,
     pub fingerprint_sha256: String,
     pub hostname: Option<String>,
+    #[diesel(deserialize_as = SqlTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = SqlTimeOpt)]
     pub deactivated_at: Option<NaiveDateTime>,
     pub deactivated_by: Option<DeactivatedBy>,
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::db::ids::CodeId;
 use crate::db::schema::auth_codes;
+use crate::db::sql_time::{SqlTime, SqlTimeOpt};
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_unless_taken, on_backend};
 
@@ -51,9 +52,12 @@ pub struct AuthCode {
     pub order_id: Option<String>,
     pub product_id: Option<String>,
     pub seats: i64,
+    #[diesel(deserialize_as = SqlTimeOpt)]
     pub expires_at: Option<NaiveDateTime>,
     pub last_queried_on: Option<String>,
+    #[diesel(deserialize_as = SqlTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = SqlTime)]
     pub updated_at: NaiveDateTime,
     /// Changes with every change to the code's answers (PostgreSQL's triggers; 0 on SQLite):
     /// see [`crate::db::views`].

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::db::ids::{ActivationId, CodeId, InstanceId, LicenseId};
 use crate::db::schema::{license_revisions, licenses};
+use crate::db::sql_time::{SqlTime, SqlTimeOpt};
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_unless_taken, on_backend};
 
@@ -45,10 +46,14 @@ pub struct License {
     pub fingerprint_sha256: String,
     pub revision: i64,
     pub file: String,
+    #[diesel(deserialize_as = SqlTime)]
     pub not_before: NaiveDateTime,
+    #[diesel(deserialize_as = SqlTimeOpt)]
     pub expires_at: Option<NaiveDateTime>,
     pub revoked: bool,
+    #[diesel(deserialize_as = SqlTime)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = SqlTime)]
     pub updated_at: NaiveDateTime,
 }
 
