@@ -189,7 +189,7 @@ pub fn bind(
             fingerprint: machine.fingerprint.as_str(),
             fingerprint_sha256: &sha,
             hostname: machine.hostname.clone(),
-            created_at: now,
+            created_at: now.into(),
         };
         if !activations::insert(c, &new)? {
             // Cannot happen under the code's lock: say so rather than guess.

@@ -23,7 +23,7 @@ fn backdated_calls(conn: &mut DbConn, n: usize, age: i64, activity: &str) {
     for i in 0..n {
         let direction = if i % 2 == 0 { INBOUND } else { OUTBOUND };
         let mut call = NewMarketplaceCall::new(direction, activity, "000000", 3);
-        call.created_at = days_ago(age);
+        call.created_at = days_ago(age).into();
         marketplace_calls::insert(conn, &call).unwrap();
     }
 }

@@ -65,7 +65,7 @@ pub struct NewActivation<'a> {
     pub fingerprint_sha256: &'a str,
     /// Owned: Diesel's insert of a borrowed `Option<&str>` trips `clippy::ref_option_ref`.
     pub hostname: Option<String>,
-    pub created_at: NaiveDateTime,
+    pub created_at: SqlTime,
 }
 
 impl From<&NewActivation<'_>> for Activation {
@@ -77,7 +77,7 @@ impl From<&NewActivation<'_>> for Activation {
             fingerprint: new.fingerprint.to_owned(),
             fingerprint_sha256: new.fingerprint_sha256.to_owned(),
             hostname: new.hostname.clone(),
-            created_at: new.created_at,
+            created_at: new.created_at.into(),
             deactivated_at: None,
             deactivated_by: None,
         }
@@ -93,7 +93,7 @@ impl<'a> From<&'a Activation> for NewActivation<'a> {
             fingerprint: &activation.fingerprint,
             fingerprint_sha256: &activation.fingerprint_sha256,
             hostname: activation.hostname.clone(),
-            created_at: activation.created_at,
+            created_at: activation.created_at.into(),
         }
     }
 }

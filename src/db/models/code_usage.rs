@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use crate::db::ids::CodeId;
 use crate::db::schema::{auth_codes, code_usage};
+use crate::db::sql_time::SqlTime;
 use crate::db::{DbConn, insert_unless_taken, on_backend};
 
 /// The `day` column's form of a UTC date: `YYYY-MM-DD`.
@@ -39,7 +40,7 @@ pub fn record(
             code_usage::code_id.eq(code_id),
             code_usage::day.eq(day),
             code_usage::client_id.eq(client_id),
-            code_usage::created_at.eq(now),
+            code_usage::created_at.eq(SqlTime(now)),
         )
     )
 }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::events;
+use crate::db::sql_time::SqlTime;
 use crate::db::text_enum::text_enum;
 use crate::db::{DbConn, insert_unless_taken};
 
@@ -91,7 +92,7 @@ pub struct NewEvent {
     pub kind: EventKind,
     pub dedupe_key: Option<String>,
     pub detail: String,
-    pub created_at: NaiveDateTime,
+    pub created_at: SqlTime,
 }
 
 impl NewEvent {
@@ -109,7 +110,7 @@ impl NewEvent {
             kind,
             dedupe_key: None,
             detail: detail.to_string(),
-            created_at: super::now(),
+            created_at: super::now().into(),
         }
     }
 

@@ -72,11 +72,11 @@ pub struct NewLicense {
     pub fingerprint_sha256: String,
     pub revision: i64,
     pub file: String,
-    pub not_before: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
+    pub not_before: SqlTime,
+    pub expires_at: Option<SqlTime>,
     pub revoked: bool,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: SqlTime,
+    pub updated_at: SqlTime,
 }
 
 /// One revision of a license.
@@ -104,11 +104,11 @@ impl From<NewLicense> for License {
             fingerprint_sha256: new.fingerprint_sha256,
             revision: new.revision,
             file: new.file,
-            not_before: new.not_before,
-            expires_at: new.expires_at,
+            not_before: new.not_before.into(),
+            expires_at: new.expires_at.map(Into::into),
             revoked: new.revoked,
-            created_at: new.created_at,
-            updated_at: new.updated_at,
+            created_at: new.created_at.into(),
+            updated_at: new.updated_at.into(),
         }
     }
 }
@@ -125,9 +125,9 @@ pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryRes
             &license.id,
             license.revision,
             &license.file,
-            license.expires_at,
+            license.expires_at.map(Into::into),
             reason,
-            license.created_at,
+            license.created_at.into(),
         )?;
         Ok(true)
     })
@@ -148,9 +148,9 @@ fn insert_revision(
             license_revisions::license_id.eq(license_id),
             license_revisions::revision.eq(revision),
             license_revisions::file.eq(file),
-            license_revisions::expires_at.eq(expires_at),
+            license_revisions::expires_at.eq(expires_at.map(SqlTime)),
             license_revisions::reason.eq(reason),
-            license_revisions::created_at.eq(now),
+            license_revisions::created_at.eq(SqlTime(now)),
         ))
         .execute(c))
 }

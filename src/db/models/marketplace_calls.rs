@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::db::schema::marketplace_calls;
+use crate::db::sql_time::SqlTime;
 use crate::db::{DbConn, on_backend};
 
 /// Which way the call went.
@@ -51,7 +52,7 @@ pub struct NewMarketplaceCall {
     pub latency_ms: i64,
     pub test_flag: bool,
     pub detail: Option<String>,
-    pub created_at: NaiveDateTime,
+    pub created_at: SqlTime,
 }
 
 impl NewMarketplaceCall {
@@ -63,7 +64,7 @@ impl NewMarketplaceCall {
             activity: activity.to_owned(),
             result_code: result_code.to_owned(),
             latency_ms,
-            created_at: super::now(),
+            created_at: super::now().into(),
             ..Self::default()
         }
     }

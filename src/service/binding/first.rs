@@ -48,7 +48,7 @@ pub fn first_binding(
         fingerprint: machine.fingerprint.as_str(),
         fingerprint_sha256: &sha,
         hostname: machine.hostname.clone(),
-        created_at: now,
+        created_at: now.into(),
     });
     let license = issue::first_row(keys, &code, &activation, presigned, now)?;
     let events = vec![

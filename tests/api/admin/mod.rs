@@ -164,11 +164,11 @@ fn new_license(
         revision: 1,
         file: "-----BEGIN KOOLICENSE LICENSE-----\nAAAA\n-----END KOOLICENSE LICENSE-----\n"
             .to_owned(),
-        not_before: now,
+        not_before: now.into(),
         expires_at: None,
         revoked: false,
-        created_at: now,
-        updated_at: now,
+        created_at: now.into(),
+        updated_at: now.into(),
     }
 }
 
