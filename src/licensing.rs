@@ -231,7 +231,10 @@ mod tests {
         );
         assert_eq!(links, (Some("c1"), Some("a1")));
         assert_eq!((row.source.as_str(), row.event_id), ("authcode", None));
-        assert_eq!((row.revision, row.not_before.0), (1, now - NOT_BEFORE_LEEWAY));
+        assert_eq!(
+            (row.revision, row.not_before.0),
+            (1, now - NOT_BEFORE_LEEWAY)
+        );
 
         let order = InstanceTerms {
             instance_id: &"i1".into(),
@@ -286,7 +289,10 @@ mod tests {
         let (_, payload) = decode_unverified(&row.file).unwrap();
         assert_eq!(payload.license_id, row.id.as_str());
         assert_eq!(payload.not_before.naive_utc(), row.not_before.0);
-        assert_eq!(payload.expires_at.map(|t| t.naive_utc()), row.expires_at.map(|t| t.0));
+        assert_eq!(
+            payload.expires_at.map(|t| t.naive_utc()),
+            row.expires_at.map(|t| t.0)
+        );
         assert_eq!(row.not_before.0, at(1_800_000_000, 0));
         assert_eq!(
             (payload.seats, payload.source),
