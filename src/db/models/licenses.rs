@@ -125,9 +125,9 @@ pub fn insert(conn: &mut DbConn, license: &NewLicense, reason: &str) -> QueryRes
             &license.id,
             license.revision,
             &license.file,
-            license.expires_at.map(Into::into),
+            license.expires_at,
             reason,
-            license.created_at.into(),
+            license.created_at,
         )?;
         Ok(true)
     })
@@ -138,9 +138,9 @@ fn insert_revision(
     license_id: &LicenseId,
     revision: i64,
     file: &str,
-    expires_at: Option<NaiveDateTime>,
+    expires_at: Option<SqlTime>,
     reason: &str,
-    now: NaiveDateTime,
+    now: SqlTime,
 ) -> QueryResult<usize> {
     on_backend!(conn, |c| diesel::insert_into(license_revisions::table)
         .values((
@@ -148,9 +148,9 @@ fn insert_revision(
             license_revisions::license_id.eq(license_id),
             license_revisions::revision.eq(revision),
             license_revisions::file.eq(file),
-            license_revisions::expires_at.eq(expires_at.map(SqlTime)),
+            license_revisions::expires_at.eq(expires_at),
             license_revisions::reason.eq(reason),
-            license_revisions::created_at.eq(SqlTime(now)),
+            license_revisions::created_at.eq(now),
         ))
         .execute(c))
 }
@@ -165,7 +165,15 @@ pub fn add_revision(
     now: NaiveDateTime,
 ) -> QueryResult<i64> {
     let revision = license.revision + 1;
-    insert_revision(conn, &license.id, revision, file, expires_at, reason, now)?;
+    insert_revision(
+        conn,
+        &license.id,
+        revision,
+        file,
+        expires_at.map(SqlTime),
+        reason,
+        SqlTime(now),
+    )?;
     diesel::update(licenses::table.find(&license.id))
         .set((
             licenses::revision.eq(revision),
