@@ -501,7 +501,6 @@ SIMPS=$(field sim okps)
 FIRST=$(field first okps)
 REPEAT=$(field repeat okps)
 CHECKIN=$(field checkin okps)
-mkdir -p "$OUT_DIR"
 {
   if [[ "$DATABASE" == postgres ]]; then
     # Targets of the multi-node deployment: half the database's own ceilings.
